@@ -1,0 +1,22 @@
+//! Midplane's Kubernetes API (`midplane.dev/v1alpha1`): the [`App`] a user
+//! submits, the [`Component`]s and [`Group`]s the controllers derive from it,
+//! structural validation that names every bad field, and the pure expansion
+//! App → Components → Groups.
+
+pub mod crd;
+pub mod expand;
+pub mod labels;
+pub mod quantity;
+pub mod scalar;
+pub mod types;
+pub mod validate;
+
+pub use types::*;
+pub use validate::{FieldError, ValidationErrors};
+
+/// The API group every Midplane resource belongs to.
+pub const GROUP: &str = "midplane.dev";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// The field manager every Midplane controller applies with.
+pub const FIELD_MANAGER: &str = "midplane";

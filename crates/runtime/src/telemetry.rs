@@ -1,0 +1,36 @@
+//! Tracing and the Prometheus metrics recorder.
+
+use crate::RuntimeError;
+use crate::config::{LogConfig, LogFormat};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+pub fn init_tracing(log: &LogConfig) -> Result<(), RuntimeError> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .map_err(|e| RuntimeError::Tracing(format!("log level {:?}: {e}", log.level)))?;
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let result = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| RuntimeError::Tracing(e.to_string()))
+}
+
+/// Installs the global recorder; `/metrics` renders from the returned handle.
+pub fn install_metrics_recorder(service: &'static str) -> Result<PrometheusHandle, RuntimeError> {
+    let handle = PrometheusBuilder::new()
+        .add_global_label("service", service)
+        .install_recorder()
+        .map_err(|e| RuntimeError::Metrics(e.to_string()))?;
+    metrics::describe_gauge!(
+        "midplane_build_info",
+        "Always 1; labels carry the build's version"
+    );
+    metrics::gauge!("midplane_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
+}
