@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "midplane", version, about = "Run stateful middleware on Kubernetes")]
+#[command(
+    name = "midplane",
+    version,
+    about = "Run stateful middleware on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -150,7 +150,14 @@ fn a_broken_plugin_template_names_template_and_line() {
     copy_redis_plugin(&plugin);
     let pvc = plugin.join("templates/pvc.yaml");
     let text = std::fs::read_to_string(&pvc).expect("read");
-    std::fs::write(&pvc, text.replace("{{ .Values.storage.size }}", "{{ .Values.storage.size | nosuchfunc }}")).expect("write");
+    std::fs::write(
+        &pvc,
+        text.replace(
+            "{{ .Values.storage.size }}",
+            "{{ .Values.storage.size | nosuchfunc }}",
+        ),
+    )
+    .expect("write");
 
     let lint = midplane(&["plugin", "lint", plugin.to_str().expect("utf8")]);
     assert!(!lint.status.success());
@@ -166,7 +173,11 @@ fn a_broken_plugin_template_names_template_and_line() {
         dir.path().to_str().expect("utf8"),
     ]);
     assert!(!render.status.success());
-    assert!(stderr(&render).contains("redis/templates/pvc.yaml:16"), "{}", stderr(&render));
+    assert!(
+        stderr(&render).contains("redis/templates/pvc.yaml:16"),
+        "{}",
+        stderr(&render)
+    );
 }
 
 #[test]
@@ -176,7 +187,14 @@ fn an_execution_error_names_template_and_line() {
     copy_redis_plugin(&plugin);
     let cm = plugin.join("templates/configmap.yaml");
     let text = std::fs::read_to_string(&cm).expect("read");
-    std::fs::write(&cm, text.replace("{{ include \"redis.configMap\" . }}", "{{ required \"a name is required\" .Values.nothing }}")).expect("write");
+    std::fs::write(
+        &cm,
+        text.replace(
+            "{{ include \"redis.configMap\" . }}",
+            "{{ required \"a name is required\" .Values.nothing }}",
+        ),
+    )
+    .expect("write");
     let render = midplane(&[
         "render",
         "-f",

@@ -15,7 +15,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     dirs.sort();
     for dir in dirs {
-        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         println!("cargo:rerun-if-changed={}", dir.display());
         out.push_str(&format!("    ({name:?}, &[\n"));
         let mut files = Vec::new();
@@ -37,7 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (key, path) in files {
             println!("cargo:rerun-if-changed={}", path.display());
             let abs = fs::canonicalize(&path)?;
-            out.push_str(&format!("        ({key:?}, include_str!({:?})),\n", abs.display().to_string()));
+            out.push_str(&format!(
+                "        ({key:?}, include_str!({:?})),\n",
+                abs.display().to_string()
+            ));
         }
         out.push_str("    ]),\n");
     }

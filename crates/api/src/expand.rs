@@ -169,11 +169,18 @@ mod tests {
         let names: Vec<_> = gs.iter().map(|g| g.name_any()).collect();
         assert_eq!(names, ["cache-sessions-0", "cache-sessions-1"]);
         assert_eq!(gs[1].spec.shard, 1);
-        assert_eq!(gs[1].labels().get(labels::SHARD).map(String::as_str), Some("1"));
+        assert_eq!(
+            gs[1].labels().get(labels::SHARD).map(String::as_str),
+            Some("1")
+        );
         assert_eq!(gs[0].owner_references()[0].kind, "Component");
         assert_eq!(
             instances(&gs[0]),
-            ["cache-sessions-0-0", "cache-sessions-0-1", "cache-sessions-0-2"]
+            [
+                "cache-sessions-0-0",
+                "cache-sessions-0-1",
+                "cache-sessions-0-2"
+            ]
         );
     }
 

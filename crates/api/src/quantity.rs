@@ -11,9 +11,9 @@ pub fn parse(q: &str) -> Result<f64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
         .unwrap_or(q.len());
     let (num, suffix) = q.split_at(split);
-    let number: f64 = num
-        .parse()
-        .map_err(|_| format!("{q:?} is not a quantity (expected a number then a unit such as Gi, Mi, m)"))?;
+    let number: f64 = num.parse().map_err(|_| {
+        format!("{q:?} is not a quantity (expected a number then a unit such as Gi, Mi, m)")
+    })?;
     let factor = match suffix {
         "" => 1.0,
         "Ki" => 1024.0,

@@ -194,12 +194,18 @@ fn validate_backup(b: &BackupPolicy, path: &str, errs: &mut ValidationErrors) {
     }
     if b.enabled {
         if b.schedule.is_empty() {
-            errs.push(format!("{path}.schedule"), "is required when backup is enabled");
+            errs.push(
+                format!("{path}.schedule"),
+                "is required when backup is enabled",
+            );
         } else if let Err(m) = cron_fields(&b.schedule) {
             errs.push(format!("{path}.schedule"), m);
         }
         if b.storage.is_empty() {
-            errs.push(format!("{path}.storage"), "is required when backup is enabled");
+            errs.push(
+                format!("{path}.storage"),
+                "is required when backup is enabled",
+            );
         }
     }
     if let Some(r) = &b.retention {

@@ -27,8 +27,25 @@ fn crds_are_namespaced_with_status_and_short_names() {
         assert_eq!(crd.spec.scope, "Namespaced");
         let v = &crd.spec.versions[0];
         assert_eq!(v.name, "v1alpha1");
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
-        assert!(!crd.spec.names.short_names.clone().unwrap_or_default().is_empty());
-        assert!(!v.additional_printer_columns.clone().unwrap_or_default().is_empty());
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        assert!(
+            !crd.spec
+                .names
+                .short_names
+                .clone()
+                .unwrap_or_default()
+                .is_empty()
+        );
+        assert!(
+            !v.additional_printer_columns
+                .clone()
+                .unwrap_or_default()
+                .is_empty()
+        );
     }
 }

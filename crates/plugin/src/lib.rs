@@ -81,7 +81,9 @@ impl Plugin {
             if path.is_dir() {
                 return Err(PluginError::Invalid {
                     file: format!("{TEMPLATES_DIR}/{name}"),
-                    message: "templates/ must be flat: sub-directories cannot be packed into a ConfigMap".into(),
+                    message:
+                        "templates/ must be flat: sub-directories cannot be packed into a ConfigMap"
+                            .into(),
                 });
             }
             files.insert(format!("{TEMPLATES_DIR}/{name}"), read(&path)?);

@@ -89,11 +89,10 @@ pub enum ParameterClass {
 
 impl PluginMetadata {
     pub fn parse(src: &str) -> Result<Self, PluginError> {
-        let meta: PluginMetadata =
-            serde_yaml::from_str(src).map_err(|e| PluginError::Invalid {
-                file: crate::METADATA_FILE.into(),
-                message: e.to_string(),
-            })?;
+        let meta: PluginMetadata = serde_yaml::from_str(src).map_err(|e| PluginError::Invalid {
+            file: crate::METADATA_FILE.into(),
+            message: e.to_string(),
+        })?;
         meta.validate()?;
         Ok(meta)
     }

@@ -22,10 +22,16 @@ fn configmap_round_trip_keeps_every_file_and_hash() {
     let cm = plugin.to_config_map("midplane-system");
     assert_eq!(cm.metadata.name.as_deref(), Some("midplane-plugin-redis"));
     let labels = cm.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels.get("midplane.dev/plugin").map(String::as_str), Some("redis"));
+    assert_eq!(
+        labels.get("midplane.dev/plugin").map(String::as_str),
+        Some("redis")
+    );
     let data = cm.data.clone().unwrap_or_default();
     assert!(data.contains_key("templates.deployment.yaml"));
-    assert!(data.keys().all(|k| !k.contains('/')), "ConfigMap keys cannot hold '/'");
+    assert!(
+        data.keys().all(|k| !k.contains('/')),
+        "ConfigMap keys cannot hold '/'"
+    );
     let back = Plugin::from_config_map(&cm).expect("loads back");
     assert_eq!(back.content_hash, plugin.content_hash);
     assert_eq!(back.files, plugin.files);
@@ -37,12 +43,17 @@ fn a_configmap_without_the_label_or_with_another_name_is_refused() {
     let plugin = Plugin::load_dir(&redis_dir()).expect("loads");
     let mut cm = plugin.to_config_map("ns");
     cm.metadata.labels = None;
-    assert!(matches!(Plugin::from_config_map(&cm), Err(PluginError::ConfigMap { .. })));
+    assert!(matches!(
+        Plugin::from_config_map(&cm),
+        Err(PluginError::ConfigMap { .. })
+    ));
     let mut cm = plugin.to_config_map("ns");
     if let Some(l) = cm.metadata.labels.as_mut() {
         l.insert("midplane.dev/plugin".into(), "postgres".into());
     }
-    let err = Plugin::from_config_map(&cm).expect_err("name mismatch").to_string();
+    let err = Plugin::from_config_map(&cm)
+        .expect_err("name mismatch")
+        .to_string();
     assert!(err.contains("disagrees"), "{err}");
 }
 
@@ -70,7 +81,10 @@ fn bad_metadata_names_each_field() {
     let err = Plugin::from_files(plugin.files.clone(), "t".into())
         .expect_err("invalid")
         .to_string();
-    assert!(err.contains("plugin.yaml: version: \"one\" is not a semantic version"), "{err}");
+    assert!(
+        err.contains("plugin.yaml: version: \"one\" is not a semantic version"),
+        "{err}"
+    );
     assert!(err.contains("middleware.defaultVersion: \"9.9\""), "{err}");
 
     let meta = plugin.files["plugin.yaml"].replace("roles:", "rolez:");
@@ -88,5 +102,8 @@ fn instance_templates_must_exist() {
     let err = Plugin::from_files(plugin.files, "t".into())
         .expect_err("missing")
         .to_string();
-    assert!(err.contains("instanceTemplates names \"pvc.yaml\""), "{err}");
+    assert!(
+        err.contains("instanceTemplates names \"pvc.yaml\""),
+        "{err}"
+    );
 }

@@ -18,7 +18,9 @@ fn plugin_checks_name_the_field() {
         "  - name: d\n    plugin: mongodb\n  - name: e\n    plugin: redis\n    version: \"5.0\"\n",
     );
     let prev = BTreeMap::from([("c".to_string(), BTreeMap::new())]);
-    let errs = validate(&bad, &plugins, &prev).expect_err("invalid").to_string();
+    let errs = validate(&bad, &plugins, &prev)
+        .expect_err("invalid")
+        .to_string();
     for want in [
         "spec.components[0].parameters.maxmemry: unknown parameter of the redis plugin",
         "spec.components[0].parameters.port: is managed by the redis plugin and cannot be set",

@@ -35,7 +35,12 @@ pub fn render_group(group: &Group, plugin: &Plugin) -> Result<GroupRender, Rende
     let ctx = context::GroupContext::new(group, plugin)?;
     let mut objects = Vec::new();
     for file in plugin.group_templates() {
-        objects.extend(objects::render_template(plugin, file, &ctx.value(None), None)?);
+        objects.extend(objects::render_template(
+            plugin,
+            file,
+            &ctx.value(None),
+            None,
+        )?);
     }
 
     let config_hash = objects::find_config(&objects, &plugin.metadata.config.file)
@@ -88,13 +93,16 @@ pub fn render_app(
     let mut children = Vec::new();
     for component in expand::components(app) {
         for group in expand::groups(&component) {
-            let plugin = plugins.get(&group.spec.middleware.plugin).ok_or_else(|| {
-                RenderError::UnknownPlugin(group.spec.middleware.plugin.clone())
-            })?;
+            let plugin = plugins
+                .get(&group.spec.middleware.plugin)
+                .ok_or_else(|| RenderError::UnknownPlugin(group.spec.middleware.plugin.clone()))?;
             children.extend(render_group(&group, &plugin)?.objects);
             groups.push(RenderedObject::from_resource(&group, "midplane/group")?);
         }
-        components.push(RenderedObject::from_resource(&component, "midplane/component")?);
+        components.push(RenderedObject::from_resource(
+            &component,
+            "midplane/component",
+        )?);
     }
     components.extend(groups);
     components.extend(children);

@@ -159,7 +159,10 @@ pub fn find_config<'a>(objects: &'a [RenderedObject], file: &str) -> Option<&'a 
         .and_then(Json::as_str)
 }
 
-fn annotations_at<'a>(obj: &'a mut Json, pointer: &str) -> Option<&'a mut serde_json::Map<String, Json>> {
+fn annotations_at<'a>(
+    obj: &'a mut Json,
+    pointer: &str,
+) -> Option<&'a mut serde_json::Map<String, Json>> {
     let meta = obj.pointer_mut(pointer)?.as_object_mut()?;
     let ann = meta
         .entry("annotations")
@@ -182,7 +185,11 @@ pub fn stamp_restart_hash(objects: &mut [RenderedObject], restart_hash: &str) {
 }
 
 /// Puts the content and config hashes on the instance's workloads.
-pub fn stamp_instance(objects: &mut [RenderedObject], content_hash: &str, config_hash: Option<&str>) {
+pub fn stamp_instance(
+    objects: &mut [RenderedObject],
+    content_hash: &str,
+    config_hash: Option<&str>,
+) {
     for o in objects.iter_mut() {
         if matches!(o.kind(), "Deployment" | "StatefulSet")
             && let Some(ann) = annotations_at(&mut o.object, "/metadata")
@@ -199,7 +206,11 @@ pub fn stamp_instance(objects: &mut [RenderedObject], content_hash: &str, config
 /// the labels the controllers select on are present.
 pub fn adopt(o: &mut RenderedObject, group: &Group) -> Result<(), RenderError> {
     let namespace = group.namespace().unwrap_or_else(|| "default".to_string());
-    let (kind, name, template) = (o.kind().to_string(), o.name().to_string(), o.template.clone());
+    let (kind, name, template) = (
+        o.kind().to_string(),
+        o.name().to_string(),
+        o.template.clone(),
+    );
     let err = |message: String| RenderError::Object {
         template: template.clone(),
         kind: kind.clone(),
@@ -219,8 +230,8 @@ pub fn adopt(o: &mut RenderedObject, group: &Group) -> Result<(), RenderError> {
             "metadata.namespace {ns:?} differs from the Group's namespace {namespace:?}"
         )));
     }
-    let owner = serde_json::to_value(expand::owner_reference(group))
-        .map_err(|e| err(e.to_string()))?;
+    let owner =
+        serde_json::to_value(expand::owner_reference(group)).map_err(|e| err(e.to_string()))?;
     let Some(meta) = o.object.get_mut("metadata").and_then(Json::as_object_mut) else {
         return Err(err("metadata must be a mapping".into()));
     };

@@ -25,13 +25,20 @@ fn of_kind<'a>(objs: &'a [RenderedObject], kind: &str) -> Vec<&'a RenderedObject
 
 #[test]
 fn example_app_renders_every_object_with_labels_and_owner() {
-    let objs = render_app(&app("examples/redis-app.yaml"), &plugins(), &BTreeMap::new())
-        .expect("renders");
+    let objs = render_app(
+        &app("examples/redis-app.yaml"),
+        &plugins(),
+        &BTreeMap::new(),
+    )
+    .expect("renders");
     assert_eq!(of_kind(&objs, "Component").len(), 1);
     assert_eq!(of_kind(&objs, "Group").len(), 1);
     let deployments = of_kind(&objs, "Deployment");
     let names: Vec<_> = deployments.iter().map(|d| d.name()).collect();
-    assert_eq!(names, ["shop-cache-0-0", "shop-cache-0-1", "shop-cache-0-2"]);
+    assert_eq!(
+        names,
+        ["shop-cache-0-0", "shop-cache-0-1", "shop-cache-0-2"]
+    );
     assert_eq!(of_kind(&objs, "PersistentVolumeClaim").len(), 3);
     assert_eq!(of_kind(&objs, "ConfigMap").len(), 1);
     let services: Vec<_> = of_kind(&objs, "Service").iter().map(|s| s.name()).collect();
@@ -40,7 +47,10 @@ fn example_app_renders_every_object_with_labels_and_owner() {
         ["shop-cache-0-headless", "shop-cache-0", "shop-cache-0-read"]
     );
 
-    for o in objs.iter().filter(|o| !matches!(o.kind(), "Component" | "Group")) {
+    for o in objs
+        .iter()
+        .filter(|o| !matches!(o.kind(), "Component" | "Group"))
+    {
         let owner = &o.object["metadata"]["ownerReferences"][0];
         assert_eq!(owner["kind"], "Group", "{} {}", o.kind(), o.name());
         assert_eq!(owner["name"], "shop-cache-0");
@@ -94,20 +104,31 @@ fn example_app_renders_every_object_with_labels_and_owner() {
         .expect("redis.conf");
     assert!(conf.contains("\nmaxmemory 256mb\n"), "{conf}");
     assert!(conf.contains("\nmaxmemory-policy allkeys-lru\n"), "{conf}");
-    assert!(conf.contains("\ndatabases 16\n"), "defaults rendered: {conf}");
+    assert!(
+        conf.contains("\ndatabases 16\n"),
+        "defaults rendered: {conf}"
+    );
 }
 
 #[test]
 fn render_is_byte_identical_across_runs() {
     let a = to_yaml_stream(
-        &render_app(&app("examples/two-components.yaml"), &plugins(), &BTreeMap::new())
-            .expect("renders"),
+        &render_app(
+            &app("examples/two-components.yaml"),
+            &plugins(),
+            &BTreeMap::new(),
+        )
+        .expect("renders"),
     )
     .expect("yaml");
     for _ in 0..3 {
         let b = to_yaml_stream(
-            &render_app(&app("examples/two-components.yaml"), &plugins(), &BTreeMap::new())
-                .expect("renders"),
+            &render_app(
+                &app("examples/two-components.yaml"),
+                &plugins(),
+                &BTreeMap::new(),
+            )
+            .expect("renders"),
         )
         .expect("yaml");
         assert_eq!(a, b);
@@ -116,12 +137,20 @@ fn render_is_byte_identical_across_runs() {
 
 #[test]
 fn two_components_render_their_shards_and_service_types() {
-    let objs = render_app(&app("examples/two-components.yaml"), &plugins(), &BTreeMap::new())
-        .expect("renders");
+    let objs = render_app(
+        &app("examples/two-components.yaml"),
+        &plugins(),
+        &BTreeMap::new(),
+    )
+    .expect("renders");
     let groups: Vec<_> = of_kind(&objs, "Group").iter().map(|g| g.name()).collect();
     assert_eq!(
         groups,
-        ["storefront-sessions-0", "storefront-catalog-0", "storefront-catalog-1"]
+        [
+            "storefront-sessions-0",
+            "storefront-catalog-0",
+            "storefront-catalog-1"
+        ]
     );
     assert_eq!(of_kind(&objs, "Deployment").len(), 2 + 3 * 2);
     let svc = objs
@@ -175,7 +204,9 @@ fn a_dynamic_parameter_changes_content_but_not_the_pod_template() {
         .map(|(x, _)| x.kind().to_string())
         .collect();
     assert!(
-        differing.iter().all(|k| k == "ConfigMap" || k == "Deployment" || k == "Component" || k == "Group"),
+        differing
+            .iter()
+            .all(|k| k == "ConfigMap" || k == "Deployment" || k == "Component" || k == "Group"),
         "{differing:?}"
     );
 

@@ -6,8 +6,8 @@ use crate::auth::BearerAuthLayer;
 use crate::{Health, RuntimeError, ServerConfig, Shutdown};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 pub async fn bind(addr: &str) -> Result<TcpListener, RuntimeError> {
@@ -66,9 +66,7 @@ pub async fn serve(
         })
     };
 
-    let routes = routes
-        .add_service(health_service)
-        .add_service(reflection);
+    let routes = routes.add_service(health_service).add_service(reflection);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let stop = shutdown.clone();
     let server = Server::builder()
@@ -77,9 +75,10 @@ pub async fn serve(
         .load_shed(config.load_shed)
         .layer(auth)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), async move {
-            stop.wait().await
-        });
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move { stop.wait().await },
+        );
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r,
@@ -91,4 +90,3 @@ pub async fn serve(
     watcher.abort();
     Ok(result?)
 }
-

@@ -66,7 +66,11 @@ impl Service {
         let metrics = telemetry::install_metrics_recorder(name)?;
         let shutdown = Shutdown::new();
         shutdown.listen_for_signals();
-        tracing::info!(service = name, version = env!("CARGO_PKG_VERSION"), "starting");
+        tracing::info!(
+            service = name,
+            version = env!("CARGO_PKG_VERSION"),
+            "starting"
+        );
         Ok(Self {
             name,
             config,

@@ -146,7 +146,9 @@ impl PluginRegistry for PluginRegistryService {
             .collect();
         let yaml = midplane_render::to_yaml_stream(&objects)
             .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(pb::RenderPreviewResponse { objects_yaml: yaml }))
+        Ok(Response::new(pb::RenderPreviewResponse {
+            objects_yaml: yaml,
+        }))
     }
 }
 
@@ -186,9 +188,5 @@ fn invalid(e: &midplane_render::RenderError) -> Status {
         retryable: false,
     };
     let bytes = prost::Message::encode_to_vec(&detail);
-    Status::with_details(
-        tonic::Code::InvalidArgument,
-        e.to_string(),
-        bytes.into(),
-    )
+    Status::with_details(tonic::Code::InvalidArgument, e.to_string(), bytes.into())
 }

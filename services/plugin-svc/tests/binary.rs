@@ -68,7 +68,12 @@ async fn serves_plugins_health_and_stops_on_sigterm() {
         .await
         .expect_err("invalid app");
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
-    assert!(bad.message().contains("spec.components[0].replicas: must be at least 1"), "{}", bad.message());
+    assert!(
+        bad.message()
+            .contains("spec.components[0].replicas: must be at least 1"),
+        "{}",
+        bad.message()
+    );
 
     let status = svc.terminate(Duration::from_secs(10)).expect("stops");
     assert!(status.success(), "exit status {status}");

@@ -1,0 +1,218 @@
+//! The one way Midplane writes objects: server-side apply under one field
+//! manager, forced (Midplane owns what it renders), with deletes that only
+//! touch what the caller controls.
+
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+    PostParams, PropagationPolicy,
+};
+use kube::{Client, Resource, ResourceExt};
+use midplane_api::FIELD_MANAGER;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("object has no {0}")]
+    Missing(&'static str),
+    #[error("apply {kind} {name}: {source}")]
+    Kube {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("serialize {kind} {name}: {source}")]
+    Serialize {
+        kind: String,
+        name: String,
+        source: serde_json::Error,
+    },
+}
+
+impl ApplyError {
+    /// Conflicts, timeouts and server errors are worth retrying; a 4xx other
+    /// than 409/429 means the object itself is wrong.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApplyError::Kube { source, .. } => is_transient(source),
+            _ => false,
+        }
+    }
+}
+
+pub fn is_transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500..=599),
+        _ => true,
+    }
+}
+
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+#[derive(Clone)]
+pub struct Applier {
+    client: Client,
+}
+
+impl Applier {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn params() -> PatchParams {
+        PatchParams::apply(FIELD_MANAGER).force()
+    }
+
+    /// Applies a typed namespaced object.
+    pub async fn apply<K>(&self, obj: &K) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    {
+        let name = obj.meta().name.clone().ok_or(ApplyError::Missing("name"))?;
+        let ns = obj
+            .meta()
+            .namespace
+            .clone()
+            .ok_or(ApplyError::Missing("namespace"))?;
+        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
+        let mut body = serde_json::to_value(obj).map_err(|source| ApplyError::Serialize {
+            kind: K::kind(&()).into_owned(),
+            name: name.clone(),
+            source,
+        })?;
+        if let Some(m) = body.as_object_mut() {
+            m.insert("apiVersion".into(), K::api_version(&()).into());
+            m.insert("kind".into(), K::kind(&()).into());
+            // Status belongs to the status subresource, never to an apply of spec.
+            m.remove("status");
+        }
+        api.patch(&name, &Self::params(), &Patch::Apply(&body))
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: K::kind(&()).into_owned(),
+                name,
+                source,
+            })
+    }
+
+    /// Applies a rendered object given as JSON (`apiVersion`, `kind`, `metadata.namespace` set).
+    pub async fn apply_json(&self, obj: &serde_json::Value) -> Result<DynamicObject, ApplyError> {
+        let (api, name) = self.dynamic_api(obj)?;
+        api.patch(&name, &Self::params(), &Patch::Apply(obj))
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: kind_of(obj).to_string(),
+                name,
+                source,
+            })
+    }
+
+    fn dynamic_api(
+        &self,
+        obj: &serde_json::Value,
+    ) -> Result<(Api<DynamicObject>, String), ApplyError> {
+        let ar = api_resource(obj).ok_or(ApplyError::Missing("apiVersion/kind"))?;
+        let name = obj
+            .pointer("/metadata/name")
+            .and_then(|v| v.as_str())
+            .ok_or(ApplyError::Missing("name"))?
+            .to_string();
+        let ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(|v| v.as_str())
+            .ok_or(ApplyError::Missing("namespace"))?;
+        Ok((Api::namespaced_with(self.client.clone(), ns, &ar), name))
+    }
+
+    /// Patches the status subresource (merge patch: no resourceVersion, so no
+    /// conflict with spec writers).
+    pub async fn patch_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    {
+        let name = obj.name_any();
+        let ns = obj.namespace().ok_or(ApplyError::Missing("namespace"))?;
+        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
+        let body = serde_json::json!({ "status": status });
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: K::kind(&()).into_owned(),
+                name,
+                source,
+            })
+    }
+
+    /// Deletes an object in the foreground (its dependents go first); a
+    /// missing object counts as deleted.
+    pub async fn delete_dynamic(
+        &self,
+        ar: &ApiResource,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApplyError> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, ar);
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &dp).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(source) => Err(ApplyError::Kube {
+                kind: ar.kind.clone(),
+                name: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Creates an object, retrying on a 409 from a concurrent writer.
+    pub async fn create_or_get<K>(&self, api: &Api<K>, obj: &K) -> Result<K, kube::Error>
+    where
+        K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+    {
+        match api.create(&PostParams::default(), obj).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&obj.name_any()).await,
+            other => other,
+        }
+    }
+}
+
+fn kind_of(obj: &serde_json::Value) -> &str {
+    obj.get("kind").and_then(|v| v.as_str()).unwrap_or_default()
+}
+
+/// The API resource for an object's apiVersion and kind.
+pub fn api_resource(obj: &serde_json::Value) -> Option<ApiResource> {
+    let api_version = obj.get("apiVersion")?.as_str()?;
+    let kind = kind_of(obj);
+    if kind.is_empty() {
+        return None;
+    }
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    Some(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        group, version, kind,
+    )))
+}
+
+/// Whether `owner_uid` is the controller owner of `obj`.
+pub fn controlled_by(obj: &impl Resource, owner_uid: &str) -> bool {
+    obj.meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == owner_uid)
+}

@@ -1,0 +1,120 @@
+//! The machinery every Midplane controller shares, so each reconciler is only
+//! its pipeline: validate → build (pure) → apply (one SSA helper) → status.
+
+pub mod apply;
+pub mod backoff;
+pub mod condition;
+pub mod events;
+pub mod finalizer;
+pub mod leader;
+pub mod metrics;
+pub mod plugin_store;
+
+pub use apply::Applier;
+pub use backoff::Backoff;
+pub use events::EventRecorder;
+
+/// Every reconcile error says what kind of failure it is: the category is the
+/// Event reason and the metric label; `transient` decides between a requeue
+/// with back-off and waiting for the object to change.
+pub trait ErrorCategory {
+    fn category(&self) -> &'static str;
+    fn is_transient(&self) -> bool;
+}
+
+/// The finalizer each Midplane controller puts on the objects it reconciles,
+/// so children go before parents (seed §6.2).
+pub const FINALIZER: &str = "midplane.dev/cleanup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: String,
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration found: {0}")]
+    Infer(#[from] kube::config::InferConfigError),
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+}
+
+/// A client from an explicit kubeconfig file, else the usual inference
+/// (`$KUBECONFIG`, `~/.kube/config`, in-cluster service account).
+pub async fn kube_client(
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<kube::Client, ClientError> {
+    let Some(path) = kubeconfig else {
+        let cfg = kube::Config::infer().await?;
+        return Ok(kube::Client::try_from(cfg)?);
+    };
+    let err = |source| ClientError::Kubeconfig {
+        path: path.display().to_string(),
+        source,
+    };
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(err)?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(err)?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
+/// The key an object's back-off is tracked under.
+pub fn object_key<K: kube::Resource>(controller: &str, obj: &K) -> String {
+    use kube::ResourceExt;
+    format!(
+        "{controller}/{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// Runs a reconcile, records its metrics and clears the object's back-off on
+/// success; the error is returned as is for the error policy.
+pub async fn instrumented<K: kube::Resource, T, E: ErrorCategory>(
+    controller: &'static str,
+    obj: &K,
+    backoff: &Backoff,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let start = std::time::Instant::now();
+    let result = fut.await;
+    match &result {
+        Ok(_) => {
+            metrics::reconciled(controller, start.elapsed());
+            backoff.reset(&object_key(controller, obj));
+        }
+        Err(e) => metrics::failed(controller, e.category()),
+    }
+    result
+}
+
+/// The error policy every controller uses: a Warning Event whose reason is the
+/// error's category, then a back-off requeue for transient errors, or a wait
+/// for the object to change.
+pub fn on_error<K, E>(
+    controller: &'static str,
+    obj: &std::sync::Arc<K>,
+    err: &E,
+    events: &EventRecorder,
+    backoff: &Backoff,
+) -> kube::runtime::controller::Action
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    E: ErrorCategory + std::fmt::Display,
+{
+    let key = object_key(controller, obj.as_ref());
+    tracing::warn!(controller, object = %key, category = err.category(), error = %err, "reconcile failed");
+    let (events, obj, reason, note) =
+        (events.clone(), obj.clone(), err.category(), err.to_string());
+    tokio::spawn(async move {
+        events
+            .warning(obj.as_ref(), reason, "Reconcile", note)
+            .await;
+    });
+    if err.is_transient() {
+        kube::runtime::controller::Action::requeue(backoff.next(&key))
+    } else {
+        kube::runtime::controller::Action::await_change()
+    }
+}

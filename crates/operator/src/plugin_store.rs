@@ -1,0 +1,222 @@
+//! The plugins a controller renders with: the bundled set, overridden by
+//! plugin ConfigMaps (label `midplane.dev/plugin`). A ConfigMap that fails to
+//! load never replaces the last good version of its plugin.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use midplane_plugin::{Plugin, PluginError, Registry};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// What a ConfigMap change did to the store.
+#[derive(Debug)]
+pub enum Update {
+    /// A new or changed plugin now serves.
+    Accepted(Arc<Plugin>),
+    /// Same content as the serving version.
+    Unchanged,
+    /// Refused: the last good version (if any) keeps serving.
+    Rejected { plugin: String, error: PluginError },
+}
+
+#[derive(Clone)]
+pub struct PluginStore {
+    inner: Arc<RwLock<State>>,
+}
+
+struct State {
+    bundled: Registry,
+    /// Plugins loaded from ConfigMaps, by plugin name.
+    from_cluster: BTreeMap<String, Arc<Plugin>>,
+    /// The last error per plugin, cleared by a good version.
+    rejected: BTreeMap<String, String>,
+}
+
+impl PluginStore {
+    pub fn new(bundled: Registry) -> Self {
+        Self {
+            inner: Arc::new(RwLock::new(State {
+                bundled,
+                from_cluster: BTreeMap::new(),
+                rejected: BTreeMap::new(),
+            })),
+        }
+    }
+
+    /// The plugin a label value names, from the cluster first, then bundled.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        let s = self.inner.read().ok()?;
+        s.from_cluster
+            .get(name)
+            .cloned()
+            .or_else(|| s.bundled.get(name))
+    }
+
+    /// A snapshot of every plugin in effect.
+    pub fn registry(&self) -> Registry {
+        let Ok(s) = self.inner.read() else {
+            return Registry::new();
+        };
+        let mut reg = s.bundled.clone();
+        for p in s.from_cluster.values() {
+            reg.insert((**p).clone());
+        }
+        reg
+    }
+
+    pub fn rejected(&self, name: &str) -> Option<String> {
+        self.inner.read().ok()?.rejected.get(name).cloned()
+    }
+
+    /// Takes a plugin ConfigMap as created or changed.
+    pub fn apply_config_map(&self, cm: &ConfigMap) -> Update {
+        let label = cm
+            .labels()
+            .get(midplane_api::labels::PLUGIN)
+            .cloned()
+            .unwrap_or_else(|| cm.name_any());
+        match Plugin::from_config_map(cm) {
+            Ok(plugin) => {
+                let Ok(mut s) = self.inner.write() else {
+                    return Update::Unchanged;
+                };
+                s.rejected.remove(&label);
+                let name = plugin.metadata.name.clone();
+                let current = s
+                    .from_cluster
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| s.bundled.get(&name));
+                if current.is_some_and(|c| c.content_hash == plugin.content_hash) {
+                    s.from_cluster
+                        .entry(name)
+                        .or_insert_with(|| Arc::new(plugin));
+                    return Update::Unchanged;
+                }
+                let plugin = Arc::new(plugin);
+                s.from_cluster.insert(name, plugin.clone());
+                Update::Accepted(plugin)
+            }
+            Err(error) => {
+                if let Ok(mut s) = self.inner.write() {
+                    s.rejected.insert(label.clone(), error.to_string());
+                }
+                Update::Rejected {
+                    plugin: label,
+                    error,
+                }
+            }
+        }
+    }
+
+    /// A plugin ConfigMap was deleted: fall back to the bundled version.
+    pub fn remove_config_map(&self, cm: &ConfigMap) {
+        if let (Some(label), Ok(mut s)) = (
+            cm.labels().get(midplane_api::labels::PLUGIN).cloned(),
+            self.inner.write(),
+        ) {
+            s.from_cluster.remove(&label);
+        }
+    }
+}
+
+/// Keeps `store` in step with the plugin ConfigMaps of `namespace` until the
+/// stream ends; `on_update` sees every accepted or rejected change (group-svc
+/// re-renders, plugin-svc publishes), and a rejection gets a Warning Event on
+/// the ConfigMap naming the template and line.
+pub async fn watch(
+    client: kube::Client,
+    namespace: &str,
+    store: PluginStore,
+    events: crate::EventRecorder,
+    on_update: impl Fn(&Update) + Send,
+) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
+    let cfg = watcher::Config::default().labels(midplane_api::labels::PLUGIN);
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
+                let update = store.apply_config_map(&cm);
+                match &update {
+                    Update::Accepted(p) => {
+                        tracing::info!(plugin = %p.id(), hash = %p.content_hash, "plugin updated")
+                    }
+                    Update::Rejected { plugin, error } => {
+                        tracing::warn!(%plugin, %error, "plugin update refused; last good version keeps serving");
+                        events
+                            .warning(
+                                &cm,
+                                error.reason(),
+                                "LoadPlugin",
+                                format!("refused, last good version kept: {error}"),
+                            )
+                            .await;
+                    }
+                    Update::Unchanged => {}
+                }
+                on_update(&update);
+            }
+            Ok(watcher::Event::Delete(cm)) => store.remove_config_map(&cm),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+            Err(e) => tracing::warn!(error = %e, "plugin ConfigMap watch failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_configmap_keeps_the_last_good_plugin() {
+        let bundled = midplane_plugin::registry::bundled().expect("bundled");
+        let good = bundled.get("redis").expect("redis");
+        let store = PluginStore::new(bundled);
+
+        let mut cm = good.to_config_map("midplane-system");
+        assert!(matches!(store.apply_config_map(&cm), Update::Unchanged));
+
+        let data = cm.data.get_or_insert_with(Default::default);
+        let values = data.get("values.yaml").cloned().unwrap_or_default();
+        data.insert(
+            "values.yaml".into(),
+            values.replace("tag: \"0.1.0\"", "tag: \"0.2.0\""),
+        );
+        let changed = match store.apply_config_map(&cm) {
+            Update::Accepted(p) => p,
+            other => panic!("expected Accepted, got {other:?}"),
+        };
+        assert_ne!(changed.content_hash, good.content_hash);
+
+        let mut broken = cm.clone();
+        broken.data.get_or_insert_with(Default::default).insert(
+            "templates.service.yaml".into(),
+            "{{ .Group.Name | nosuch }}".into(),
+        );
+        match store.apply_config_map(&broken) {
+            Update::Rejected { plugin, error } => {
+                assert_eq!(plugin, "redis");
+                assert!(
+                    error.to_string().contains("redis/templates/service.yaml:1"),
+                    "{error}"
+                );
+            }
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+        assert_eq!(
+            store.get("redis").expect("still served").content_hash,
+            changed.content_hash,
+            "last good version keeps serving"
+        );
+        assert!(store.rejected("redis").is_some());
+
+        store.remove_config_map(&cm);
+        assert_eq!(
+            store.get("redis").expect("bundled").content_hash,
+            good.content_hash
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! app-svc: the App controller (validate, create/update/delete Components,
+//! aggregate status) and the Component controller (one Group per shard,
+//! scaling, status), plus the AppService gRPC API over the Kubernetes API.
+
+pub mod app_controller;
+pub mod component_controller;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod grpc;
+pub mod run;
+
+pub use config::Config;
+pub use context::Context;

@@ -1,0 +1,47 @@
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: midplane_runtime::ServerConfig,
+    pub kube: KubeSettings,
+    pub leader_election: LeaderElection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubeSettings {
+    pub kubeconfig: Option<PathBuf>,
+    /// Where plugin ConfigMaps live.
+    pub plugin_namespace: String,
+}
+
+impl Default for KubeSettings {
+    fn default() -> Self {
+        Self {
+            kubeconfig: None,
+            plugin_namespace: "midplane-system".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaderElection {
+    pub enabled: bool,
+    pub namespace: String,
+    pub lease_name: String,
+    pub lease_seconds: u64,
+}
+
+impl Default for LeaderElection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespace: "midplane-system".into(),
+            lease_name: "midplane-group-svc".into(),
+            lease_seconds: 15,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! group-svc: the Group controller. Render (pure) → apply every object with
+//! server-side apply → prune what is no longer rendered → roll changed
+//! instances replicas first, primary last → report Pod lifecycle in status.
+
+pub mod cleanup;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod lifecycle;
+pub mod reconcile;
+pub mod rollout;
+pub mod run;
+
+pub use config::Config;
+pub use context::Context;

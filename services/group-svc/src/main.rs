@@ -1,0 +1,48 @@
+use anyhow::Context as _;
+use midplane_group_svc::{Config, Context, run::run_controller};
+use midplane_operator::leader::LeaderElector;
+use midplane_operator::plugin_store::PluginStore;
+use midplane_runtime::Service;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config: Config = midplane_runtime::load("group-svc").context("loading configuration")?;
+    let service = Service::init("group-svc", config.server.clone())?;
+    let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
+    let plugins = PluginStore::new(midplane_plugin::registry::bundled()?);
+    let ctx = Arc::new(Context::new(client.clone(), plugins));
+    let shutdown = service.shutdown();
+    let le = config.leader_election.clone();
+    let plugin_ns = config.kube.plugin_namespace.clone();
+    let controller = tokio::spawn(async move {
+        if le.enabled {
+            let identity = std::env::var("POD_NAME")
+                .unwrap_or_else(|_| format!("group-svc-{}", std::process::id()));
+            let elector = LeaderElector::new(
+                client,
+                &le.namespace,
+                &le.lease_name,
+                &identity,
+                Duration::from_secs(le.lease_seconds),
+            );
+            let leadership = tokio::select! {
+                l = elector.acquire() => l,
+                _ = shutdown.wait() => return,
+            };
+            tokio::select! {
+                _ = run_controller(ctx, plugin_ns, shutdown.clone()) => {}
+                _ = leadership.lost() => {
+                    tracing::error!("lost leadership; shutting down");
+                    shutdown.trigger();
+                }
+            }
+        } else {
+            run_controller(ctx, plugin_ns, shutdown).await;
+        }
+    });
+    service.serve(tonic::service::Routes::default()).await?;
+    let _ = controller.await;
+    Ok(())
+}

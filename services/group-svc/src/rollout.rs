@@ -1,0 +1,166 @@
+//! Role-ordered rollout (seed §2): instances are separate Deployments so the
+//! controller, not the Deployment strategy, decides the order. Replicas take a
+//! change first; the primary's Deployment is held back until every replica
+//! runs the new content and is ready.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
+use midplane_api::labels;
+use midplane_render::RenderedObject;
+use std::collections::BTreeMap;
+
+/// A live instance Deployment as the rollout sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveInstance {
+    pub content_hash: Option<String>,
+    pub ready: bool,
+}
+
+pub fn live_instances(deployments: &[Deployment]) -> BTreeMap<String, LiveInstance> {
+    deployments
+        .iter()
+        .map(|d| {
+            let st = d.status.clone().unwrap_or_default();
+            let current = st.observed_generation.unwrap_or_default()
+                >= d.metadata.generation.unwrap_or_default();
+            (
+                d.name_any(),
+                LiveInstance {
+                    content_hash: d.annotations().get(labels::CONTENT_HASH).cloned(),
+                    ready: current
+                        && st.ready_replicas.unwrap_or_default() >= 1
+                        && st.updated_replicas.unwrap_or(1) >= 1,
+                },
+            )
+        })
+        .collect()
+}
+
+/// What to apply now, and which instance's workload waits.
+#[derive(Debug, PartialEq)]
+pub struct Plan {
+    /// Indexes into the rendered objects, in apply order.
+    pub apply: Vec<usize>,
+    /// The primary instance held back until the replicas are done.
+    pub deferred: Option<String>,
+    /// Instances whose content changes in this pass.
+    pub changed: Vec<String>,
+}
+
+/// Plans one pass. `primary` is the instance holding the primary role.
+pub fn plan(
+    rendered: &[RenderedObject],
+    desired_hashes: &BTreeMap<String, String>,
+    live: &BTreeMap<String, LiveInstance>,
+    primary: &str,
+) -> Plan {
+    let changed: Vec<String> = desired_hashes
+        .iter()
+        .filter(|(name, hash)| {
+            live.get(*name)
+                .is_some_and(|l| l.content_hash.as_ref() != Some(hash))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    let replicas_settled = desired_hashes
+        .iter()
+        .filter(|(name, _)| name.as_str() != primary)
+        .all(|(name, hash)| match live.get(name) {
+            Some(l) => l.content_hash.as_ref() == Some(hash) && l.ready,
+            // A new replica need not be ready for the primary to change.
+            None => true,
+        });
+    let hold_primary = changed.iter().any(|c| c == primary) && !replicas_settled;
+    let deferred = hold_primary.then(|| primary.to_string());
+    let apply = rendered
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| {
+            !(hold_primary
+                && o.instance.as_deref() == Some(primary)
+                && matches!(o.kind(), "Deployment" | "StatefulSet"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    Plan {
+        apply,
+        deferred,
+        changed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(kind: &str, instance: &str) -> RenderedObject {
+        RenderedObject {
+            template: "t".into(),
+            instance: Some(instance.into()),
+            object: json!({"kind": kind, "metadata": {"name": instance}}),
+        }
+    }
+
+    fn live(hash: &str, ready: bool) -> LiveInstance {
+        LiveInstance {
+            content_hash: Some(hash.into()),
+            ready,
+        }
+    }
+
+    #[test]
+    fn primary_waits_for_replicas_then_goes() {
+        let rendered = vec![
+            obj("Deployment", "g-0"),
+            obj("Deployment", "g-1"),
+            obj("PersistentVolumeClaim", "g-0"),
+        ];
+        let desired = BTreeMap::from([
+            ("g-0".to_string(), "new".to_string()),
+            ("g-1".to_string(), "new".to_string()),
+        ]);
+
+        // Nothing rolled yet: replicas go, the primary's Deployment waits (its PVC still applies).
+        let l = BTreeMap::from([
+            ("g-0".to_string(), live("old", true)),
+            ("g-1".to_string(), live("old", true)),
+        ]);
+        let p = plan(&rendered, &desired, &l, "g-0");
+        assert_eq!(p.deferred.as_deref(), Some("g-0"));
+        assert_eq!(p.apply, vec![1, 2]);
+        assert_eq!(p.changed, vec!["g-0".to_string(), "g-1".to_string()]);
+
+        // The replica runs the new content but is not ready yet: still waiting.
+        let l = BTreeMap::from([
+            ("g-0".to_string(), live("old", true)),
+            ("g-1".to_string(), live("new", false)),
+        ]);
+        assert_eq!(
+            plan(&rendered, &desired, &l, "g-0").deferred.as_deref(),
+            Some("g-0")
+        );
+
+        // Ready: the primary goes.
+        let l = BTreeMap::from([
+            ("g-0".to_string(), live("old", true)),
+            ("g-1".to_string(), live("new", true)),
+        ]);
+        let p = plan(&rendered, &desired, &l, "g-0");
+        assert_eq!(p.deferred, None);
+        assert_eq!(p.apply, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_fresh_group_applies_everything() {
+        let rendered = vec![obj("Deployment", "g-0"), obj("Deployment", "g-1")];
+        let desired = BTreeMap::from([
+            ("g-0".to_string(), "h".to_string()),
+            ("g-1".to_string(), "h".to_string()),
+        ]);
+        let p = plan(&rendered, &desired, &BTreeMap::new(), "g-0");
+        assert_eq!(p.apply, vec![0, 1]);
+        assert!(p.changed.is_empty());
+        assert_eq!(p.deferred, None);
+    }
+}

@@ -1,0 +1,433 @@
+//! App → Component → Group → workloads on the Kubernetes API emulator, with
+//! app-svc's and group-svc's controllers running as they do in the suite.
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use midplane_api::{App, Component, Group};
+use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use midplane_operator::condition;
+use midplane_operator::plugin_store::PluginStore;
+use midplane_runtime::Shutdown;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const NS: &str = "default";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Suite {
+    _emu: EmulatorHandle,
+    client: Client,
+    shutdown: Shutdown,
+}
+
+async fn start() -> Suite {
+    let emu = Emulator::start(EmulatorConfig {
+        crd_dir: Some(root().join("k8s/crds")),
+        namespaces: vec!["midplane-system".into()],
+        pod_ready_delay: Duration::from_millis(100),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let url: http::Uri = emu.url().parse().expect("url");
+    let client = Client::try_from(kube::Config::new(url)).expect("client");
+    let shutdown = Shutdown::new();
+    let bundled = midplane_plugin::registry::bundled().expect("bundled plugins");
+    let app_ctx = Arc::new(midplane_app_svc::Context::new(
+        client.clone(),
+        PluginStore::new(bundled.clone()),
+    ));
+    let group_ctx = Arc::new(midplane_group_svc::Context::new(
+        client.clone(),
+        PluginStore::new(bundled),
+    ));
+    tokio::spawn(midplane_app_svc::run::run_controllers(
+        app_ctx,
+        "midplane-system".into(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(midplane_group_svc::run::run_controller(
+        group_ctx,
+        "midplane-system".into(),
+        shutdown.clone(),
+    ));
+    Suite {
+        _emu: emu,
+        client,
+        shutdown,
+    }
+}
+
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn example_app() -> App {
+    let text = std::fs::read_to_string(root().join("examples/redis-app.yaml")).expect("example");
+    serde_yaml::from_str(&text).expect("parses")
+}
+
+async fn apply_app(client: &Client, app: &App) {
+    let api: Api<App> = Api::namespaced(client.clone(), NS);
+    let mut body = serde_json::to_value(app).expect("json");
+    body.as_object_mut().expect("object").remove("status");
+    api.patch(
+        &app.name_any(),
+        &PatchParams::apply("e2e-test").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply App");
+}
+
+async fn app_ready(client: &Client, name: &str) -> Option<App> {
+    let app = Api::<App>::namespaced(client.clone(), NS)
+        .get(name)
+        .await
+        .ok()?;
+    let st = app.status.clone()?;
+    let ready = condition::get(&st.conditions, condition::READY)?;
+    (ready.status == "True"
+        && ready.observed_generation == app.metadata.generation
+        && st.observed_generation == app.metadata.generation)
+        .then_some(app)
+}
+
+async fn names<K>(client: &Client) -> Vec<String>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let mut v: Vec<String> = Api::<K>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .filter(|o| o.meta().deletion_timestamp.is_none())
+        .map(|o| o.name_any())
+        .collect();
+    v.sort();
+    v
+}
+
+fn resource_versions<K: kube::Resource>(items: &[K]) -> BTreeMap<String, String> {
+    items
+        .iter()
+        .map(|o| (o.name_any(), o.resource_version().unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_lifecycle_on_the_emulator() {
+    let s = start().await;
+    let client = s.client.clone();
+
+    // Apply the example → every object with owner and labels; Ready at the current generation.
+    let mut app = example_app();
+    apply_app(&client, &app).await;
+    let live = eventually("App Ready", 30, || app_ready(&client, "shop")).await;
+    assert_eq!(
+        live.status.clone().unwrap_or_default().component_count,
+        Some(1)
+    );
+    assert_eq!(names::<Component>(&client).await, ["shop-cache"]);
+    assert_eq!(names::<Group>(&client).await, ["shop-cache-0"]);
+    assert_eq!(
+        names::<Deployment>(&client).await,
+        ["shop-cache-0-0", "shop-cache-0-1", "shop-cache-0-2"]
+    );
+    assert_eq!(names::<PersistentVolumeClaim>(&client).await.len(), 3);
+    assert_eq!(
+        names::<Service>(&client).await,
+        ["shop-cache-0", "shop-cache-0-headless", "shop-cache-0-read"]
+    );
+    let group = Api::<Group>::namespaced(client.clone(), NS)
+        .get("shop-cache-0")
+        .await
+        .expect("group");
+    let deployments = Api::<Deployment>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    for d in &deployments {
+        let owner = &d.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("Group", group.uid().unwrap_or_default().as_str())
+        );
+        assert_eq!(
+            d.labels().get("midplane.dev/group").map(String::as_str),
+            Some("shop-cache-0")
+        );
+        assert_eq!(
+            d.labels()
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("midplane")
+        );
+    }
+    let gs = group.status.clone().expect("group status");
+    assert_eq!(gs.ready_replicas, 3);
+    assert_eq!(gs.primary.as_deref(), Some("shop-cache-0-0"));
+    assert!(
+        gs.instances.iter().all(|i| i.phase == "Ready"),
+        "{:?}",
+        gs.instances
+    );
+    let comp = Api::<Component>::namespaced(client.clone(), NS)
+        .get("shop-cache")
+        .await
+        .expect("component");
+    assert_eq!(
+        comp.owner_references()[0].uid,
+        live.uid().unwrap_or_default()
+    );
+
+    // Scale 3 → 5 → 2: objects follow.
+    for (replicas, want) in [(5, 5usize), (2, 2)] {
+        app.spec.components[0].spec.replicas = replicas;
+        apply_app(&client, &app).await;
+        eventually(&format!("{replicas} instances"), 30, || async {
+            let d = names::<Deployment>(&client).await;
+            let p = names::<PersistentVolumeClaim>(&client).await;
+            let ready = app_ready(&client, "shop").await;
+            (d.len() == want && p.len() == want && ready.is_some()).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        names::<Deployment>(&client).await,
+        ["shop-cache-0-0", "shop-cache-0-1"]
+    );
+
+    // A dynamic parameter: the ConfigMap and the instance hashes change; the
+    // pod templates, Services and PVCs do not.
+    let deploy_api = Api::<Deployment>::namespaced(client.clone(), NS);
+    let before = deploy_api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    let svc_before = resource_versions(
+        &Api::<Service>::namespaced(client.clone(), NS)
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items,
+    );
+    let pvc_before = resource_versions(
+        &Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items,
+    );
+    let cm_before = Api::<ConfigMap>::namespaced(client.clone(), NS)
+        .get("shop-cache-0-config")
+        .await
+        .expect("cm");
+    app.spec.components[0]
+        .spec
+        .parameters
+        .insert("maxmemory".into(), "300mb".into());
+    apply_app(&client, &app).await;
+    let after = eventually("new content hashes", 30, || async {
+        let after = deploy_api.list(&ListParams::default()).await.ok()?.items;
+        let changed = after.iter().all(|a| {
+            let b = before.iter().find(|b| b.name_any() == a.name_any());
+            b.is_some_and(|b| {
+                b.annotations().get("midplane.dev/content-hash")
+                    != a.annotations().get("midplane.dev/content-hash")
+            })
+        });
+        (changed && app_ready(&client, "shop").await.is_some()).then_some(after)
+    })
+    .await;
+    for a in &after {
+        let b = before
+            .iter()
+            .find(|b| b.name_any() == a.name_any())
+            .expect("same instance");
+        let tmpl = |d: &Deployment| {
+            serde_json::to_value(&d.spec.as_ref().expect("spec").template).expect("json")
+        };
+        assert_eq!(
+            tmpl(a),
+            tmpl(b),
+            "a dynamic parameter must not roll {}",
+            a.name_any()
+        );
+    }
+    let cm_after = Api::<ConfigMap>::namespaced(client.clone(), NS)
+        .get("shop-cache-0-config")
+        .await
+        .expect("cm");
+    assert_ne!(cm_before.data, cm_after.data);
+    assert!(cm_after.data.clone().unwrap_or_default()["redis.conf"].contains("maxmemory 300mb"));
+    assert_eq!(
+        svc_before,
+        resource_versions(
+            &Api::<Service>::namespaced(client.clone(), NS)
+                .list(&ListParams::default())
+                .await
+                .expect("list")
+                .items
+        )
+    );
+    assert_eq!(
+        pvc_before,
+        resource_versions(
+            &Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
+                .list(&ListParams::default())
+                .await
+                .expect("list")
+                .items
+        )
+    );
+
+    // An invalid App: Ready=False naming the field, a Warning Event, nothing changed.
+    let mut bad = app.clone();
+    bad.spec.components[0].spec.replicas = 0;
+    apply_app(&client, &bad).await;
+    let invalid = eventually("Invalid condition", 30, || async {
+        let a = Api::<App>::namespaced(client.clone(), NS)
+            .get("shop")
+            .await
+            .ok()?;
+        let st = a.status.clone()?;
+        let c = condition::get(&st.conditions, condition::READY)?.clone();
+        (c.reason == "Invalid" && c.observed_generation == a.metadata.generation).then_some(c)
+    })
+    .await;
+    assert_eq!(invalid.status, "False");
+    assert!(
+        invalid
+            .message
+            .contains("spec.components[0].replicas: must be at least 1"),
+        "{}",
+        invalid.message
+    );
+    let events = eventually("Invalid Event", 30, || async {
+        let evs: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), NS);
+        let list = evs.list(&ListParams::default()).await.ok()?.items;
+        let found: Vec<_> = list
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some("Invalid")
+                    && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some("App")
+            })
+            .collect();
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert!(
+        events[0]
+            .note
+            .clone()
+            .unwrap_or_default()
+            .contains("spec.components[0].replicas")
+    );
+    assert_eq!(
+        names::<Deployment>(&client).await.len(),
+        2,
+        "an invalid App changes nothing"
+    );
+
+    // Fix it and delete: children go before parents, nothing is left.
+    apply_app(&client, &app).await;
+    eventually("App Ready again", 30, || app_ready(&client, "shop")).await;
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    record_deletions::<Pod>(&client, "Pod", order.clone());
+    record_deletions::<Deployment>(&client, "Deployment", order.clone());
+    record_deletions::<Group>(&client, "Group", order.clone());
+    record_deletions::<Component>(&client, "Component", order.clone());
+    record_deletions::<App>(&client, "App", order.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Api::<App>::namespaced(client.clone(), NS)
+        .delete("shop", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("everything gone", 60, || async {
+        let empty = names::<App>(&client).await.is_empty()
+            && names::<Component>(&client).await.is_empty()
+            && names::<Group>(&client).await.is_empty()
+            && names::<Deployment>(&client).await.is_empty()
+            && names::<Pod>(&client).await.is_empty()
+            && names::<PersistentVolumeClaim>(&client).await.is_empty()
+            && names::<Service>(&client).await.is_empty()
+            && names::<ConfigMap>(&client).await.is_empty();
+        empty.then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let order = order.lock().expect("lock").clone();
+    let last = |k: &str| {
+        order
+            .iter()
+            .rposition(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} deletion seen in {order:?}"))
+    };
+    let first = |k: &str| {
+        order
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} deletion seen in {order:?}"))
+    };
+    assert!(last("Pod") < first("Group"), "{order:?}");
+    assert!(last("Deployment") < first("Group"), "{order:?}");
+    assert!(last("Group") < first("Component"), "{order:?}");
+    assert!(last("Component") < first("App"), "{order:?}");
+    s.shutdown.trigger();
+}
+
+fn record_deletions<K>(client: &Client, kind: &'static str, order: Arc<Mutex<Vec<String>>>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    tokio::spawn(async move {
+        let mut stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        while let Some(ev) = stream.next().await {
+            if let Ok(watcher::Event::Delete(_)) = ev
+                && let Ok(mut o) = order.lock()
+            {
+                o.push(kind.to_string());
+            }
+        }
+    });
+}
