@@ -39,6 +39,45 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions (App, Component, Group).
     Crds,
+    /// Run the platform locally: API emulator, CRDs, plugins and controllers.
+    Dev {
+        /// Where the kubeconfig is written.
+        #[arg(long, default_value = ".midplane")]
+        state: PathBuf,
+        /// Emulator port; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// How long emulated Pods take to turn Ready.
+        #[arg(long, default_value_t = 500)]
+        pod_ready_delay_ms: u64,
+    },
+    /// Create or update an App (server-side apply).
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[arg(long, env = "MIDPLANE_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+    },
+    /// List apps, components or groups.
+    Get {
+        kind: String,
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
+        #[arg(short = 'A', long = "all-namespaces")]
+        all_namespaces: bool,
+        #[arg(long, env = "MIDPLANE_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+    },
+    /// Delete the App a file names.
+    Delete {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[arg(long, env = "MIDPLANE_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Wait until the App and all its children are gone.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,6 +95,46 @@ enum PluginCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dev {
+            state,
+            port,
+            pod_ready_delay_ms,
+        } => runtime().and_then(|rt| {
+            init_logs();
+            rt.block_on(commands::dev::run(&state, port, pod_ready_delay_ms))
+        }),
+        Command::Apply { file, kubeconfig } => runtime()
+            .and_then(|rt| rt.block_on(commands::cluster::apply(&file, kubeconfig.as_deref()))),
+        Command::Get {
+            kind,
+            namespace,
+            all_namespaces,
+            kubeconfig,
+        } => {
+            let ns = if all_namespaces {
+                None
+            } else {
+                Some(namespace.unwrap_or_else(|| "default".into()))
+            };
+            runtime().and_then(|rt| {
+                rt.block_on(commands::cluster::get(
+                    &kind,
+                    ns.as_deref(),
+                    kubeconfig.as_deref(),
+                ))
+            })
+        }
+        Command::Delete {
+            file,
+            kubeconfig,
+            wait,
+        } => runtime().and_then(|rt| {
+            rt.block_on(commands::cluster::delete(
+                &file,
+                kubeconfig.as_deref(),
+                wait,
+            ))
+        }),
         Command::Render {
             file,
             plugins,
@@ -76,4 +155,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

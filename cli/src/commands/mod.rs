@@ -1,3 +1,5 @@
+pub mod cluster;
+pub mod dev;
 pub mod plugin;
 pub mod render;
 

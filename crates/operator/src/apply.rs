@@ -39,6 +39,10 @@ impl ApplyError {
             _ => false,
         }
     }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ApplyError::Kube { source, .. } if is_conflict(source))
+    }
 }
 
 pub fn is_transient(e: &kube::Error) -> bool {
@@ -46,6 +50,10 @@ pub fn is_transient(e: &kube::Error) -> bool {
         kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500..=599),
         _ => true,
     }
+}
+
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
 pub fn is_not_found(e: &kube::Error) -> bool {

@@ -20,6 +20,10 @@ pub use events::EventRecorder;
 pub trait ErrorCategory {
     fn category(&self) -> &'static str;
     fn is_transient(&self) -> bool;
+    /// A 409 from a concurrent writer: retried at once, without an Event.
+    fn is_conflict(&self) -> bool {
+        false
+    }
 }
 
 /// The finalizer each Midplane controller puts on the objects it reconciles,
@@ -104,6 +108,10 @@ where
     E: ErrorCategory + std::fmt::Display,
 {
     let key = object_key(controller, obj.as_ref());
+    if err.is_conflict() {
+        tracing::debug!(controller, object = %key, "write conflict; retrying");
+        return kube::runtime::controller::Action::requeue(std::time::Duration::from_millis(100));
+    }
     tracing::warn!(controller, object = %key, category = err.category(), error = %err, "reconcile failed");
     let (events, obj, reason, note) =
         (events.clone(), obj.clone(), err.category(), err.to_string());

@@ -21,6 +21,13 @@ impl ErrorCategory for ReconcileError {
             ReconcileError::NoNamespace(_) => "NoNamespace",
         }
     }
+    fn is_conflict(&self) -> bool {
+        match self {
+            ReconcileError::Kube(e) => midplane_operator::apply::is_conflict(e),
+            ReconcileError::Apply(e) => e.is_conflict(),
+            ReconcileError::NoNamespace(_) => false,
+        }
+    }
     fn is_transient(&self) -> bool {
         match self {
             ReconcileError::Kube(e) => midplane_operator::apply::is_transient(e),

@@ -20,6 +20,13 @@ impl ErrorCategory for GroupError {
             GroupError::NoNamespace(_) => "NoNamespace",
         }
     }
+    fn is_conflict(&self) -> bool {
+        match self {
+            GroupError::Kube(e) => midplane_operator::apply::is_conflict(e),
+            GroupError::Apply(e) => e.is_conflict(),
+            GroupError::NoNamespace(_) => false,
+        }
+    }
     fn is_transient(&self) -> bool {
         match self {
             GroupError::Kube(e) => midplane_operator::apply::is_transient(e),

@@ -1,0 +1,184 @@
+//! group-svc as deployed against the emulator: a Group appears, its workloads
+//! follow; a plugin ConfigMap change re-renders it; a broken one is refused
+//! with an Event and the last good version keeps serving; SIGTERM stops it.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use midplane_api::{Group, GroupSpec, MiddlewareSpec};
+use midplane_kube_emulator::{Emulator, EmulatorConfig};
+use midplane_runtime::testing::SpawnedService;
+use std::time::{Duration, Instant};
+
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    secs: u64,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn apply_cm(cms: &Api<ConfigMap>, cm: &ConfigMap) {
+    let mut body = serde_json::to_value(cm).expect("json");
+    let m = body.as_object_mut().expect("object");
+    m.insert("apiVersion".into(), "v1".into());
+    m.insert("kind".into(), "ConfigMap".into());
+    cms.patch(
+        &cm.name_any(),
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("apply plugin ConfigMap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_groups_follows_plugin_changes_and_stops() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let emu = Emulator::start(EmulatorConfig {
+        crd_dir: Some(root.join("k8s/crds")),
+        namespaces: vec!["midplane-system".into()],
+        pod_ready_delay: Duration::from_millis(50),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let mut svc = SpawnedService::start(
+        env!("CARGO_BIN_EXE_group-svc"),
+        &[
+            (
+                "MIDPLANE_KUBE__KUBECONFIG",
+                kubeconfig.to_str().expect("utf8"),
+            ),
+            ("MIDPLANE_LEADER_ELECTION__ENABLED", "false"),
+            ("MIDPLANE_SERVER__LOG__LEVEL", "warn"),
+        ],
+    )
+    .expect("start group-svc");
+    let client = kube::Client::try_from(kube::Config::new(
+        emu.url().parse::<http::Uri>().expect("url"),
+    ))
+    .expect("client");
+
+    let group = Group::new(
+        "cache-0",
+        GroupSpec {
+            app: "shop".into(),
+            component: "cache".into(),
+            shard: 0,
+            middleware: MiddlewareSpec {
+                plugin: "redis".into(),
+                replicas: 2,
+                shards: 1,
+                ..MiddlewareSpec::default()
+            },
+        },
+    );
+    let groups: Api<Group> = Api::namespaced(client.clone(), "default");
+    let mut body = serde_json::to_value(&group).expect("json");
+    body.as_object_mut().expect("object").remove("status");
+    groups
+        .patch("cache-0", &PatchParams::apply("test"), &Patch::Apply(&body))
+        .await
+        .expect("create group");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let ready_hash = |groups: Api<Group>| async move {
+        let g = groups.get("cache-0").await.ok()?;
+        let st = g.status?;
+        (st.ready_replicas == 2).then_some(st.plugin_hash?)
+    };
+    let first_hash = until("group ready", 30, || ready_hash(groups.clone())).await;
+    assert_eq!(
+        deployments
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        2
+    );
+
+    // A changed template default in the plugin ConfigMap re-renders the Group.
+    let plugin = midplane_plugin::registry::bundled()
+        .expect("bundled")
+        .get("redis")
+        .expect("redis");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "midplane-system");
+    let mut cm = plugin.to_config_map("midplane-system");
+    let values = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("values.yaml"))
+        .cloned()
+        .unwrap_or_default();
+    cm.data.get_or_insert_with(Default::default).insert(
+        "values.yaml".into(),
+        values.replace(
+            "terminationGracePeriodSeconds: 30",
+            "terminationGracePeriodSeconds: 45",
+        ),
+    );
+    apply_cm(&cms, &cm).await;
+    let second_hash = until("re-rendered with the new plugin", 30, || {
+        let groups = groups.clone();
+        let first = first_hash.clone();
+        async move { ready_hash(groups).await.filter(|h| *h != first) }
+    })
+    .await;
+    let grace = until("new pod template", 30, || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("cache-0-0").await.ok()?;
+            let g = d.spec?.template.spec?.termination_grace_period_seconds?;
+            (g == 45).then_some(g)
+        }
+    })
+    .await;
+    assert_eq!(grace, 45);
+
+    // A broken template is refused: Event on the ConfigMap, nothing re-rendered.
+    cm.data.get_or_insert_with(Default::default).insert(
+        "templates.service.yaml".into(),
+        "kind: Service\nmetadata:\n  name: {{ .Group.Name | nosuchfunc }}\n".into(),
+    );
+    apply_cm(&cms, &cm).await;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), "midplane-system");
+    let note = until("a Warning Event naming the template", 30, || {
+        let events = events.clone();
+        async move {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find_map(|e| {
+                    (e.reason.as_deref() == Some("PluginTemplateError"))
+                        .then(|| e.note.unwrap_or_default())
+                })
+        }
+    })
+    .await;
+    assert!(note.contains("redis/templates/service.yaml:3"), "{note}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        ready_hash(groups.clone()).await,
+        Some(second_hash),
+        "last good version keeps serving"
+    );
+
+    let status = svc.terminate(Duration::from_secs(15)).expect("stops");
+    assert!(status.success(), "{status}");
+}
