@@ -37,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Render a Helm chart directory the way `helm template` does.
+    Template(commands::template::TemplateArgs),
     /// Print the CustomResourceDefinitions (App, Component, Group).
     Crds,
     /// Run the platform locally: API emulator, CRDs, plugins and controllers.
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Pack { dir, namespace },
         } => commands::plugin::pack(&dir, &namespace),
+        Command::Template(args) => commands::template::run(args),
         Command::Crds => commands::crds(),
     };
     match result {

@@ -2,6 +2,7 @@ pub mod cluster;
 pub mod dev;
 pub mod plugin;
 pub mod render;
+pub mod template;
 
 use std::io::Write;
 

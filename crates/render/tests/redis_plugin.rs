@@ -71,10 +71,20 @@ fn example_app_renders_every_object_with_labels_and_owner() {
 
     let primary = &deployments[0].object;
     let pod = &primary["spec"]["template"];
-    assert_eq!(pod["metadata"]["labels"]["midplane.dev/role"], "primary");
+    assert!(
+        pod["metadata"]["labels"]["midplane.dev/role"].is_null(),
+        "roles are runtime state, not rendered"
+    );
+    let args =
+        |d: &RenderedObject| d.object["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+    assert!(
+        args(deployments[0]).is_null(),
+        "instance 0 starts as primary"
+    );
     assert_eq!(
-        deployments[1].object["spec"]["template"]["metadata"]["labels"]["midplane.dev/role"],
-        "replica"
+        args(deployments[1])[1],
+        "shop-cache-0-0.shop-cache-0-headless.default.svc",
+        "replicas start following instance 0"
     );
     assert_eq!(primary["spec"]["replicas"], 1);
     assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9090");

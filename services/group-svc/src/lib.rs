@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod lifecycle;
 pub mod reconcile;
+pub mod roles;
 pub mod rollout;
 pub mod run;
 

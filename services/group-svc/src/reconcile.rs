@@ -2,7 +2,7 @@
 //! prune → status from the Pods.
 
 use crate::error::GroupError;
-use crate::{Context, cleanup, lifecycle, rollout};
+use crate::{Context, cleanup, lifecycle, roles, rollout};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -140,6 +140,13 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
         .list(&ListParams::default().labels(&selector(&group)))
         .await?
         .items;
+    let instance_pods: Vec<(&str, &Pod)> = instances
+        .iter()
+        .filter_map(|i| lifecycle::pod_of(&pod_list, i).map(|p| (i.as_str(), p)))
+        .collect();
+    for (pod, role) in roles::relabels(&instance_pods, &primary) {
+        roles::label(&pods, pod, role).await?;
+    }
     let now = Timestamp::now().to_string();
     let mut next_instances = Vec::new();
     let mut transitions = Vec::new();

@@ -202,6 +202,38 @@ async fn app_lifecycle_on_the_emulator() {
         "{:?}",
         gs.instances
     );
+    // Roles are runtime labels on the Pods; the client Service selects the primary.
+    let primaries = eventually("the primary Pod labelled", 30, || async {
+        let pods = Api::<Pod>::namespaced(client.clone(), NS)
+            .list(&ListParams::default().labels("midplane.dev/role=primary"))
+            .await
+            .ok()?
+            .items;
+        (pods.len() == 1).then_some(pods)
+    })
+    .await;
+    assert_eq!(
+        primaries[0]
+            .labels()
+            .get("midplane.dev/instance")
+            .map(String::as_str),
+        Some("shop-cache-0-0")
+    );
+    let replicas = Api::<Pod>::namespaced(client.clone(), NS)
+        .list(&ListParams::default().labels("midplane.dev/role=replica"))
+        .await
+        .expect("pods")
+        .items;
+    assert_eq!(replicas.len(), 2);
+    let svc = Api::<Service>::namespaced(client.clone(), NS)
+        .get("shop-cache-0")
+        .await
+        .expect("svc");
+    let sel = svc.spec.expect("spec").selector.expect("selector");
+    assert_eq!(
+        sel.get("midplane.dev/role").map(String::as_str),
+        Some("primary")
+    );
     let comp = Api::<Component>::namespaced(client.clone(), NS)
         .get("shop-cache")
         .await
@@ -364,7 +396,7 @@ async fn app_lifecycle_on_the_emulator() {
     // Fix it and delete: children go before parents, nothing is left.
     apply_app(&client, &app).await;
     eventually("App Ready again", 30, || app_ready(&client, "shop")).await;
-    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let order = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
     record_deletions::<Pod>(&client, "Pod", order.clone());
     record_deletions::<Deployment>(&client, "Deployment", order.clone());
     record_deletions::<Group>(&client, "Group", order.clone());
@@ -388,7 +420,11 @@ async fn app_lifecycle_on_the_emulator() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let order = order.lock().expect("lock").clone();
+    // The store's resourceVersion orders deletions across kinds; watch
+    // streams of different kinds may deliver close events in either order.
+    let mut order = order.lock().expect("lock").clone();
+    order.sort();
+    let order: Vec<String> = order.into_iter().map(|(_, k)| k).collect();
     let last = |k: &str| {
         order
             .iter()
@@ -408,7 +444,7 @@ async fn app_lifecycle_on_the_emulator() {
     s.shutdown.trigger();
 }
 
-fn record_deletions<K>(client: &Client, kind: &'static str, order: Arc<Mutex<Vec<String>>>)
+fn record_deletions<K>(client: &Client, kind: &'static str, order: Arc<Mutex<Vec<(u64, String)>>>)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -423,10 +459,14 @@ where
             .default_backoff()
             .boxed();
         while let Some(ev) = stream.next().await {
-            if let Ok(watcher::Event::Delete(_)) = ev
+            if let Ok(watcher::Event::Delete(obj)) = ev
                 && let Ok(mut o) = order.lock()
             {
-                o.push(kind.to_string());
+                let rv = obj
+                    .resource_version()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                o.push((rv, kind.to_string()));
             }
         }
     });

@@ -1,0 +1,3 @@
+module midplane.dev/template-conformance-gen
+
+go 1.22

@@ -1,0 +1,213 @@
+//! Sprig's word-level string helpers (goutils/xstrings ports) and Masterminds' lenient semver parse.
+
+use super::{FnErr, strings::byte_slice};
+use crate::value::Value;
+
+pub(super) fn abbrev(width: i64, v: &str) -> String {
+    if width < 4 || v.len() as i64 <= width {
+        return v.to_string();
+    }
+    format!("{}...", byte_slice(v, 0, (width - 3) as usize))
+}
+
+pub(super) fn abbrevboth(left: i64, right: i64, v: &str) -> String {
+    if right < 4 || (left > 0 && right < 7) {
+        return v.to_string();
+    }
+    let len = v.len() as i64;
+    if len <= right {
+        return v.to_string();
+    }
+    let mut offset = left.min(len);
+    if len - offset < right - 3 {
+        offset = len - (right - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", byte_slice(v, 0, (right - 3) as usize));
+    }
+    if offset + right - 3 < len {
+        let rest = byte_slice(v, offset as usize, v.len());
+        return format!("...{}", abbrev(right - 3, &rest));
+    }
+    format!(
+        "...{}",
+        byte_slice(v, (len - (right - 3)) as usize, v.len())
+    )
+}
+
+fn is_sep(c: char) -> bool {
+    if c.is_ascii() {
+        return !(c.is_ascii_alphanumeric() || c == '_');
+    }
+    if c.is_alphanumeric() {
+        return false;
+    }
+    c.is_whitespace()
+}
+
+/// strings.Title.
+pub(super) fn title(v: &str) -> String {
+    let mut prev = ' ';
+    v.chars()
+        .map(|c| {
+            let out = if is_sep(prev) {
+                c.to_uppercase().next().unwrap_or(c)
+            } else {
+                c
+            };
+            prev = c;
+            out
+        })
+        .collect()
+}
+
+pub(super) fn untitle(v: &str) -> String {
+    let mut prev_space = true;
+    v.chars()
+        .map(|c| {
+            let out = if prev_space {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                c
+            };
+            prev_space = c.is_whitespace();
+            out
+        })
+        .collect()
+}
+
+pub(super) fn swapcase(v: &str) -> String {
+    let mut out = String::new();
+    for c in v.chars() {
+        if c.is_uppercase() {
+            out.extend(c.to_lowercase());
+        } else if c.is_lowercase() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// xstrings.ToSnakeCase / ToKebabCase (lowercase words split at case changes and separators).
+pub(super) fn snake(v: &str, sep: char) -> String {
+    let chars: Vec<char> = v.chars().collect();
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                words.push(std::mem::take(&mut cur));
+            }
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words.join(&sep.to_string())
+}
+
+/// xstrings.ToCamelCase: `foo_bar` -> `FooBar`.
+pub(super) fn camel(v: &str) -> String {
+    let mut out = String::new();
+    let mut upper_next = true;
+    for c in v.chars() {
+        if c == '_' {
+            upper_next = true;
+            continue;
+        }
+        if upper_next {
+            out.extend(c.to_uppercase());
+            upper_next = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// goutils.WrapCustom(str, width, sep, false).
+pub(super) fn wrap(v: &str, width: i64, sep: &str) -> String {
+    let width = width.max(1) as usize;
+    let mut out = String::new();
+    for (li, line) in v.split('\n').enumerate() {
+        if li > 0 {
+            out.push('\n');
+        }
+        let mut rest = line.trim_start_matches(' ');
+        let mut first = true;
+        while rest.len() > width {
+            let cut = rest[..=width.min(rest.len() - 1)].rfind(' ');
+            let (head, tail) = match cut {
+                Some(p) if p > 0 => (&rest[..p], &rest[p + 1..]),
+                _ => match rest.find(' ') {
+                    Some(p) => (&rest[..p], &rest[p + 1..]),
+                    None => (rest, ""),
+                },
+            };
+            if !first {
+                out.push_str(sep);
+            }
+            out.push_str(head);
+            first = false;
+            rest = tail.trim_start_matches(' ');
+        }
+        if !rest.is_empty() {
+            if !first {
+                out.push_str(sep);
+            }
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+/// `semver` returns the parsed version as a map with Major/Minor/Patch/Prerelease/Metadata/Original.
+pub(crate) fn semver_value(v: &str) -> Result<Value, FnErr> {
+    let p = parse_semver(v).ok_or_else(|| FnErr::Msg("Invalid Semantic Version".into()))?;
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("Major".into(), Value::Int(p.major as i64));
+    m.insert("Minor".into(), Value::Int(p.minor as i64));
+    m.insert("Patch".into(), Value::Int(p.patch as i64));
+    m.insert("Prerelease".into(), Value::String(p.pre.to_string()));
+    m.insert("Metadata".into(), Value::String(p.build.to_string()));
+    m.insert("Original".into(), Value::String(v.to_string()));
+    Ok(Value::map(m))
+}
+
+/// Masterminds/semver's lenient parse: optional `v`, missing minor/patch filled with 0.
+pub fn parse_semver(v: &str) -> Option<semver::Version> {
+    let t = v.trim().strip_prefix('v').unwrap_or(v.trim());
+    let (core, rest) = match t.find(['-', '+']) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, ""),
+    };
+    let mut nums: Vec<&str> = core.split('.').collect();
+    if nums.is_empty()
+        || nums.len() > 3
+        || nums
+            .iter()
+            .any(|n| n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    while nums.len() < 3 {
+        nums.push("0");
+    }
+    let norm: Vec<String> = nums
+        .iter()
+        .map(|n| n.trim_start_matches('0').to_string())
+        .map(|n| if n.is_empty() { "0".into() } else { n })
+        .collect();
+    semver::Version::parse(&format!("{}{}", norm.join("."), rest)).ok()
+}

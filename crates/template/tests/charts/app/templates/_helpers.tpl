@@ -1,0 +1,3 @@
+{{- define "app.image" -}}
+{{ .Values.global.registry }}/{{ . | typeOf }}
+{{- end }}

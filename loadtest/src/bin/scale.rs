@@ -1,0 +1,218 @@
+//! Controller scale on the Kubernetes API emulator: N Apps (each 3 shards ×
+//! 3 replicas: 3 Groups, 9 Deployments) applied at once must all reach Ready,
+//! then single changes must land fast. Targets for 1,000 Apps on 2 cores:
+//! all Ready in < 60 s, p99 single change < 500 ms, controller memory < 300 MiB.
+//!
+//!   cargo run --release -p midplane-loadtest --bin scale -- --apps 1000
+//!
+//! The emulator runs as its own process (`kube-emulator`), so the memory
+//! figure is the controllers' alone.
+
+use anyhow::Context as _;
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use midplane_api::App;
+use midplane_loadtest::{peak_rss_mib, percentile, rss_mib};
+use midplane_operator::plugin_store::PluginStore;
+use midplane_runtime::Shutdown;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value_t = 1000)]
+    apps: usize,
+    #[arg(long, default_value_t = 50)]
+    changes: usize,
+    /// The kube-emulator binary (built beside this one by default).
+    #[arg(long)]
+    emulator: Option<String>,
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+fn app(i: usize) -> App {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "midplane.dev/v1alpha1", "kind": "App",
+        "metadata": {"name": format!("app-{i:04}"), "namespace": "default"},
+        "spec": {"components": [{"name": "cache", "plugin": "redis", "replicas": 3, "shards": 3,
+                  "parameters": {"maxmemory": "100mb"}}]}
+    }))
+    .expect("valid App")
+}
+
+async fn ready_count(api: &Api<App>) -> anyhow::Result<usize> {
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .filter(|a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.observed_generation == a.metadata.generation
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        })
+        .count())
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let emulator = args.emulator.clone().unwrap_or_else(|| {
+        let me = std::env::current_exe().unwrap_or_default();
+        me.with_file_name("kube-emulator").display().to_string()
+    });
+    let port = midplane_runtime::testing::free_port()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut emu = Command::new(&emulator)
+        .args(["--addr", &format!("127.0.0.1:{port}"), "--crd-dir"])
+        .arg(root.join("k8s/crds"))
+        .args(["--pod-ready-delay-ms", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| {
+            format!("starting {emulator} (cargo build --release -p midplane-kube-emulator)")
+        })?;
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "emulator did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = kube::Client::try_from(kube::Config::new(url.parse::<http::Uri>()?))?;
+    let bundled = midplane_plugin::registry::bundled()?;
+    let shutdown = Shutdown::new();
+    let app_ctx = Arc::new(midplane_app_svc::Context::new(
+        client.clone(),
+        PluginStore::new(bundled.clone()),
+    ));
+    let group_ctx = Arc::new(midplane_group_svc::Context::new(
+        client.clone(),
+        PluginStore::new(bundled),
+    ));
+    tokio::spawn(midplane_app_svc::run::run_controllers(
+        app_ctx,
+        "midplane-system".into(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(midplane_group_svc::run::run_controller(
+        group_ctx,
+        "midplane-system".into(),
+        shutdown.clone(),
+    ));
+
+    // Phase 1: every App at once.
+    let apps: Api<App> = Api::namespaced(client.clone(), "default");
+    let start = Instant::now();
+    let pp = PatchParams::apply("loadtest").force();
+    futures::stream::iter(0..args.apps)
+        .map(|i| {
+            let apps = apps.clone();
+            let pp = pp.clone();
+            async move {
+                let a = app(i);
+                let body = serde_json::to_value(&a)?;
+                apps.patch(&format!("app-{i:04}"), &pp, &Patch::Apply(&body))
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let applied = start.elapsed();
+    let mut ready = 0;
+    while ready < args.apps {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(args.timeout_secs),
+            "only {ready}/{} Apps Ready after {} s",
+            args.apps,
+            args.timeout_secs
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        ready = ready_count(&apps).await?;
+    }
+    let all_ready = start.elapsed();
+    let rss_after_ready = peak_rss_mib().unwrap_or_default();
+
+    // Phase 2: single changes, one at a time; latency until the rendered
+    // ConfigMap of the App's first Group carries the new value.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut latencies = Vec::new();
+    for n in 0..args.changes {
+        let i = (n * 7919) % args.apps;
+        let mut a = app(i);
+        let value = format!("{}mb", 200 + n);
+        a.spec.components[0]
+            .spec
+            .parameters
+            .insert("maxmemory".into(), value.clone());
+        let body = serde_json::to_value(&a)?;
+        let t = Instant::now();
+        apps.patch(&format!("app-{i:04}"), &pp, &Patch::Apply(&body))
+            .await?;
+        let cm = format!("app-{i:04}-cache-0-config");
+        loop {
+            let got = cms.get(&cm).await?;
+            let conf = got
+                .data
+                .unwrap_or_default()
+                .remove("redis.conf")
+                .unwrap_or_default();
+            if conf.contains(&format!("maxmemory {value}")) {
+                break;
+            }
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(30),
+                "change {n} never landed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(t.elapsed());
+    }
+    let p50 = percentile(&mut latencies, 50.0);
+    let p99 = percentile(&mut latencies, 99.0);
+    let peak = peak_rss_mib().unwrap_or_default();
+    let emu_rss = rss_mib(emu.id()).unwrap_or_default();
+    shutdown.trigger();
+    let _ = emu.kill();
+
+    println!("apps:                     {}", args.apps);
+    println!(
+        "groups / deployments:     {} / {}",
+        args.apps * 3,
+        args.apps * 9
+    );
+    println!("apply all (client side):  {:.2} s", applied.as_secs_f64());
+    println!(
+        "all Ready:                {:.2} s   (target < 60 s)",
+        all_ready.as_secs_f64()
+    );
+    println!(
+        "single change p50 / p99:  {:.0} ms / {:.0} ms   (target p99 < 500 ms, {} changes)",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        latencies.len()
+    );
+    println!(
+        "controller peak RSS:      {:.0} MiB (after Ready {:.0} MiB; target < 300 MiB)",
+        peak, rss_after_ready
+    );
+    println!("emulator RSS:             {:.0} MiB", emu_rss);
+    let pass =
+        all_ready < Duration::from_secs(60) && p99 < Duration::from_millis(500) && peak < 300.0;
+    println!(
+        "verdict:                  {}",
+        if pass { "PASS" } else { "MISS" }
+    );
+    Ok(())
+}
