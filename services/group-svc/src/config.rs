@@ -7,6 +7,17 @@ pub struct Config {
     pub server: midplane_runtime::ServerConfig,
     pub kube: KubeSettings,
     pub leader_election: LeaderElection,
+    pub agent_gateway: AgentGateway,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentGateway {
+    /// e.g. `http://agent-gateway.midplane-system:7000`; unset: no switchovers,
+    /// a changed primary rolls in place after its replicas.
+    pub addr: Option<String>,
+    /// Bearer token file for the gateway (mounted from a Secret).
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,8 @@ pub struct Context {
     pub events: EventRecorder,
     pub plugins: PluginStore,
     pub backoff: Arc<Backoff>,
+    /// Planned switchovers during rollouts; None rolls the primary in place.
+    pub gateway: Option<crate::gateway::Gateway>,
 }
 
 impl Context {
@@ -19,6 +21,12 @@ impl Context {
             client,
             plugins,
             backoff: Arc::new(Backoff::default()),
+            gateway: None,
         }
+    }
+
+    pub fn with_gateway(mut self, gateway: crate::gateway::Gateway) -> Self {
+        self.gateway = Some(gateway);
+        self
     }
 }

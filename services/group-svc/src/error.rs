@@ -10,6 +10,8 @@ pub enum GroupError {
     Apply(#[from] ApplyError),
     #[error("{0} has no namespace")]
     NoNamespace(String),
+    #[error(transparent)]
+    Switchover(#[from] crate::gateway::GatewayError),
 }
 
 impl ErrorCategory for GroupError {
@@ -18,13 +20,14 @@ impl ErrorCategory for GroupError {
             GroupError::Kube(_) => "KubeApiError",
             GroupError::Apply(_) => "ApplyFailed",
             GroupError::NoNamespace(_) => "NoNamespace",
+            GroupError::Switchover(_) => "SwitchoverFailed",
         }
     }
     fn is_conflict(&self) -> bool {
         match self {
             GroupError::Kube(e) => midplane_operator::apply::is_conflict(e),
             GroupError::Apply(e) => e.is_conflict(),
-            GroupError::NoNamespace(_) => false,
+            GroupError::NoNamespace(_) | GroupError::Switchover(_) => false,
         }
     }
     fn is_transient(&self) -> bool {
@@ -32,6 +35,7 @@ impl ErrorCategory for GroupError {
             GroupError::Kube(e) => midplane_operator::apply::is_transient(e),
             GroupError::Apply(e) => e.is_transient(),
             GroupError::NoNamespace(_) => false,
+            GroupError::Switchover(_) => true,
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod cleanup;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod gateway;
+pub mod grpc;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod roles;

@@ -1,7 +1,9 @@
 use anyhow::Context as _;
+use midplane_group_svc::grpc::GroupApi;
 use midplane_group_svc::{Config, Context, run::run_controller};
 use midplane_operator::leader::LeaderElector;
 use midplane_operator::plugin_store::PluginStore;
+use midplane_proto::group::group_service_server::GroupServiceServer;
 use midplane_runtime::Service;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +14,22 @@ async fn main() -> anyhow::Result<()> {
     let service = Service::init("group-svc", config.server.clone())?;
     let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
     let plugins = PluginStore::new(midplane_plugin::registry::bundled()?);
-    let ctx = Arc::new(Context::new(client.clone(), plugins));
+    let mut ctx = Context::new(client.clone(), plugins);
+    if let Some(addr) = &config.agent_gateway.addr {
+        let token = match &config.agent_gateway.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("agent gateway token {}", path.display()))?,
+            ),
+            None => None,
+        };
+        ctx = ctx.with_gateway(midplane_group_svc::gateway::Gateway::new(
+            addr,
+            token.as_deref(),
+        )?);
+    }
+    let ctx = Arc::new(ctx);
+    let api_ctx = ctx.clone();
     let shutdown = service.shutdown();
     let le = config.leader_election.clone();
     let plugin_ns = config.kube.plugin_namespace.clone();
@@ -42,7 +59,8 @@ async fn main() -> anyhow::Result<()> {
             run_controller(ctx, plugin_ns, shutdown).await;
         }
     });
-    service.serve(tonic::service::Routes::default()).await?;
+    let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
+    service.serve(routes).await?;
     let _ = controller.await;
     Ok(())
 }

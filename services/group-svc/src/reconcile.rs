@@ -98,18 +98,60 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
         .items;
     let live = rollout::live_instances(&live_deployments);
     let instances = expand::instances(&group);
-    let primary = status
+    let mut primary = status
         .primary
         .clone()
         .filter(|p| instances.contains(p))
         .or_else(|| instances.first().cloned())
         .unwrap_or_default();
-    let plan = rollout::plan(
+    let mut plan = rollout::plan(
         &rendered.objects,
         &rendered.instance_hashes,
         &live,
         &primary,
     );
+
+    // Replicas are done: move the role to an updated replica before the old
+    // primary rolls (seed §2), when an agent gateway can do it safely.
+    if plan.switchover_first
+        && let Some(gateway) = &ctx.gateway
+        && let Some(candidate) = rendered.instance_hashes.iter().find_map(|(name, hash)| {
+            let l = live.get(name)?;
+            (name != &primary && l.ready && l.content_hash.as_ref() == Some(hash))
+                .then(|| name.clone())
+        })
+    {
+        let resp = gateway
+            .switchover(&ns, &group.name_any(), &candidate, Duration::from_secs(30))
+            .await?;
+        let new_primary = if resp.new_primary_instance.is_empty() {
+            candidate
+        } else {
+            resp.new_primary_instance.clone()
+        };
+        ctx.events
+            .normal(
+                group.as_ref(),
+                "Switchover",
+                "Rollout",
+                format!(
+                    "primary moved from {primary} to {new_primary} (term {}) before rolling it",
+                    resp.term
+                ),
+            )
+            .await;
+        primary = new_primary;
+        status.primary = Some(primary.clone());
+        status.term = status.term.max(resp.term);
+        // Persist the new primary first: a crash now must not forget it.
+        write_status(&group, &status, &ctx).await?;
+        plan = rollout::plan(
+            &rendered.objects,
+            &rendered.instance_hashes,
+            &live,
+            &primary,
+        );
+    }
 
     for i in &plan.apply {
         ctx.applier.apply_json(&rendered.objects[*i].object).await?;

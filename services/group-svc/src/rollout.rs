@@ -45,6 +45,9 @@ pub struct Plan {
     pub deferred: Option<String>,
     /// Instances whose content changes in this pass.
     pub changed: Vec<String>,
+    /// The primary's content changes now and an up-to-date, ready replica
+    /// exists: move the role there first (switchover), then roll the old primary.
+    pub switchover_first: bool,
 }
 
 /// Plans one pass. `primary` is the instance holding the primary role.
@@ -72,6 +75,13 @@ pub fn plan(
         });
     let hold_primary = changed.iter().any(|c| c == primary) && !replicas_settled;
     let deferred = hold_primary.then(|| primary.to_string());
+    let ready_replica = desired_hashes.iter().any(|(name, hash)| {
+        name.as_str() != primary
+            && live
+                .get(name)
+                .is_some_and(|l| l.ready && l.content_hash.as_ref() == Some(hash))
+    });
+    let switchover_first = changed.iter().any(|c| c == primary) && !hold_primary && ready_replica;
     let apply = rendered
         .iter()
         .enumerate()
@@ -86,6 +96,7 @@ pub fn plan(
         apply,
         deferred,
         changed,
+        switchover_first,
     }
 }
 
@@ -149,6 +160,10 @@ mod tests {
         let p = plan(&rendered, &desired, &l, "g-0");
         assert_eq!(p.deferred, None);
         assert_eq!(p.apply, vec![0, 1, 2]);
+        assert!(
+            p.switchover_first,
+            "the role moves to the updated replica before the primary rolls"
+        );
     }
 
     #[test]
@@ -162,5 +177,6 @@ mod tests {
         assert_eq!(p.apply, vec![0, 1]);
         assert!(p.changed.is_empty());
         assert_eq!(p.deferred, None);
+        assert!(!p.switchover_first);
     }
 }
