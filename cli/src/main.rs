@@ -37,6 +37,16 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Encrypted backups to object storage, and restores.
+    Backup {
+        #[command(subcommand)]
+        command: commands::backup::BackupCommand,
+    },
+    /// The event bus: tail live events, inspect and replay dead letters.
+    Events {
+        #[command(subcommand)]
+        command: commands::events::EventsCommand,
+    },
     /// Render a Helm chart directory the way `helm template` does.
     Template(commands::template::TemplateArgs),
     /// Print the CustomResourceDefinitions (App, Component, Group).
@@ -149,6 +159,12 @@ fn main() -> ExitCode {
             command: PluginCommand::Pack { dir, namespace },
         } => commands::plugin::pack(&dir, &namespace),
         Command::Template(args) => commands::template::run(args),
+        Command::Backup { command } => {
+            runtime().and_then(|rt| rt.block_on(commands::backup::run(command)))
+        }
+        Command::Events { command } => {
+            runtime().and_then(|rt| rt.block_on(commands::events::run(command)))
+        }
         Command::Crds => commands::crds(),
     };
     match result {

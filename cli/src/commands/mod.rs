@@ -1,5 +1,7 @@
+pub mod backup;
 pub mod cluster;
 pub mod dev;
+pub mod events;
 pub mod plugin;
 pub mod render;
 pub mod template;

@@ -16,7 +16,16 @@ pub enum Update {
     /// Same content as the serving version.
     Unchanged,
     /// Refused: the last good version (if any) keeps serving.
-    Rejected { plugin: String, error: PluginError },
+    Rejected {
+        plugin: String,
+        error: PluginError,
+        /// The version the broken change declared, when plugin.yaml says.
+        version: Option<String>,
+        /// sha256 of the refused content.
+        content_hash: String,
+        /// Hash of the version still served, if any.
+        serving_hash: Option<String>,
+    },
 }
 
 #[derive(Clone)]
@@ -98,12 +107,23 @@ impl PluginStore {
                 Update::Accepted(plugin)
             }
             Err(error) => {
+                let files: midplane_plugin::Files = cm
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let version = declared_version(cm);
+                let serving_hash = self.get(&label).map(|p| p.content_hash.clone());
                 if let Ok(mut s) = self.inner.write() {
                     s.rejected.insert(label.clone(), error.to_string());
                 }
                 Update::Rejected {
                     plugin: label,
                     error,
+                    version,
+                    content_hash: midplane_plugin::hash_files(&files),
+                    serving_hash,
                 }
             }
         }
@@ -120,6 +140,14 @@ impl PluginStore {
     }
 }
 
+/// The `version:` a plugin.yaml declares, read leniently (the file may be broken).
+fn declared_version(cm: &ConfigMap) -> Option<String> {
+    let meta = cm.data.as_ref()?.get(midplane_plugin::METADATA_FILE)?;
+    meta.lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .map(|v| v.trim().trim_matches('"').to_string())
+}
+
 /// Keeps `store` in step with the plugin ConfigMaps of `namespace` until the
 /// stream ends; `on_update` sees every accepted or rejected change (group-svc
 /// re-renders, plugin-svc publishes), and a rejection gets a Warning Event on
@@ -129,7 +157,7 @@ pub async fn watch(
     namespace: &str,
     store: PluginStore,
     events: crate::EventRecorder,
-    on_update: impl Fn(&Update) + Send,
+    mut on_update: impl FnMut(&Update) + Send,
 ) {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
@@ -144,7 +172,7 @@ pub async fn watch(
                     Update::Accepted(p) => {
                         tracing::info!(plugin = %p.id(), hash = %p.content_hash, "plugin updated")
                     }
-                    Update::Rejected { plugin, error } => {
+                    Update::Rejected { plugin, error, .. } => {
                         tracing::warn!(%plugin, %error, "plugin update refused; last good version keeps serving");
                         events
                             .warning(
@@ -197,7 +225,7 @@ mod tests {
             "{{ .Group.Name | nosuch }}".into(),
         );
         match store.apply_config_map(&broken) {
-            Update::Rejected { plugin, error } => {
+            Update::Rejected { plugin, error, .. } => {
                 assert_eq!(plugin, "redis");
                 assert!(
                     error.to_string().contains("redis/templates/service.yaml:1"),

@@ -225,7 +225,8 @@ fn read(path: &Path) -> Result<String, PluginError> {
     })
 }
 
-fn hash_files(files: &Files) -> String {
+/// sha256 over every file of a plugin (length-prefixed, in path order).
+pub fn hash_files(files: &Files) -> String {
     let mut h = Sha256::new();
     for (k, v) in files {
         // Length-prefixed so no two file sets hash alike by concatenation.

@@ -21,6 +21,11 @@
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+# The address agent 2 announces: what the primary sees its replicas at.
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
 - name: MIDPLANE_INSTANCE
   value: {{ .Instance.Name | quote }}
 - name: MIDPLANE_GROUP

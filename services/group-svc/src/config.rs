@@ -8,6 +8,14 @@ pub struct Config {
     pub kube: KubeSettings,
     pub leader_election: LeaderElection,
     pub agent_gateway: AgentGateway,
+    pub bus: BusSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    /// AMQP URL of RabbitMQ; set: plugin updates arrive as `midplane.plugin.updated`.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -26,6 +34,8 @@ pub struct KubeSettings {
     pub kubeconfig: Option<PathBuf>,
     /// Where plugin ConfigMaps live.
     pub plugin_namespace: String,
+    /// Also watch plugin ConfigMaps directly, besides the bus.
+    pub watch_plugin_configmaps: bool,
 }
 
 impl Default for KubeSettings {
@@ -33,6 +43,7 @@ impl Default for KubeSettings {
         Self {
             kubeconfig: None,
             plugin_namespace: "midplane-system".into(),
+            watch_plugin_configmaps: true,
         }
     }
 }

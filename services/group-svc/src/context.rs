@@ -11,6 +11,9 @@ pub struct Context {
     pub backoff: Arc<Backoff>,
     /// Planned switchovers during rollouts; None rolls the primary in place.
     pub gateway: Option<crate::gateway::Gateway>,
+    /// Watch plugin ConfigMaps directly (the fallback when no bus carries
+    /// `midplane.plugin.updated`, e.g. `midplane dev`).
+    pub watch_plugin_configmaps: bool,
 }
 
 impl Context {
@@ -22,6 +25,7 @@ impl Context {
             plugins,
             backoff: Arc::new(Backoff::default()),
             gateway: None,
+            watch_plugin_configmaps: true,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod gateway;
 pub mod grpc;
 pub mod lifecycle;
+pub mod plugin_events;
 pub mod reconcile;
 pub mod roles;
 pub mod rollout;

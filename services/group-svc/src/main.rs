@@ -28,8 +28,23 @@ async fn main() -> anyhow::Result<()> {
             token.as_deref(),
         )?);
     }
+    ctx.watch_plugin_configmaps = config.kube.watch_plugin_configmaps || config.bus.url.is_none();
     let ctx = Arc::new(ctx);
     let api_ctx = ctx.clone();
+    let subscriber = match &config.bus.url {
+        Some(url) => {
+            let bus = midplane_bus::BusConfig {
+                url: url.clone(),
+                ..midplane_bus::BusConfig::default()
+            }
+            .with_source("/midplane/group-svc");
+            Some(
+                midplane_group_svc::plugin_events::subscribe(&bus, "group-svc", ctx.clone())
+                    .await?,
+            )
+        }
+        None => None,
+    };
     let shutdown = service.shutdown();
     let le = config.leader_election.clone();
     let plugin_ns = config.kube.plugin_namespace.clone();
@@ -61,6 +76,9 @@ async fn main() -> anyhow::Result<()> {
     });
     let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
     service.serve(routes).await?;
+    if let Some(sub) = subscriber {
+        sub.shutdown().await?;
+    }
     let _ = controller.await;
     Ok(())
 }

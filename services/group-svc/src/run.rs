@@ -44,6 +44,9 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
             Api::<ConfigMap>::namespaced(client.clone(), &plugin_namespace),
             watcher::Config::default().labels(labels::PLUGIN),
             move |cm: ConfigMap| {
+                if !plugin_ctx.watch_plugin_configmaps {
+                    return Vec::new();
+                }
                 let update = plugin_ctx.plugins.apply_config_map(&cm);
                 let affected: Vec<ObjectRef<Group>> = match &update {
                     Update::Accepted(p) => {
@@ -55,7 +58,7 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
                             .map(|g| ObjectRef::from_obj(g.as_ref()))
                             .collect()
                     }
-                    Update::Rejected { plugin, error } => {
+                    Update::Rejected { plugin, error, .. } => {
                         tracing::warn!(%plugin, %error, "plugin update refused; last good version keeps serving");
                         let (events, cm, reason, note) = (plugin_ctx.events.clone(), cm.clone(), error.reason(), error.to_string());
                         tokio::spawn(async move {

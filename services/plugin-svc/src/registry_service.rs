@@ -1,30 +1,39 @@
 //! The PluginRegistry gRPC service over a shared, swappable registry.
 
+use midplane_operator::plugin_store::PluginStore;
 use midplane_plugin::{Files, Parameter, ParameterClass, Plugin, Registry};
 use midplane_proto::common::{ErrorDetail, FieldError};
 use midplane_proto::plugin as pb;
 use midplane_proto::plugin::plugin_registry_server::PluginRegistry;
-use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
 
-/// The registry the service reads; the watcher writes new versions into it.
-pub type SharedRegistry = Arc<RwLock<Registry>>;
-
+/// Serves what the plugin store holds; the watcher writes new versions into it.
 #[derive(Clone)]
 pub struct PluginRegistryService {
-    registry: SharedRegistry,
+    store: PluginStore,
 }
 
 impl PluginRegistryService {
-    pub fn new(registry: SharedRegistry) -> Self {
-        Self { registry }
+    pub fn new(store: PluginStore) -> Self {
+        Self { store }
     }
 
     fn snapshot(&self) -> Result<Registry, Status> {
-        self.registry
-            .read()
-            .map(|r| r.clone())
-            .map_err(|_| Status::internal("plugin registry lock poisoned"))
+        Ok(self.store.registry())
+    }
+
+    fn with_rejection(&self, p: &Plugin) -> pb::Plugin {
+        let mut out = to_proto(p);
+        out.rejected_update = self
+            .store
+            .rejected(&p.metadata.name)
+            .map(|message| ErrorDetail {
+                reason: "PluginRejected".into(),
+                message,
+                fields: vec![],
+                retryable: false,
+            });
+        out
     }
 }
 
@@ -74,7 +83,7 @@ impl PluginRegistry for PluginRegistryService {
     ) -> Result<Response<pb::ListPluginsResponse>, Status> {
         let reg = self.snapshot()?;
         Ok(Response::new(pb::ListPluginsResponse {
-            plugins: reg.iter().map(|p| to_proto(p)).collect(),
+            plugins: reg.iter().map(|p| self.with_rejection(p)).collect(),
         }))
     }
 
@@ -93,7 +102,7 @@ impl PluginRegistry for PluginRegistryService {
                 req.name, plugin.metadata.version, req.version
             )));
         }
-        Ok(Response::new(to_proto(&plugin)))
+        Ok(Response::new(self.with_rejection(&plugin)))
     }
 
     async fn validate_plugin(

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn serves_plugins_health_and_stops_on_sigterm() {
-    let mut svc = SpawnedService::start(env!("CARGO_BIN_EXE_plugin-svc"), &[]).expect("start");
+    let mut svc = SpawnedService::start(
+        env!("CARGO_BIN_EXE_plugin-svc"),
+        &[("MIDPLANE_KUBE__WATCH", "false")],
+    )
+    .expect("start");
     let (code, _) = svc.admin_get("/livez").expect("livez");
     assert_eq!(code, 200);
     let (code, _) = svc.admin_get("/readyz").expect("readyz");

@@ -1,0 +1,388 @@
+//! What the two agent binaries run: configuration and wiring, so `main.rs`
+//! only loads the config and calls [`run_lifecycle_agent`] or
+//! [`run_adapter_agent`], and tests run the very same code in-process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use midplane_runtime::{ServerConfig, Service};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::adapter_agent::AdapterAgent;
+use crate::lifecycle_agent::{LifecycleAgent, LifecycleSettings};
+use crate::redis::{RedisAdapter, RedisSettings, RedisSetupError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentRunError {
+    #[error("redis adapter: {0}")]
+    Redis(#[from] RedisSetupError),
+    #[error("bind {what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Runtime(#[from] midplane_runtime::RuntimeError),
+    #[error("command line: {0}")]
+    Args(String),
+}
+
+/// Checks agent 2's command line: `[--adapter redis]` (the pod template names
+/// the adapter; Redis is the only one so far).
+pub fn check_adapter_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        let value = match a.as_str() {
+            "--adapter" => args.next(),
+            other => match other.strip_prefix("--adapter=") {
+                Some(v) => Some(v.to_string()),
+                None => return Err(AgentRunError::Args(format!("unknown argument {other:?}"))),
+            },
+        };
+        match value.as_deref() {
+            Some("redis") => {}
+            Some(v) => {
+                return Err(AgentRunError::Args(format!(
+                    "--adapter {v:?}: only \"redis\" is built in"
+                )));
+            }
+            None => return Err(AgentRunError::Args("--adapter needs a value".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Agent 1's config file (`/etc/midplane/lifecycle-agent.yaml`, then `MIDPLANE_*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleAgentConfig {
+    pub server: ServerConfig,
+    /// Instance name; defaults to `POD_NAME`, then the host name.
+    pub instance: Option<String>,
+    /// Pod-level keys the plugin sets as `MIDPLANE_GROUP`,
+    /// `MIDPLANE_MIDDLEWARE_ADDR`, `MIDPLANE_CONFIG_PATH`, `MIDPLANE_DATA_DIR`;
+    /// they fill the nested settings (see [`PodEnv`]).
+    pub group: Option<String>,
+    pub middleware_addr: Option<String>,
+    pub config_path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub redis: RedisSettings,
+    pub lifecycle: LifecycleSettings,
+}
+
+impl Default for LifecycleAgentConfig {
+    fn default() -> Self {
+        Self {
+            server: agent_server("0.0.0.0:50051", "0.0.0.0:9001"),
+            instance: None,
+            group: None,
+            middleware_addr: None,
+            config_path: None,
+            data_dir: None,
+            redis: RedisSettings::default(),
+            lifecycle: LifecycleSettings::default(),
+        }
+    }
+}
+
+/// Agent 2's config file (`/etc/midplane/adapter-agent.yaml`, then `MIDPLANE_*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdapterAgentConfig {
+    pub server: ServerConfig,
+    pub instance: Option<String>,
+    /// Pod-level keys the plugin sets as `MIDPLANE_GROUP`,
+    /// `MIDPLANE_MIDDLEWARE_ADDR`, `MIDPLANE_CONFIG_PATH`, `MIDPLANE_DATA_DIR`;
+    /// they fill the nested settings (see [`PodEnv`]).
+    pub group: Option<String>,
+    pub middleware_addr: Option<String>,
+    pub config_path: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub redis: RedisSettings,
+    /// Prometheus exporter listen address.
+    pub exporter_addr: String,
+    /// How long GetRole may answer from cache (GetRole{fresh} bypasses it).
+    pub role_cache_ms: u64,
+    /// How often the enforcer re-applies the recorded role.
+    pub enforce_interval_ms: u64,
+}
+
+impl Default for AdapterAgentConfig {
+    fn default() -> Self {
+        Self {
+            server: agent_server("0.0.0.0:50052", "0.0.0.0:9002"),
+            instance: None,
+            group: None,
+            middleware_addr: None,
+            config_path: None,
+            data_dir: None,
+            redis: RedisSettings::default(),
+            exporter_addr: "0.0.0.0:9090".into(),
+            role_cache_ms: 100,
+            enforce_interval_ms: 1_000,
+        }
+    }
+}
+
+/// What the pod template passes to both agents.
+#[derive(Debug, Clone, Default)]
+pub struct PodEnv {
+    /// The middleware inside the pod, e.g. 127.0.0.1:6379.
+    pub middleware_addr: Option<String>,
+    /// The mounted config file.
+    pub config_path: Option<PathBuf>,
+    /// The data volume (agent state file, disk figures).
+    pub data_dir: Option<PathBuf>,
+}
+
+impl PodEnv {
+    /// Fills `redis` from the pod keys; `pod_ip` (downward API `POD_IP`)
+    /// makes the announced address the one the primary sees its replicas at.
+    pub fn apply(&self, redis: &mut RedisSettings, pod_ip: Option<&str>) {
+        if let Some(a) = &self.middleware_addr {
+            redis.connect_address = a.clone();
+        }
+        if let Some(p) = &self.config_path {
+            redis.config_path = Some(p.clone());
+        }
+        if let Some(d) = &self.data_dir {
+            redis.state_path = d.join("midplane-agent-state.json");
+        }
+        if redis.announce_address.is_none()
+            && let Some(ip) = pod_ip.filter(|ip| !ip.is_empty())
+            && let Some((_, port)) = redis.connect_address.rsplit_once(':')
+        {
+            redis.announce_address = Some(format!("{ip}:{port}"));
+        }
+    }
+}
+
+fn pod_env(
+    middleware_addr: &Option<String>,
+    config_path: &Option<PathBuf>,
+    data_dir: &Option<PathBuf>,
+) -> PodEnv {
+    PodEnv {
+        middleware_addr: middleware_addr.clone(),
+        config_path: config_path.clone(),
+        data_dir: data_dir.clone(),
+    }
+}
+
+fn agent_server(grpc: &str, admin: &str) -> ServerConfig {
+    ServerConfig {
+        grpc_addr: grpc.into(),
+        admin_addr: admin.into(),
+        ..ServerConfig::default()
+    }
+}
+
+/// A `server:` section given without addresses keeps the agent's ports
+/// rather than the generic service defaults.
+pub fn fill_agent_ports(server: &mut ServerConfig, grpc: &str, admin: &str) {
+    let generic = ServerConfig::default();
+    if server.grpc_addr == generic.grpc_addr {
+        server.grpc_addr = grpc.into();
+    }
+    if server.admin_addr == generic.admin_addr {
+        server.admin_addr = admin.into();
+    }
+}
+
+impl LifecycleAgentConfig {
+    pub fn load() -> Result<Self, midplane_runtime::RuntimeError> {
+        let mut c: Self = midplane_runtime::load("lifecycle-agent")?;
+        fill_agent_ports(&mut c.server, "0.0.0.0:50051", "0.0.0.0:9001");
+        pod_env(&c.middleware_addr, &c.config_path, &c.data_dir)
+            .apply(&mut c.redis, std::env::var("POD_IP").ok().as_deref());
+        if let Some(d) = &c.data_dir {
+            c.lifecycle.data_dir = d.clone();
+        }
+        Ok(c)
+    }
+}
+
+impl AdapterAgentConfig {
+    pub fn load() -> Result<Self, midplane_runtime::RuntimeError> {
+        let mut c: Self = midplane_runtime::load("adapter-agent")?;
+        fill_agent_ports(&mut c.server, "0.0.0.0:50052", "0.0.0.0:9002");
+        pod_env(&c.middleware_addr, &c.config_path, &c.data_dir)
+            .apply(&mut c.redis, std::env::var("POD_IP").ok().as_deref());
+        Ok(c)
+    }
+}
+
+pub fn instance_name(configured: Option<&str>) -> String {
+    configured
+        .map(str::to_string)
+        .or_else(|| std::env::var("POD_NAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "local".into())
+}
+
+async fn bind(what: &'static str, addr: &str) -> Result<TcpListener, AgentRunError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentRunError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// The sockets an agent serves on; tests bind them on port 0.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub admin: TcpListener,
+    /// Agent 2 only.
+    pub exporter: Option<TcpListener>,
+}
+
+impl Listeners {
+    pub async fn bind(
+        server: &ServerConfig,
+        exporter: Option<&str>,
+    ) -> Result<Self, AgentRunError> {
+        Ok(Self {
+            grpc: bind("gRPC", &server.grpc_addr).await?,
+            admin: bind("admin", &server.admin_addr).await?,
+            exporter: match exporter {
+                Some(a) => Some(bind("exporter", a).await?),
+                None => None,
+            },
+        })
+    }
+
+    /// All on free 127.0.0.1 ports.
+    pub async fn local(with_exporter: bool) -> Result<Self, AgentRunError> {
+        Ok(Self {
+            grpc: bind("gRPC", "127.0.0.1:0").await?,
+            admin: bind("admin", "127.0.0.1:0").await?,
+            exporter: if with_exporter {
+                Some(bind("exporter", "127.0.0.1:0").await?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// Agent 1: serves until the service's shutdown, then stops the middleware
+/// (when configured) and returns once STOPPED was published.
+pub async fn run_lifecycle_agent(
+    service: Service,
+    config: LifecycleAgentConfig,
+    listeners: Listeners,
+) -> Result<(), AgentRunError> {
+    // Agent 1 mounts the data volume read-only: it never writes agent state.
+    let adapter = Arc::new(RedisAdapter::open_read_only(config.redis)?);
+    let instance = instance_name(config.instance.as_deref());
+    let agent = Arc::new(LifecycleAgent::new(adapter, instance, config.lifecycle));
+    let stop = service.shutdown().token();
+    let monitor = agent.spawn_monitor(service.health(), stop);
+    let routes = tonic::service::Routes::new(agent.clone().into_server());
+    let served = service
+        .serve_on(listeners.admin, listeners.grpc, routes)
+        .await;
+    let _ = monitor.await;
+    Ok(served?)
+}
+
+/// Agent 2: the adapter service, its enforcer and its exporter.
+pub async fn run_adapter_agent(
+    service: Service,
+    config: AdapterAgentConfig,
+    listeners: Listeners,
+) -> Result<(), AgentRunError> {
+    let adapter = Arc::new(RedisAdapter::open(config.redis)?);
+    let instance = instance_name(config.instance.as_deref());
+    let agent = Arc::new(AdapterAgent::new(
+        adapter.clone(),
+        instance.clone(),
+        Duration::from_millis(config.role_cache_ms),
+    ));
+    let stop = service.shutdown().token();
+    let enforcer = agent.spawn_enforcer(
+        Duration::from_millis(config.enforce_interval_ms.max(10)),
+        stop.clone(),
+    );
+    let exporter_listener = match listeners.exporter {
+        Some(l) => l,
+        None => bind("exporter", &config.exporter_addr).await?,
+    };
+    let exporter = tokio::spawn(crate::exporter::serve(
+        exporter_listener,
+        adapter,
+        instance,
+        agent.rpc_stats(),
+        stop,
+    ));
+    let routes = tonic::service::Routes::new(agent.clone().into_server());
+    let served = service
+        .serve_on(listeners.admin, listeners.grpc, routes)
+        .await;
+    let _ = enforcer.await;
+    let _ = exporter.await;
+    Ok(served?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_argument_is_checked() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_adapter_args(args(&[])).is_ok());
+        assert!(check_adapter_args(args(&["--adapter", "redis"])).is_ok());
+        assert!(check_adapter_args(args(&["--adapter=redis"])).is_ok());
+        let err = check_adapter_args(args(&["--adapter", "mysql"])).expect_err("unknown");
+        assert!(err.to_string().contains("mysql"), "{err}");
+        assert!(check_adapter_args(args(&["--adapter"])).is_err());
+        assert!(check_adapter_args(args(&["--verbose"])).is_err());
+    }
+
+    #[test]
+    fn pod_env_keys_fill_the_redis_settings() {
+        let env = vec![
+            ("MIDPLANE_INSTANCE".to_string(), "cache-0-1".to_string()),
+            ("MIDPLANE_GROUP".to_string(), "shop-cache-0".to_string()),
+            (
+                "MIDPLANE_MIDDLEWARE_ADDR".to_string(),
+                "127.0.0.1:6380".to_string(),
+            ),
+            (
+                "MIDPLANE_CONFIG_PATH".to_string(),
+                "/etc/redis/redis.conf".to_string(),
+            ),
+            ("MIDPLANE_DATA_DIR".to_string(), "/data".to_string()),
+            (
+                "MIDPLANE_EXPORTER_ADDR".to_string(),
+                "0.0.0.0:9191".to_string(),
+            ),
+            (
+                "MIDPLANE_SERVER__AUTH_TOKEN_FILE".to_string(),
+                "/var/run/midplane/agent/token".to_string(),
+            ),
+        ];
+        let mut c: AdapterAgentConfig =
+            midplane_runtime::config::load_from(None, env).expect("load");
+        pod_env(&c.middleware_addr, &c.config_path, &c.data_dir)
+            .apply(&mut c.redis, Some("10.1.2.3"));
+        assert_eq!(c.instance.as_deref(), Some("cache-0-1"));
+        assert_eq!(c.exporter_addr, "0.0.0.0:9191");
+        assert_eq!(c.redis.connect_address, "127.0.0.1:6380");
+        assert_eq!(c.redis.announce_address.as_deref(), Some("10.1.2.3:6380"));
+        assert_eq!(
+            c.redis.state_path,
+            PathBuf::from("/data/midplane-agent-state.json")
+        );
+        assert_eq!(
+            c.server.auth_token_file,
+            Some(PathBuf::from("/var/run/midplane/agent/token"))
+        );
+    }
+}

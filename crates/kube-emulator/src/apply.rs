@@ -1,0 +1,278 @@
+//! Field management: `managedFields` bookkeeping for updates and server-side apply
+//! (`application/apply-patch+yaml`) with conflicts and `force`.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{ApiError, ApiResult, Cause};
+use crate::fields::{
+    FieldSet, ListType, Pe, Scope, display_path, field_set, from_fields_v1, get_path, item_key,
+    list_type, remove_path, to_fields_v1,
+};
+use crate::registry::ResourceType;
+
+/// One `metadata.managedFields[]` entry.
+#[derive(Clone, Debug)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: String,
+    subresource: String,
+    set: FieldSet,
+}
+
+fn subresource_name(scope: Scope) -> &'static str {
+    if scope == Scope::Status { "status" } else { "" }
+}
+
+fn read(obj: Option<&Value>) -> Vec<Entry> {
+    let Some(list) = obj.and_then(|o| o["metadata"]["managedFields"].as_array()) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|e| Entry {
+            manager: e["manager"].as_str().unwrap_or_default().into(),
+            operation: e["operation"].as_str().unwrap_or("Update").into(),
+            api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
+            time: e["time"].as_str().unwrap_or_default().into(),
+            subresource: e["subresource"].as_str().unwrap_or_default().into(),
+            set: from_fields_v1(&e["fieldsV1"]),
+        })
+        .collect()
+}
+
+fn write(obj: &mut Value, entries: Vec<Entry>) {
+    let list: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| !e.set.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.set),
+            });
+            if !e.subresource.is_empty() {
+                v["subresource"] = json!(e.subresource);
+            }
+            v
+        })
+        .collect();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+fn is_leaf(path: &[Pe]) -> bool {
+    !matches!(path.last(), Some(Pe::K(_)) | Some(Pe::V(_)))
+}
+
+/// Record a non-apply write (create, update, patch): the writer takes the fields it changed,
+/// every other manager loses them.
+pub fn track_update(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    scope: Scope,
+    api_version: &str,
+    now: &str,
+) {
+    let mut entries = read(old);
+    let old_set = old.map(|o| field_set(rt, o, scope)).unwrap_or_default();
+    let new_set = field_set(rt, new, scope);
+    let changed: FieldSet = new_set
+        .iter()
+        .filter(|p| {
+            !old_set.contains(*p)
+                || (is_leaf(p) && old.and_then(|o| get_path(o, p)) != get_path(new, p))
+        })
+        .cloned()
+        .collect();
+    let removed: FieldSet = old_set.difference(&new_set).cloned().collect();
+    let sub = subresource_name(scope);
+    let mut found = false;
+    for e in entries.iter_mut() {
+        if e.manager == manager && e.operation == "Update" && e.subresource == sub {
+            found = true;
+            e.set.retain(|p| !removed.contains(p));
+            e.set.extend(changed.iter().cloned());
+            if !changed.is_empty() {
+                e.time = now.into();
+                e.api_version = api_version.into();
+            }
+        } else {
+            e.set
+                .retain(|p| !changed.contains(p) && !removed.contains(p));
+        }
+    }
+    if !found && !changed.is_empty() {
+        entries.push(Entry {
+            manager: manager.into(),
+            operation: "Update".into(),
+            api_version: api_version.into(),
+            time: now.into(),
+            subresource: sub.into(),
+            set: changed,
+        });
+    }
+    write(new, entries);
+}
+
+/// Merge an applied configuration into the live object as structured-merge-diff does.
+fn merge_applied(rt: &ResourceType, names: &mut Vec<String>, live: &mut Value, applied: &Value) {
+    let (Some(a), true) = (applied.as_object(), live.is_object()) else {
+        *live = applied.clone();
+        return;
+    };
+    let Some(l) = live.as_object_mut() else {
+        return;
+    };
+    for (k, av) in a {
+        if av.is_null() {
+            l.remove(k);
+            continue;
+        }
+        names.push(k.clone());
+        match (l.get_mut(k), av) {
+            (Some(lv @ Value::Object(_)), Value::Object(_)) => merge_applied(rt, names, lv, av),
+            (Some(Value::Array(ll)), Value::Array(al)) => {
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                match list_type(rt, &refs) {
+                    ListType::Atomic => *ll = al.clone(),
+                    ListType::Set => {
+                        for i in al {
+                            if !ll.contains(i) {
+                                ll.push(i.clone());
+                            }
+                        }
+                    }
+                    ListType::Map(keys) => {
+                        for item in al {
+                            let key = item_key(item, &keys);
+                            match ll.iter_mut().find(|x| item_key(x, &keys) == key) {
+                                Some(existing) => merge_applied(rt, names, existing, item),
+                                None => ll.push(item.clone()),
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                l.insert(k.clone(), av.clone());
+            }
+        }
+        names.pop();
+    }
+}
+
+/// What server-side apply needs to know about the request.
+pub struct ApplyRequest<'a> {
+    pub manager: &'a str,
+    pub force: bool,
+    pub scope: Scope,
+    pub api_version: &'a str,
+    pub now: &'a str,
+}
+
+/// Server-side apply: returns the merged object with updated `managedFields`, or a 409 listing
+/// each conflicting manager and field.
+pub fn apply(
+    rt: &ResourceType,
+    live: Option<&Value>,
+    applied: &Value,
+    req: &ApplyRequest<'_>,
+) -> ApiResult<Value> {
+    let name = applied["metadata"]["name"].as_str().unwrap_or_default();
+    let mut entries = read(live);
+    let new_set = field_set(rt, applied, req.scope);
+    let sub = subresource_name(req.scope);
+    let mine =
+        |e: &Entry| e.manager == req.manager && e.operation == "Apply" && e.subresource == sub;
+    let old_set = entries
+        .iter()
+        .find(|e| mine(e))
+        .map(|e| e.set.clone())
+        .unwrap_or_default();
+    let mut conflicts = Vec::new();
+    let mut conflicting = FieldSet::new();
+    if let Some(live) = live {
+        for e in entries.iter().filter(|e| e.manager != req.manager) {
+            for p in e.set.intersection(&new_set) {
+                if is_leaf(p) && get_path(applied, p) != get_path(live, p) {
+                    let using = if e.operation == "Update" {
+                        format!(" using {}", e.api_version)
+                    } else {
+                        String::new()
+                    };
+                    conflicts.push(Cause {
+                        reason: "FieldManagerConflict".into(),
+                        field: display_path(p),
+                        message: format!(
+                            "conflict with \"{}\"{using}: {}",
+                            e.manager,
+                            display_path(p)
+                        ),
+                    });
+                    conflicting.insert(p.clone());
+                }
+            }
+        }
+    }
+    if !conflicts.is_empty() && !req.force {
+        return Err(ApiError::apply_conflict(
+            &rt.group, &rt.plural, name, conflicts,
+        ));
+    }
+    let mut merged = live.cloned().unwrap_or_else(|| json!({"metadata": {}}));
+    let mut filtered = Map::new();
+    for (k, v) in applied.as_object().into_iter().flatten() {
+        let keep = match req.scope {
+            Scope::All => true,
+            Scope::Main => k != "status",
+            Scope::Status => k == "status" || k == "apiVersion" || k == "kind",
+        };
+        if keep {
+            filtered.insert(k.clone(), v.clone());
+        }
+    }
+    let mut names = Vec::new();
+    merge_applied(rt, &mut names, &mut merged, &Value::Object(filtered));
+    // Fields this manager applied before but not now go away unless someone else owns them.
+    let mut dropped: Vec<&Vec<Pe>> = old_set
+        .difference(&new_set)
+        .filter(|p| !entries.iter().any(|e| !mine(e) && e.set.contains(*p)))
+        .collect();
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in dropped {
+        remove_path(&mut merged, p);
+    }
+    for e in entries.iter_mut() {
+        if !mine(e) {
+            e.set.retain(|p| !conflicting.contains(p));
+        }
+    }
+    match entries.iter_mut().find(|e| mine(e)) {
+        Some(e) => {
+            e.set = new_set;
+            e.time = req.now.into();
+            e.api_version = req.api_version.into();
+        }
+        None => entries.push(Entry {
+            manager: req.manager.into(),
+            operation: "Apply".into(),
+            api_version: req.api_version.into(),
+            time: req.now.into(),
+            subresource: sub.into(),
+            set: new_set,
+        }),
+    }
+    write(&mut merged, entries);
+    Ok(merged)
+}

@@ -1,0 +1,437 @@
+//! The kwok-like stand-in for kube-controller-manager and the kubelet, only as far as our flows
+//! need: Deployment → Pods (no ReplicaSet layer), Pod scheduling and readiness after a delay,
+//! fault hooks, Deployment status, PVC binding, and Endpoints/EndpointSlices of Services.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sha2::Digest as _;
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::fields::Scope;
+use crate::ops::{DeleteOpts, WriteOpts, now};
+use crate::registry::{GroupResource, ResourceType};
+use crate::store::{Inner, ObjKey, Store, WatchEvent, key_of, meta_str};
+
+mod endpoints;
+mod index;
+mod pods;
+
+/// A test-injected pod fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Phase Failed, containers terminated with exit code 1.
+    Fail,
+    /// The container crashes: restartCount+1, CrashLoopBackOff, Ready again after the delay.
+    Crash,
+    /// Running but not Ready until `Ready` is injected.
+    NotReady,
+    /// Back to Running and Ready.
+    Ready,
+    /// Delete the Pod (its Deployment replaces it).
+    Delete,
+}
+
+pub(crate) fn gr(group: &str, res: &str) -> GroupResource {
+    GroupResource::new(group, res)
+}
+
+pub(crate) fn opts(manager: &str) -> WriteOpts {
+    WriteOpts {
+        manager: manager.into(),
+        version: "v1".into(),
+        ..WriteOpts::default()
+    }
+}
+
+pub(crate) fn rt_of(inner: &Inner, g: &GroupResource) -> ApiResult<Arc<ResourceType>> {
+    inner
+        .registry
+        .get(g)
+        .ok_or_else(|| ApiError::not_found(&g.group, &g.resource, ""))
+}
+
+/// The built-in controllers; `inject` is the fault hook behind the Rust API and HTTP admin.
+pub struct Kubelet {
+    store: Arc<Store>,
+    ready_delay: Duration,
+    timers: mpsc::UnboundedSender<ObjKey>,
+    timer_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ObjKey>>>,
+    events_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Arc<WatchEvent>>>>,
+    index: std::sync::Mutex<index::Index>,
+    ip_counter: AtomicU64,
+}
+
+impl Kubelet {
+    pub fn new(store: Arc<Store>, ready_delay: Duration) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let events = store.subscribe_internal();
+        Arc::new(Self {
+            store,
+            ready_delay,
+            timers: tx,
+            timer_rx: std::sync::Mutex::new(Some(rx)),
+            events_rx: std::sync::Mutex::new(Some(events)),
+            index: std::sync::Mutex::new(index::Index::default()),
+            ip_counter: AtomicU64::new(1),
+        })
+    }
+
+    pub(crate) fn next_ip(&self) -> String {
+        let n = self.ip_counter.fetch_add(1, Ordering::Relaxed);
+        format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2)
+    }
+
+    /// Fire a readiness timer for a pod.
+    pub(crate) fn later(&self, key: ObjKey) {
+        let tx = self.timers.clone();
+        let d = self.ready_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            // The loop may be gone at shutdown; nothing to do then.
+            let _ = tx.send(key);
+        });
+    }
+
+    /// Make a pod fail, crash, turn (not) ready or go away. Returns the pod as it now is.
+    pub fn inject(&self, ns: &str, name: &str, fault: Fault) -> ApiResult<Value> {
+        let mut inner = self.store.lock();
+        let rt = rt_of(&inner, &gr("", "pods"))?;
+        let pod = inner
+            .get(&rt.gr(), ns, name)
+            .ok_or_else(|| ApiError::not_found("", "pods", name))?;
+        if fault == Fault::Delete {
+            inner.delete(&rt, ns, name, &DeleteOpts::default())?;
+            return Ok((*pod).clone());
+        }
+        let status = pods::fault_status(&pod, fault, &now());
+        let mut new = (*pod).clone();
+        new["status"] = status;
+        let out = inner.finish_update(&rt, pod, new, Scope::Status, &opts("kubelet"), true)?;
+        if fault == Fault::Crash {
+            self.later(key_of(&rt.gr(), &out));
+        }
+        Ok((*out).clone())
+    }
+
+    /// Run until shutdown.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let Some(mut timer_rx) = self
+            .timer_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let Some(mut rx) = self
+            .events_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        loop {
+            let mut events: Vec<Arc<WatchEvent>> = Vec::new();
+            let mut due: Vec<ObjKey> = Vec::new();
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(ev) => events.push(ev),
+                    None => return,
+                },
+                Some(k) = timer_rx.recv() => due.push(k),
+                _ = shutdown.changed() => return,
+            }
+            while let Ok(ev) = rx.try_recv() {
+                events.push(ev);
+            }
+            while let Ok(k) = timer_rx.try_recv() {
+                due.push(k);
+            }
+            self.step(&events, &due);
+        }
+    }
+
+    fn step(&self, events: &[Arc<WatchEvent>], due: &[ObjKey]) {
+        let mut deployments = BTreeSet::new();
+        let mut new_pods = BTreeSet::new();
+        let mut pvcs = BTreeSet::new();
+        let mut services = BTreeSet::new();
+        let dep_gr = gr("apps", "deployments");
+        let pod_gr = gr("", "pods");
+        let pvc_gr = gr("", "persistentvolumeclaims");
+        let svc_gr = gr("", "services");
+        let index = &mut *self.index.lock().unwrap_or_else(|e| e.into_inner());
+        for ev in events {
+            index.observe(ev);
+        }
+        {
+            let inner = self.store.lock();
+            for ev in events {
+                let key = key_of(&ev.gr, &ev.object);
+                if ev.gr == dep_gr {
+                    deployments.insert(key);
+                } else if ev.gr == pod_gr {
+                    if ev.object["spec"]["nodeName"].is_null() {
+                        new_pods.insert(key.clone());
+                    }
+                    // Only changes that move a Pod's owner status or its endpoints matter.
+                    if !pods::relevant_change(ev) {
+                        continue;
+                    }
+                    for o in [Some(&ev.object), ev.old.as_ref()].into_iter().flatten() {
+                        for r in o["metadata"]["ownerReferences"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                        {
+                            if r["kind"] == "Deployment" {
+                                deployments.insert(ObjKey {
+                                    gr: dep_gr.clone(),
+                                    namespace: key.namespace.clone(),
+                                    name: r["name"].as_str().unwrap_or_default().into(),
+                                });
+                            }
+                        }
+                    }
+                    endpoints::services_selecting(&inner, index, &ev.object, &mut services);
+                    if let Some(old) = &ev.old
+                        && old["metadata"]["labels"] != ev.object["metadata"]["labels"]
+                    {
+                        endpoints::services_selecting(&inner, index, old, &mut services);
+                    }
+                } else if ev.gr == pvc_gr {
+                    pvcs.insert(key);
+                } else if ev.gr == svc_gr {
+                    services.insert(key);
+                }
+            }
+        }
+        // One lock per item: HTTP requests interleave instead of waiting for the whole batch.
+        for k in &new_pods {
+            pods::schedule(self, &mut self.store.lock(), k);
+        }
+        for k in due {
+            pods::start(&mut self.store.lock(), k);
+        }
+        for k in &deployments {
+            if let Err(e) = self.reconcile_deployment(&mut self.store.lock(), k) {
+                tracing::warn!(deployment = %k.name, error = %e, "deployment controller");
+            }
+        }
+        for k in &pvcs {
+            pods::bind_pvc(&mut self.store.lock(), k);
+        }
+        for k in &services {
+            endpoints::reconcile(&mut self.store.lock(), index, k);
+        }
+    }
+}
+
+/// The pod-template-hash: a stable digest of the template, in the apiserver's safe alphabet.
+pub(crate) fn template_hash(template: &Value) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let digest = sha2::Sha256::digest(template.to_string().as_bytes());
+    let mut n = u64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ]) % 1_000_000_000_000;
+    let mut out = String::new();
+    while n > 0 && out.len() < 10 {
+        out.push(ALPHABET[(n % 27) as usize] as char);
+        n /= 27;
+    }
+    out
+}
+
+pub(crate) fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+pub(crate) fn condition(
+    ty: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    prev: &Value,
+    now: &str,
+) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let old = prev
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == ty));
+    let transition = match old {
+        Some(o) if o["status"] == status => o["lastTransitionTime"].clone(),
+        _ => json!(now),
+    };
+    let update = match old {
+        Some(o) if o["status"] == status && o["reason"] == reason => o["lastUpdateTime"].clone(),
+        _ => json!(now),
+    };
+    json!({"type": ty, "status": status, "reason": reason, "message": message,
+           "lastTransitionTime": transition, "lastUpdateTime": update})
+}
+
+impl Kubelet {
+    fn reconcile_deployment(&self, inner: &mut Inner, key: &ObjKey) -> ApiResult<()> {
+        let Some(dep) = inner.get_key(key) else {
+            return Ok(());
+        };
+        if !dep["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(());
+        }
+        let pod_rt = rt_of(inner, &gr("", "pods"))?;
+        let dep_rt = rt_of(inner, &key.gr)?;
+        let uid = meta_str(&dep, "uid").to_string();
+        let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+        let template = &dep["spec"]["template"];
+        let hash = template_hash(template);
+        let owned: Vec<Arc<Value>> = inner
+            .dependents
+            .get(&uid)
+            .map(|s| {
+                s.iter()
+                    .filter(|k| k.gr == pod_rt.gr())
+                    .filter_map(|k| inner.get_key(k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let active: Vec<&Arc<Value>> = owned
+            .iter()
+            .filter(|p| {
+                p["metadata"]["deletionTimestamp"].is_null()
+                    && !matches!(
+                        p["status"]["phase"].as_str(),
+                        Some("Failed") | Some("Succeeded")
+                    )
+            })
+            .collect();
+        let (current, old): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) = active
+            .iter()
+            .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
+        let recreate = dep["spec"]["strategy"]["type"] == "Recreate";
+        let paused = dep["spec"]["paused"] == json!(true);
+        if !paused {
+            if current.len() < desired && (!recreate || old.is_empty()) {
+                for _ in current.len()..desired {
+                    let pod = pods::from_template(&dep, &hash);
+                    inner.create(
+                        &pod_rt,
+                        &key.namespace,
+                        pod,
+                        &opts("kube-controller-manager"),
+                        true,
+                    )?;
+                }
+            }
+            if current.len() > desired {
+                let mut extra: Vec<&&Arc<Value>> = current.iter().collect();
+                extra.sort_by_key(|p| {
+                    (
+                        is_ready(p),
+                        std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+                    )
+                });
+                for p in extra.into_iter().take(current.len() - desired) {
+                    inner.delete(
+                        &pod_rt,
+                        &key.namespace,
+                        meta_str(p, "name"),
+                        &DeleteOpts::default(),
+                    )?;
+                }
+            }
+            // Rolling: old pods go once the new ones are ready (maxUnavailable 0); Recreate: at once.
+            let ready_current = current.iter().filter(|p| is_ready(p)).count();
+            if recreate || ready_current >= desired {
+                for p in &old {
+                    inner.delete(
+                        &pod_rt,
+                        &key.namespace,
+                        meta_str(p, "name"),
+                        &DeleteOpts::default(),
+                    )?;
+                }
+            }
+        }
+        let Some(dep) = inner.get_key(key) else {
+            return Ok(());
+        };
+        let owned: Vec<Arc<Value>> = inner
+            .dependents
+            .get(&uid)
+            .map(|s| {
+                s.iter()
+                    .filter(|k| k.gr == pod_rt.gr())
+                    .filter_map(|k| inner.get_key(k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let live: Vec<&Arc<Value>> = owned
+            .iter()
+            .filter(|p| {
+                p["metadata"]["deletionTimestamp"].is_null()
+                    && !matches!(
+                        p["status"]["phase"].as_str(),
+                        Some("Failed") | Some("Succeeded")
+                    )
+            })
+            .collect();
+        let updated = live
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str())
+            .count();
+        let ready = live.iter().filter(|p| is_ready(p)).count();
+        let now = now();
+        let prev = &dep["status"]["conditions"];
+        let available = ready >= desired;
+        let complete = updated == desired && live.len() == desired && available;
+        let mut status = json!({
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": live.len(),
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "conditions": [
+                if available {
+                    condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", prev, &now)
+                } else {
+                    condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", prev, &now)
+                },
+                if complete {
+                    condition("Progressing", true, "NewReplicaSetAvailable", &format!("ReplicaSet \"{}-{hash}\" has successfully progressed.", key.name), prev, &now)
+                } else {
+                    condition("Progressing", true, "ReplicaSetUpdated", &format!("ReplicaSet \"{}-{hash}\" is progressing.", key.name), prev, &now)
+                },
+            ],
+        });
+        if live.len() > ready {
+            status["unavailableReplicas"] = json!(live.len() - ready);
+        }
+        // The apiserver omits zero counters.
+        if let Some(m) = status.as_object_mut() {
+            m.retain(|_, v| v != &json!(0));
+        }
+        if status == dep["status"] {
+            return Ok(());
+        }
+        let mut new = (*dep).clone();
+        new["status"] = status;
+        inner.finish_update(
+            &dep_rt,
+            dep,
+            new,
+            Scope::Status,
+            &opts("kube-controller-manager"),
+            true,
+        )?;
+        Ok(())
+    }
+}

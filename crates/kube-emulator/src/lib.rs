@@ -1,0 +1,299 @@
+//! An in-memory emulator of the Kubernetes REST API, faithful to the API conventions for what
+//! the platform's controllers (kube-rs) and stock `kubectl get/apply/delete` use, plus a
+//! kwok-like stand-in for the controller manager and kubelet. See README.md for what is
+//! faithful and what is not.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), midplane_kube_emulator::EmulatorError> {
+//! use midplane_kube_emulator::{Emulator, EmulatorConfig};
+//! let emu = Emulator::start(EmulatorConfig::default()).await?;
+//! emu.write_kubeconfig(std::path::Path::new("/tmp/kubeconfig"))?;
+//! emu.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod apply;
+mod crd;
+mod delete;
+mod error;
+mod events;
+mod fields;
+mod gc;
+mod http;
+mod kinds;
+mod kubelet;
+mod list;
+mod ops;
+mod patch;
+mod registry;
+mod schema;
+mod selector;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use error::{ApiError, Cause, EmulatorError};
+pub use kubelet::Fault;
+
+use crate::ops::WriteOpts;
+use crate::registry::{GroupResource, Registry};
+use crate::store::Store;
+
+/// How to start the emulator.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// Listen address; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// A directory of CRD YAML files (multi-document allowed) to install at start.
+    pub crd_dir: Option<PathBuf>,
+    /// How long a Pod stays ContainerCreating before it is Running and Ready.
+    pub pod_ready_delay: Duration,
+    /// How many events per resource watches can resume from; older resourceVersions get 410.
+    pub event_window: usize,
+    /// How long a list `continue` token stays valid before 410 Expired.
+    pub continue_ttl: Duration,
+    /// Interval of BOOKMARK events on watches that allow them.
+    pub bookmark_interval: Duration,
+    /// Namespaces created at start (besides default, kube-system, kube-public, kube-node-lease).
+    pub namespaces: Vec<String>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            crd_dir: None,
+            pod_ready_delay: Duration::from_millis(200),
+            event_window: 10_000,
+            continue_ttl: Duration::from_secs(300),
+            bookmark_interval: Duration::from_secs(5),
+            namespaces: Vec::new(),
+        }
+    }
+}
+
+/// The entry point.
+pub struct Emulator;
+
+impl Emulator {
+    /// Bind, install namespaces and CRDs, start the HTTP server and the built-in controllers.
+    pub async fn start(config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        let store = Arc::new(Store::new(Registry::with_builtins(), config.event_window));
+        store.lock().continue_ttl = config.continue_ttl;
+        bootstrap(&store, &config)?;
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let kubelet = kubelet::Kubelet::new(store.clone(), config.pod_ready_delay);
+        let shared = Arc::new(http::Shared {
+            store: store.clone(),
+            kubelet: kubelet.clone(),
+            bookmark_interval: config.bookmark_interval,
+            shutdown: stop_rx.clone(),
+        });
+        let mut tasks = Vec::new();
+        // Subscribed before anything can be written, so no change escapes the controllers.
+        let gc_events = store.subscribe_internal();
+        tasks.push(tokio::spawn(gc::run(
+            store.clone(),
+            gc_events,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(kubelet.clone().run(stop_rx.clone())));
+        let mut server_stop = stop_rx.clone();
+        let app = http::router(shared);
+        // Watch events are small writes; without TCP_NODELAY they wait for delayed ACKs (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
+        });
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                // Either a shutdown signal or the handle being dropped ends the server.
+                let _ = server_stop.changed().await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "kube-emulator server");
+            }
+        }));
+        tracing::info!(%addr, "kube-emulator listening");
+        Ok(EmulatorHandle {
+            addr,
+            store,
+            kubelet,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+fn bootstrap(store: &Store, config: &EmulatorConfig) -> Result<(), EmulatorError> {
+    let mut inner = store.lock();
+    let ns_rt = inner
+        .registry
+        .get(&GroupResource::new("", "namespaces"))
+        .ok_or_else(|| ApiError::not_found("", "namespaces", ""))?;
+    let o = WriteOpts {
+        manager: "kube-apiserver".into(),
+        version: "v1".into(),
+        ..WriteOpts::default()
+    };
+    let mut names: Vec<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.extend(config.namespaces.iter().cloned());
+    for n in names {
+        if inner.get(&ns_rt.gr(), "", &n).is_none() {
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}});
+            inner.create(&ns_rt, "", obj, &o, true)?;
+        }
+    }
+    drop(inner);
+    if let Some(dir) = &config.crd_dir {
+        for crd in load_crds(dir)? {
+            install_crd(store, crd)?;
+        }
+    }
+    Ok(())
+}
+
+fn install_crd(store: &Store, crd: Value) -> Result<(), EmulatorError> {
+    let mut inner = store.lock();
+    let rt = inner
+        .registry
+        .get(&GroupResource::new(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+        ))
+        .ok_or_else(|| {
+            ApiError::not_found("apiextensions.k8s.io", "customresourcedefinitions", "")
+        })?;
+    let o = WriteOpts {
+        manager: "kube-emulator".into(),
+        version: "v1".into(),
+        ..WriteOpts::default()
+    };
+    inner.create(&rt, "", crd, &o, true)?;
+    Ok(())
+}
+
+/// Read every `*.yaml`/`*.yml`/`*.json` file of a directory (sorted), keeping the documents
+/// whose kind is CustomResourceDefinition.
+pub fn load_crds(dir: &Path) -> Result<Vec<Value>, EmulatorError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| EmulatorError::CrdDir {
+        path: dir.into(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "yaml" || x == "yml" || x == "json")
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| EmulatorError::CrdDir {
+            path: f.clone(),
+            source,
+        })?;
+        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+            let v: Value =
+                serde::Deserialize::deserialize(doc).map_err(|e| EmulatorError::CrdFile {
+                    path: f.clone(),
+                    message: format!("document {}: {e}", i + 1),
+                })?;
+            if v["kind"] == "CustomResourceDefinition" {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A running emulator.
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    store: Arc<Store>,
+    kubelet: Arc<kubelet::Kubelet>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig pointing at the emulator over plain HTTP (kube-rs and kubectl accept it).
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: midplane-emulator\n  cluster:\n    server: {}\n\
+             users:\n- name: midplane-emulator\n  user: {{}}\ncontexts:\n- name: midplane-emulator\n  context:\n    \
+             cluster: midplane-emulator\n    user: midplane-emulator\n    namespace: default\n\
+             current-context: midplane-emulator\n",
+            self.url()
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), EmulatorError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| EmulatorError::Kubeconfig {
+                path: path.into(),
+                source,
+            })?;
+        }
+        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| EmulatorError::Kubeconfig {
+            path: path.into(),
+            source,
+        })
+    }
+
+    /// Install one CRD object (as `kubectl apply` of a CRD would).
+    pub fn install_crd(&self, crd: Value) -> Result<(), EmulatorError> {
+        install_crd(&self.store, crd)
+    }
+
+    /// Make a pod fail, crash, turn (not) ready, or be deleted; returns the pod afterwards.
+    pub fn pod_fault(&self, namespace: &str, name: &str, fault: Fault) -> Result<Value, ApiError> {
+        self.kubelet.inject(namespace, name, fault)
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.store.lock().rv
+    }
+
+    /// Stop the server, close every watch, stop the controllers, and wait for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::warn!(error = %e, "kube-emulator task ended abnormally");
+            }
+        }
+    }
+}

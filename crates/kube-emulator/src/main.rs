@@ -1,0 +1,60 @@
+//! `kube-emulator`: run the Kubernetes API emulator on its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use midplane_kube_emulator::{Emulator, EmulatorConfig};
+
+#[derive(Parser, Debug)]
+#[command(about = "An in-memory Kubernetes API emulator for tests and local development")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:6443", env = "MIDPLANE_EMULATOR_ADDR")]
+    addr: SocketAddr,
+    /// Directory of CRD YAML files to install at start (e.g. k8s/crds).
+    #[arg(long)]
+    crd_dir: Option<PathBuf>,
+    /// Where to write a kubeconfig pointing at the emulator.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Milliseconds before a Pod turns Running and Ready.
+    #[arg(long, default_value_t = 500)]
+    pod_ready_delay_ms: u64,
+    /// How many events a watch can resume from before 410 Gone.
+    #[arg(long, default_value_t = 10_000)]
+    event_window: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let handle = Emulator::start(EmulatorConfig {
+        addr: args.addr,
+        crd_dir: args.crd_dir,
+        pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
+        event_window: args.event_window,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .context("starting the emulator")?;
+    if let Some(path) = &args.kubeconfig {
+        handle
+            .write_kubeconfig(path)
+            .context("writing the kubeconfig")?;
+        println!("kubeconfig: {}", path.display());
+    }
+    println!("kube-emulator listening on {}", handle.url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(())
+}

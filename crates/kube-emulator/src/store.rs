@@ -1,0 +1,295 @@
+//! The in-memory object store: one global resourceVersion counter, objects per kind, a uid
+//! index, an owner→dependents index for garbage collection, and the retained event window that
+//! watches replay from.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{GroupResource, Registry};
+
+/// A stored object's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjKey {
+    pub gr: GroupResource,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+/// One change, as committed.
+#[derive(Debug)]
+pub struct WatchEvent {
+    pub rv: u64,
+    pub gr: GroupResource,
+    pub etype: EventType,
+    pub object: Arc<Value>,
+    pub old: Option<Arc<Value>>,
+}
+
+pub type EventReceiver = broadcast::Receiver<Arc<WatchEvent>>;
+
+pub type Objects = BTreeMap<(String, String), Arc<Value>>;
+
+pub struct Inner {
+    pub rv: u64,
+    pub registry: Registry,
+    pub objects: HashMap<GroupResource, Objects>,
+    pub uids: HashMap<String, ObjKey>,
+    pub dependents: HashMap<String, HashSet<ObjKey>>,
+    /// Retained events per resource, like the apiserver's per-resource watch cache: churn of
+    /// one kind never expires another kind's watchers.
+    log: HashMap<GroupResource, VecDeque<Arc<WatchEvent>>>,
+    log_cap: usize,
+    /// Per resource, the newest resourceVersion no longer in the window: watching from below
+    /// it is 410 Gone.
+    compacted: HashMap<GroupResource, u64>,
+    /// How long a list continue token stays valid (the apiserver: until etcd compaction).
+    pub continue_ttl: std::time::Duration,
+    tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// The built-in controllers get every event without loss (watch clients may lag and 410).
+    internal: Vec<tokio::sync::mpsc::UnboundedSender<Arc<WatchEvent>>>,
+}
+
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+pub fn key_of(gr: &GroupResource, obj: &Value) -> ObjKey {
+    ObjKey {
+        gr: gr.clone(),
+        namespace: meta_str(obj, "namespace").into(),
+        name: meta_str(obj, "name").into(),
+    }
+}
+
+/// The part of an object label and field selectors look at.
+fn selector_view(obj: &Value, fields: &[String]) -> Value {
+    let mut v = serde_json::json!({"metadata": {
+        "name": obj["metadata"]["name"],
+        "namespace": obj["metadata"]["namespace"],
+        "labels": obj["metadata"]["labels"],
+    }});
+    for f in fields {
+        let mut src = obj;
+        for seg in f.split('.') {
+            src = &src[seg];
+        }
+        if src.is_null() {
+            continue;
+        }
+        let mut dst = &mut v;
+        for seg in f.split('.') {
+            // IndexMut turns null into an object; a scalar prefix would panic, so stop there.
+            if !(dst.is_object() || dst.is_null()) {
+                break;
+            }
+            dst = &mut dst[seg];
+        }
+        *dst = src.clone();
+    }
+    v
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str().map(String::from))
+        .collect()
+}
+
+impl Inner {
+    pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects
+            .get(gr)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn get_key(&self, k: &ObjKey) -> Option<Arc<Value>> {
+        self.get(&k.gr, &k.namespace, &k.name)
+    }
+
+    pub fn collection(&self, gr: &GroupResource) -> Option<&Objects> {
+        self.objects.get(gr)
+    }
+
+    fn index(&mut self, key: &ObjKey, old: Option<&Value>, new: Option<&Value>) {
+        if let Some(old) = old {
+            for u in owner_uids(old) {
+                if let Some(set) = self.dependents.get_mut(&u) {
+                    set.remove(key);
+                    if set.is_empty() {
+                        self.dependents.remove(&u);
+                    }
+                }
+            }
+            self.uids.remove(meta_str(old, "uid"));
+        }
+        if let Some(new) = new {
+            for u in owner_uids(new) {
+                self.dependents.entry(u).or_default().insert(key.clone());
+            }
+            self.uids.insert(meta_str(new, "uid").into(), key.clone());
+        }
+    }
+
+    fn record(
+        &mut self,
+        gr: &GroupResource,
+        etype: EventType,
+        object: Arc<Value>,
+        old: Option<Arc<Value>>,
+    ) {
+        let full = Arc::new(WatchEvent {
+            rv: self.rv,
+            gr: gr.clone(),
+            etype,
+            object: object.clone(),
+            old: old.clone(),
+        });
+        self.internal.retain(|tx| tx.send(full.clone()).is_ok());
+        // Watches only need the previous version to evaluate their selectors; keeping just
+        // that part bounds the memory of the retained window.
+        let fields = self
+            .registry
+            .get(gr)
+            .map(|rt| rt.selectable_fields.clone())
+            .unwrap_or_default();
+        let ev = Arc::new(WatchEvent {
+            rv: self.rv,
+            gr: gr.clone(),
+            etype,
+            object,
+            old: old.map(|o| Arc::new(selector_view(&o, &fields))),
+        });
+        let log = self.log.entry(gr.clone()).or_default();
+        log.push_back(ev.clone());
+        while log.len() > self.log_cap {
+            if let Some(dropped) = log.pop_front() {
+                self.compacted.insert(gr.clone(), dropped.rv);
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(ev);
+    }
+
+    /// Store a created or updated object under a fresh resourceVersion.
+    pub fn commit_put(&mut self, gr: &GroupResource, mut obj: Value) -> Arc<Value> {
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
+        let key = key_of(gr, &obj);
+        let obj = Arc::new(obj);
+        let old = self
+            .objects
+            .entry(gr.clone())
+            .or_default()
+            .insert((key.namespace.clone(), key.name.clone()), obj.clone());
+        self.index(&key, old.as_deref(), Some(&obj));
+        let etype = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.record(gr, etype, obj.clone(), old);
+        obj
+    }
+
+    /// Remove an object; the DELETED event carries its final state at a fresh resourceVersion.
+    pub fn commit_delete(&mut self, gr: &GroupResource, mut obj: Value) -> Arc<Value> {
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
+        let key = key_of(gr, &obj);
+        let old = self
+            .objects
+            .get_mut(gr)
+            .and_then(|m| m.remove(&(key.namespace.clone(), key.name.clone())));
+        self.index(&key, old.as_deref(), None);
+        let obj = Arc::new(obj);
+        self.record(gr, EventType::Deleted, obj.clone(), old);
+        obj
+    }
+}
+
+/// The shared store; every write takes the one lock, so resourceVersions are totally ordered.
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<WatchEvent>>,
+}
+
+impl Store {
+    pub fn new(registry: Registry, event_window: usize) -> Self {
+        let (tx, _) = broadcast::channel(16_384);
+        Self {
+            inner: Mutex::new(Inner {
+                rv: 1,
+                registry,
+                objects: HashMap::new(),
+                uids: HashMap::new(),
+                dependents: HashMap::new(),
+                log: HashMap::new(),
+                log_cap: event_window.max(1),
+                compacted: HashMap::new(),
+                continue_ttl: std::time::Duration::from_secs(300),
+                tx: tx.clone(),
+                internal: Vec::new(),
+            }),
+            tx,
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (each commit is atomic).
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A lossless receiver of all future events, for the built-in controllers.
+    pub fn subscribe_internal(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<WatchEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.lock().internal.push(tx);
+        rx
+    }
+
+    /// Events after `from` plus a receiver for what follows, taken atomically; 410 if `from`
+    /// is older than the retained window.
+    pub fn watch_from(
+        &self,
+        gr: &GroupResource,
+        from: u64,
+    ) -> ApiResult<(Vec<Arc<WatchEvent>>, EventReceiver)> {
+        let inner = self.lock();
+        let compacted = inner.compacted.get(gr).copied().unwrap_or(0);
+        if from < compacted {
+            return Err(too_old(from, compacted + 1));
+        }
+        let backlog = inner
+            .log
+            .get(gr)
+            .map(|l| l.iter().filter(|e| e.rv > from).cloned().collect())
+            .unwrap_or_default();
+        Ok((backlog, self.tx.subscribe()))
+    }
+}
+
+pub fn too_old(rv: u64, oldest: u64) -> ApiError {
+    ApiError::gone(format!("too old resource version: {rv} ({oldest})"))
+}
+
+impl Inner {
+    /// Subscribe while holding the lock, so a snapshot taken under the same lock plus this
+    /// receiver see every change exactly once.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+        self.tx.subscribe()
+    }
+}

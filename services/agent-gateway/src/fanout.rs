@@ -1,0 +1,439 @@
+//! Calling the agents of many pods at once. Each agent call is a request
+//! through one tower stack shared by the whole gateway:
+//!
+//! deadline (per call) → load shed → concurrency limit (gateway-wide) →
+//! retry (idempotent calls only, on UNAVAILABLE) → the agent's tonic client
+//!
+//! so a hanging agent costs one deadline, an overloaded gateway answers at once
+//! instead of queueing, and a failover step is never sent twice.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use midplane_proto::agent as pb;
+use midplane_proto::agent::agent_client::AgentClient;
+use midplane_proto::common::ErrorDetail;
+use midplane_proto::gateway::PodTarget;
+use midplane_runtime::auth::BearerToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tower::util::BoxCloneSyncService;
+
+/// Set by an agent on UNAVAILABLE when its middleware, not the agent, is down.
+pub const MIDDLEWARE_DOWN: &str = "x-midplane-middleware-down";
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+/// What to ask one agent.
+#[derive(Debug, Clone)]
+pub enum AgentOp {
+    GetRole { fresh: bool },
+    GetStatus,
+    HealthCheck,
+    Failover(pb::FailoverRequest),
+    ReloadConfig(pb::ReloadConfigRequest),
+    Restart(pb::RestartRequest),
+}
+
+impl AgentOp {
+    /// Reads may be retried; a role change or reload is sent at most once.
+    pub fn idempotent(&self) -> bool {
+        matches!(
+            self,
+            AgentOp::GetRole { .. } | AgentOp::GetStatus | AgentOp::HealthCheck
+        )
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentOp::GetRole { .. } => "GetRole",
+            AgentOp::GetStatus => "GetStatus",
+            AgentOp::HealthCheck => "HealthCheck",
+            AgentOp::Failover(_) => "Failover",
+            AgentOp::ReloadConfig(_) => "ReloadConfig",
+            AgentOp::Restart(_) => "Restart",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentCall {
+    /// Agent "host:port".
+    pub address: String,
+    pub op: AgentOp,
+    pub deadline: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum AgentReply {
+    Role(pb::RoleReport),
+    Status(pb::Status),
+    Health(pb::HealthCheckResponse),
+    Failover(pb::FailoverResponse),
+    Reload(pb::ReloadConfigResponse),
+    Restart(pb::RestartResponse),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanOutError {
+    #[error("agent address {address:?}: {message}")]
+    BadAddress { address: String, message: String },
+    #[error("agent token file {path}: {source}")]
+    Token {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("agent token: {0}")]
+    TokenValue(String),
+}
+
+/// The per-call deadline ran out.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {0:?}")]
+pub struct DeadlineElapsed(pub Duration);
+
+type Client = AgentClient<InterceptedService<Channel, TokenInterceptor>>;
+
+#[derive(Clone)]
+pub struct TokenInterceptor(Option<BearerToken>);
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match &mut self.0 {
+            Some(t) => t.call(req),
+            None => Ok(req),
+        }
+    }
+}
+
+/// The innermost service: one tonic call to one agent over a cached,
+/// multiplexed HTTP/2 channel.
+#[derive(Clone)]
+pub struct AgentCaller {
+    channels: Arc<RwLock<HashMap<String, Channel>>>,
+    token: TokenInterceptor,
+    connect_timeout: Duration,
+}
+
+impl AgentCaller {
+    fn client(&self, address: &str) -> Result<Client, tonic::Status> {
+        if let Some(ch) = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(address)
+        {
+            return Ok(AgentClient::with_interceptor(
+                ch.clone(),
+                self.token.clone(),
+            ));
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| {
+                tonic::Status::invalid_argument(format!("agent address {address:?}: {e}"))
+            })?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true);
+        let ch = endpoint.connect_lazy();
+        self.channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(address.to_string())
+            .or_insert_with(|| ch.clone());
+        Ok(AgentClient::with_interceptor(ch, self.token.clone()))
+    }
+}
+
+impl Service<AgentCall> for AgentCaller {
+    type Response = AgentReply;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<AgentReply, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: AgentCall) -> Self::Future {
+        let client = self.client(&call.address);
+        Box::pin(async move {
+            let mut client = client?;
+            // The agent sees the same deadline (grpc-timeout) and can give up too.
+            fn req<T>(m: T, d: Duration) -> tonic::Request<T> {
+                let mut r = tonic::Request::new(m);
+                r.set_timeout(d);
+                r
+            }
+            let d = call.deadline;
+            let reply = match call.op {
+                AgentOp::GetRole { fresh } => AgentReply::Role(
+                    client
+                        .get_role(req(pb::GetRoleRequest { fresh }, d))
+                        .await?
+                        .into_inner(),
+                ),
+                AgentOp::GetStatus => AgentReply::Status(
+                    client
+                        .get_status(req(pb::GetStatusRequest {}, d))
+                        .await?
+                        .into_inner(),
+                ),
+                AgentOp::HealthCheck => AgentReply::Health(
+                    client
+                        .health_check(req(pb::HealthCheckRequest {}, d))
+                        .await?
+                        .into_inner(),
+                ),
+                AgentOp::Failover(m) => {
+                    AgentReply::Failover(client.failover(req(m, d)).await?.into_inner())
+                }
+                AgentOp::ReloadConfig(m) => {
+                    AgentReply::Reload(client.reload_config(req(m, d)).await?.into_inner())
+                }
+                AgentOp::Restart(m) => {
+                    AgentReply::Restart(client.restart(req(m, d)).await?.into_inner())
+                }
+            };
+            Ok(reply)
+        })
+    }
+}
+
+/// Retries idempotent calls that failed as UNAVAILABLE, with a short back-off.
+#[derive(Clone)]
+pub struct IdempotentRetry {
+    remaining: usize,
+    backoff: Duration,
+}
+
+impl tower::retry::Policy<AgentCall, AgentReply, BoxError> for IdempotentRetry {
+    type Future = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn retry(
+        &mut self,
+        req: &mut AgentCall,
+        result: &mut Result<AgentReply, BoxError>,
+    ) -> Option<Self::Future> {
+        let Err(e) = result else { return None };
+        if self.remaining == 0 || !req.op.idempotent() {
+            return None;
+        }
+        // Only the agent itself being unreachable is worth another attempt;
+        // an agent reporting its middleware down answers the same again.
+        let unavailable = e.downcast_ref::<tonic::Status>().is_some_and(|s| {
+            s.code() == tonic::Code::Unavailable && s.metadata().get(MIDDLEWARE_DOWN).is_none()
+        });
+        if !unavailable {
+            return None;
+        }
+        self.remaining -= 1;
+        let backoff = self.backoff;
+        self.backoff *= 2;
+        Some(Box::pin(tokio::time::sleep(backoff)))
+    }
+
+    fn clone_request(&mut self, req: &AgentCall) -> Option<AgentCall> {
+        req.op.idempotent().then(|| req.clone())
+    }
+}
+
+/// Bounds each call by its own deadline (queueing for a permit included).
+#[derive(Clone)]
+pub struct Deadline<S>(S);
+
+#[derive(Clone, Default)]
+pub struct DeadlineLayer;
+
+impl<S> tower::Layer<S> for DeadlineLayer {
+    type Service = Deadline<S>;
+    fn layer(&self, inner: S) -> Deadline<S> {
+        Deadline(inner)
+    }
+}
+
+impl<S> Service<AgentCall> for Deadline<S>
+where
+    S: Service<AgentCall, Response = AgentReply, Error = BoxError> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = AgentReply;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<AgentReply, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: AgentCall) -> Self::Future {
+        let d = call.deadline;
+        let fut = self.0.call(call);
+        Box::pin(async move {
+            match tokio::time::timeout(d, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(Box::new(DeadlineElapsed(d)) as BoxError),
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FanOutSettings {
+    pub default_deadline: Duration,
+    /// Agent calls in flight across the gateway; beyond it calls are shed.
+    pub max_in_flight: usize,
+    /// Extra attempts for idempotent calls.
+    pub retries: usize,
+    pub retry_backoff: Duration,
+    pub connect_timeout: Duration,
+    /// Bearer token presented to the agents.
+    pub token: Option<String>,
+}
+
+impl Default for FanOutSettings {
+    fn default() -> Self {
+        Self {
+            default_deadline: Duration::from_secs(2),
+            max_in_flight: 2048,
+            retries: 2,
+            retry_backoff: Duration::from_millis(20),
+            connect_timeout: Duration::from_millis(500),
+            token: None,
+        }
+    }
+}
+
+/// The gateway's agent client: one stack, cloned per call.
+#[derive(Clone)]
+pub struct FanOut {
+    svc: BoxCloneSyncService<AgentCall, AgentReply, BoxError>,
+    default_deadline: Duration,
+}
+
+/// One pod's answer.
+pub type PodResult = Result<AgentReply, ErrorDetail>;
+
+impl FanOut {
+    pub fn new(settings: FanOutSettings) -> Result<Self, FanOutError> {
+        let token = match &settings.token {
+            Some(t) => {
+                Some(BearerToken::new(t).map_err(|e| FanOutError::TokenValue(e.to_string()))?)
+            }
+            None => None,
+        };
+        let caller = AgentCaller {
+            channels: Arc::default(),
+            token: TokenInterceptor(token),
+            connect_timeout: settings.connect_timeout,
+        };
+        let svc = ServiceBuilder::new()
+            .layer(DeadlineLayer)
+            .load_shed()
+            .concurrency_limit(settings.max_in_flight.max(1))
+            .retry(IdempotentRetry {
+                remaining: settings.retries,
+                backoff: settings.retry_backoff,
+            })
+            .service(caller);
+        let svc = svc.map_err(|e: BoxError| e);
+        Ok(Self {
+            svc: BoxCloneSyncService::new(svc),
+            default_deadline: settings.default_deadline,
+        })
+    }
+
+    pub fn deadline(&self, timeout_ms: u32) -> Duration {
+        if timeout_ms == 0 {
+            self.default_deadline
+        } else {
+            Duration::from_millis(timeout_ms.into())
+        }
+    }
+
+    /// One agent call; its failure comes back as an `ErrorDetail`.
+    pub async fn call(&self, address: &str, op: AgentOp, deadline: Duration) -> PodResult {
+        if address.is_empty() {
+            return Err(ErrorDetail {
+                reason: "Invalid".into(),
+                message: format!("no agent address for {}", op.name()),
+                fields: Vec::new(),
+                retryable: false,
+            });
+        }
+        let call = AgentCall {
+            address: address.to_string(),
+            op,
+            deadline,
+        };
+        self.svc.clone().oneshot(call).await.map_err(error_detail)
+    }
+
+    /// The same op to every pod's agent 2 (`lifecycle` false) or agent 1, concurrently.
+    pub async fn all(
+        &self,
+        pods: &[PodTarget],
+        op: AgentOp,
+        deadline: Duration,
+        lifecycle: bool,
+    ) -> Vec<(PodTarget, PodResult)> {
+        let calls = pods.iter().map(|p| {
+            let address = if lifecycle {
+                &p.lifecycle_address
+            } else {
+                &p.address
+            };
+            let op = op.clone();
+            async move { (p.clone(), self.call(address, op, deadline).await) }
+        });
+        futures::future::join_all(calls).await
+    }
+}
+
+/// Turns a stack error into a per-pod `ErrorDetail`.
+pub fn error_detail(e: BoxError) -> ErrorDetail {
+    let (reason, retryable) = if let Some(s) = e.downcast_ref::<tonic::Status>() {
+        // tonic reports its own expiry of the grpc-timeout as CANCELLED.
+        let client_timeout = s.code() == tonic::Code::Cancelled
+            && s.message() == tonic::TimeoutExpired(()).to_string();
+        let reason = match s.code() {
+            _ if client_timeout => "Timeout",
+            tonic::Code::Unavailable => "Unavailable",
+            tonic::Code::DeadlineExceeded => "Timeout",
+            tonic::Code::Unauthenticated => "Unauthenticated",
+            tonic::Code::PermissionDenied => "Forbidden",
+            tonic::Code::FailedPrecondition => "FailedPrecondition",
+            tonic::Code::InvalidArgument => "Invalid",
+            tonic::Code::Unimplemented => "Unimplemented",
+            tonic::Code::ResourceExhausted => "Overloaded",
+            _ => "AgentError",
+        };
+        let message = format!("{}: {}", reason, s.message());
+        return ErrorDetail {
+            reason: reason.into(),
+            message,
+            fields: Vec::new(),
+            retryable: client_timeout
+                || matches!(
+                    s.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::ResourceExhausted
+                ),
+        };
+    } else if e.is::<DeadlineElapsed>() {
+        ("Timeout", true)
+    } else if e.is::<tower::load_shed::error::Overloaded>() {
+        ("Overloaded", true)
+    } else {
+        ("AgentError", false)
+    };
+    ErrorDetail {
+        reason: reason.into(),
+        message: e.to_string(),
+        fields: Vec::new(),
+        retryable,
+    }
+}
