@@ -9,6 +9,7 @@ pub mod error;
 pub mod gateway;
 pub mod grpc;
 pub mod lifecycle;
+pub mod live;
 pub mod plugin_events;
 pub mod reconcile;
 pub mod roles;

@@ -2,7 +2,7 @@
 //! prune → status from the Pods.
 
 use crate::error::GroupError;
-use crate::{Context, cleanup, lifecycle, roles, rollout};
+use crate::{Context, cleanup, lifecycle, live, roles, rollout};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -10,7 +10,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use midplane_api::{Group, GroupStatus, InstanceStatus, expand, labels};
-use midplane_operator::apply::{api_resource, controlled_by};
+use midplane_operator::apply::controlled_by;
 use midplane_operator::{FINALIZER, condition, finalizer};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
             .map(|r| (r, plugin))
             .map_err(|e| (e.reason(), e.to_string())),
     };
-    let (rendered, plugin) = match rendered {
+    let (mut rendered, plugin) = match rendered {
         Ok(r) => r,
         Err((reason, message)) => {
             let changed = condition::set(
@@ -91,12 +91,13 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
     };
 
     // Plan the rollout against the live instance Deployments.
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-    let live_deployments: Vec<Deployment> = deployments
-        .list(&ListParams::default().labels(&selector(&group)))
-        .await?
-        .items;
-    let live = rollout::live_instances(&live_deployments);
+    let hashes: Vec<String> = rendered
+        .objects
+        .iter_mut()
+        .map(live::stamp_applied_hash)
+        .collect();
+    let live_objects = live::LiveObjects::fetch(&group, &rendered.objects, &ctx.client).await?;
+    let live = rollout::live_instances(&live_objects.deployments());
     let instances = expand::instances(&group);
     let mut primary = status
         .primary
@@ -154,7 +155,11 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
     }
 
     for i in &plan.apply {
-        ctx.applier.apply_json(&rendered.objects[*i].object).await?;
+        let o = &rendered.objects[*i];
+        // Unchanged objects are not re-applied: one LIST per kind replaces an SSA per object.
+        if live_objects.applied_hash(o.kind(), o.name()) != Some(hashes[*i].as_str()) {
+            ctx.applier.apply_json(&o.object).await?;
+        }
     }
     if let Some(held) = &plan.deferred
         && status
@@ -174,7 +179,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
             .await;
     }
 
-    prune(&group, &rendered.objects, &ctx).await?;
+    prune(&group, &rendered.objects, &live_objects, &ctx).await?;
 
     // Status from the Pods.
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -327,6 +332,7 @@ async fn write_status(
 async fn prune(
     group: &Group,
     rendered: &[midplane_render::RenderedObject],
+    live: &live::LiveObjects,
     ctx: &Context,
 ) -> Result<(), GroupError> {
     let ns = group.namespace().unwrap_or_default();
@@ -335,32 +341,17 @@ async fn prune(
         .iter()
         .map(|o| (o.kind().to_string(), o.name().to_string()))
         .collect();
-    let mut kinds = pruned_kinds();
-    for o in rendered {
-        if let Some(ar) = api_resource(&o.object)
-            && !kinds
-                .iter()
-                .any(|k| k.kind == ar.kind && k.group == ar.group)
-        {
-            kinds.push(ar);
-        }
-    }
-    for ar in kinds {
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ns, &ar);
-        let live = api
-            .list(&ListParams::default().labels(&selector(group)))
-            .await?;
+    for (ar, items) in &live.by_kind {
         // Highest ordinals first, so a scale-down removes the newest instances first.
-        let mut stale: Vec<DynamicObject> = live
-            .items
-            .into_iter()
+        let mut stale: Vec<&DynamicObject> = items
+            .iter()
             .filter(|o| {
-                controlled_by(o, &uid) && !wanted.contains(&(ar.kind.clone(), o.name_any()))
+                controlled_by(*o, &uid) && !wanted.contains(&(ar.kind.clone(), o.name_any()))
             })
             .collect();
         stale.sort_by_key(|o| std::cmp::Reverse(o.name_any()));
         for o in stale {
-            ctx.applier.delete_dynamic(&ar, &ns, &o.name_any()).await?;
+            ctx.applier.delete_dynamic(ar, &ns, &o.name_any()).await?;
             ctx.events
                 .normal(
                     group,
