@@ -33,7 +33,7 @@ fn midplane(kubeconfig: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn wait(_what: &str, secs: u64, mut f: impl FnMut() -> bool) -> bool {
+fn wait(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !f() {
         if Instant::now() > deadline {
@@ -81,11 +81,35 @@ fn dev_apply_get_kubectl_delete() {
     let (ok, out, err) = midplane(&kubeconfig, &["apply", "-f", "examples/redis-app.yaml"]);
     assert!(ok, "{err}");
     assert!(out.contains("app.midplane.dev/shop applied"), "{out}");
-    until("the App Ready", 30, || {
+    let ready = wait(90, || {
         let (_, out, _) = midplane(&kubeconfig, &["get", "apps"]);
         out.lines()
             .any(|l| l.contains("shop") && l.contains("True") && l.contains("Ready"))
     });
+    if !ready {
+        // Everything a person would look at, so a failure explains itself.
+        let mut report = String::new();
+        for kind in ["apps", "components", "groups"] {
+            report.push_str(&midplane(&kubeconfig, &["get", kind]).1);
+        }
+        let kubectl = |args: &[&str]| {
+            Command::new("kubectl")
+                .args(["--kubeconfig", &kubeconfig])
+                .args(args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        let pods = kubectl(&["get", "deploy,pods", "-o", "wide"]);
+        let objects = kubectl(&[
+            "get",
+            "groups.midplane.dev,components.midplane.dev,apps.midplane.dev",
+            "-o",
+            "yaml",
+        ]);
+        let events = kubectl(&["get", "events", "-A"]);
+        panic!("the App never turned Ready:\n{report}\n{pods}\n{objects}\n{events}");
+    }
     let (_, groups, _) = midplane(&kubeconfig, &["get", "groups"]);
     assert!(
         groups.contains("shop-cache-0") && groups.contains("3/3"),
