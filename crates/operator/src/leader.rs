@@ -149,3 +149,67 @@ impl LeaderElector {
         }
     }
 }
+
+/// The `leader_election:` section of a controller service's config.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaderElectionConfig {
+    pub enabled: bool,
+    /// Where the Lease lives.
+    pub namespace: String,
+    /// Default: `midplane-<service>`.
+    pub lease_name: Option<String>,
+    pub lease_seconds: u64,
+}
+
+impl Default for LeaderElectionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespace: "midplane-system".into(),
+            lease_name: None,
+            lease_seconds: 15,
+        }
+    }
+}
+
+/// Runs `work` only while this process holds the service's Lease (or always,
+/// when election is off). Losing the Lease ends `work` and calls `on_lost`, so
+/// a replica never acts without it; `stop` ends the wait for the Lease.
+pub async fn run_as_leader(
+    client: Client,
+    config: &LeaderElectionConfig,
+    service: &str,
+    stop: impl std::future::Future<Output = ()>,
+    work: impl std::future::Future<Output = ()>,
+    on_lost: impl FnOnce(),
+) {
+    if !config.enabled {
+        work.await;
+        return;
+    }
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("{service}-{}", std::process::id()));
+    let lease = config
+        .lease_name
+        .clone()
+        .unwrap_or_else(|| format!("midplane-{service}"));
+    let elector = LeaderElector::new(
+        client,
+        &config.namespace,
+        &lease,
+        &identity,
+        Duration::from_secs(config.lease_seconds),
+    );
+    let leadership = tokio::select! {
+        l = elector.acquire() => l,
+        _ = stop => return,
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = leadership.lost() => {
+            tracing::error!(%lease, "lost leadership; stopping");
+            on_lost();
+        }
+    }
+}

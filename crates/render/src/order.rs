@@ -1,51 +1,15 @@
-//! Apply order: Helm's install order by kind, so what a Pod mounts exists
-//! before the Pod; template order, then instance order, within a kind.
+//! Apply order: Helm's install order by kind (the template engine's own list),
+//! so what a Pod mounts exists before the Pod; template order, then instance
+//! order, within a kind.
 
 use crate::RenderedObject;
-
-const KIND_ORDER: &[&str] = &[
-    "Namespace",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "PodSecurityPolicy",
-    "PodDisruptionBudget",
-    "ServiceAccount",
-    "Secret",
-    "SecretList",
-    "ConfigMap",
-    "StorageClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleList",
-    "ClusterRoleBinding",
-    "ClusterRoleBindingList",
-    "Role",
-    "RoleList",
-    "RoleBinding",
-    "RoleBindingList",
-    "Service",
-    "DaemonSet",
-    "Pod",
-    "ReplicationController",
-    "ReplicaSet",
-    "Deployment",
-    "HorizontalPodAutoscaler",
-    "StatefulSet",
-    "Job",
-    "CronJob",
-    "IngressClass",
-    "Ingress",
-    "APIService",
-];
+use midplane_template::chart::INSTALL_ORDER;
 
 pub fn kind_rank(kind: &str) -> usize {
-    KIND_ORDER
+    INSTALL_ORDER
         .iter()
         .position(|k| *k == kind)
-        .unwrap_or(KIND_ORDER.len())
+        .unwrap_or(INSTALL_ORDER.len())
 }
 
 /// Stable: objects of one kind keep their rendering order.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub struct Config {
     pub server: midplane_runtime::ServerConfig,
     pub kube: KubeSettings,
-    pub leader_election: LeaderElection,
+    pub leader_election: midplane_operator::leader::LeaderElectionConfig,
     pub agent_gateway: AgentGateway,
     pub bus: BusSettings,
 }
@@ -44,26 +44,6 @@ impl Default for KubeSettings {
             kubeconfig: None,
             plugin_namespace: "midplane-system".into(),
             watch_plugin_configmaps: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LeaderElection {
-    pub enabled: bool,
-    pub namespace: String,
-    pub lease_name: String,
-    pub lease_seconds: u64,
-}
-
-impl Default for LeaderElection {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            namespace: "midplane-system".into(),
-            lease_name: "midplane-group-svc".into(),
-            lease_seconds: 15,
         }
     }
 }

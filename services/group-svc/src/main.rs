@@ -1,12 +1,11 @@
 use anyhow::Context as _;
 use midplane_group_svc::grpc::GroupApi;
 use midplane_group_svc::{Config, Context, run::run_controller};
-use midplane_operator::leader::LeaderElector;
+use midplane_operator::leader::run_as_leader;
 use midplane_operator::plugin_store::PluginStore;
 use midplane_proto::group::group_service_server::GroupServiceServer;
 use midplane_runtime::Service;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -46,34 +45,18 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let shutdown = service.shutdown();
-    let le = config.leader_election.clone();
     let plugin_ns = config.kube.plugin_namespace.clone();
-    let controller = tokio::spawn(async move {
-        if le.enabled {
-            let identity = std::env::var("POD_NAME")
-                .unwrap_or_else(|_| format!("group-svc-{}", std::process::id()));
-            let elector = LeaderElector::new(
-                client,
-                &le.namespace,
-                &le.lease_name,
-                &identity,
-                Duration::from_secs(le.lease_seconds),
-            );
-            let leadership = tokio::select! {
-                l = elector.acquire() => l,
-                _ = shutdown.wait() => return,
+    let controller = {
+        let (le, stop) = (config.leader_election.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let wait = {
+                let s = stop.clone();
+                async move { s.wait().await }
             };
-            tokio::select! {
-                _ = run_controller(ctx, plugin_ns, shutdown.clone()) => {}
-                _ = leadership.lost() => {
-                    tracing::error!("lost leadership; shutting down");
-                    shutdown.trigger();
-                }
-            }
-        } else {
-            run_controller(ctx, plugin_ns, shutdown).await;
-        }
-    });
+            let work = run_controller(ctx, plugin_ns, stop.clone());
+            run_as_leader(client, &le, "group-svc", wait, work, || stop.trigger()).await;
+        })
+    };
     let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
     service.serve(routes).await?;
     if let Some(sub) = subscriber {

@@ -14,6 +14,7 @@ mod load;
 mod sort;
 
 pub use load::Chart;
+pub use sort::INSTALL_ORDER;
 
 /// Flags of `helm template`.
 #[derive(Debug, Clone, Default)]

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::value::Value;
 
 /// Helm's InstallOrder.
-const INSTALL_ORDER: &[&str] = &[
+pub const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
     "Namespace",
     "NetworkPolicy",
