@@ -9,22 +9,8 @@ use midplane_proto::app::app_service_client::AppServiceClient;
 use midplane_proto::app::{self as pb};
 use midplane_proto::common::ObjectRef;
 use midplane_runtime::testing::SpawnedService;
-use std::time::{Duration, Instant};
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    secs: u64,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use midplane_runtime::testing::eventually as until;
+use std::time::Duration;
 
 fn component(name: &str, replicas: i32) -> pb::ComponentSpec {
     pb::ComponentSpec {

@@ -12,8 +12,8 @@ use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use midplane_operator::condition;
 use midplane_operator::plugin_store::PluginStore;
 use midplane_runtime::Shutdown;
+use midplane_runtime::testing::eventually;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,24 +65,6 @@ async fn start() -> Suite {
         _emu: emu,
         client,
         shutdown,
-    }
-}
-
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

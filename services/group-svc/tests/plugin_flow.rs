@@ -14,23 +14,9 @@ use midplane_kube_emulator::{Emulator, EmulatorConfig};
 use midplane_operator::EventRecorder;
 use midplane_operator::plugin_store::PluginStore;
 use midplane_runtime::Shutdown;
+use midplane_runtime::testing::eventually as until;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    secs: u64,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use std::time::Duration;
 
 async fn apply_cm(cms: &Api<ConfigMap>, cm: &ConfigMap) {
     let mut body = serde_json::to_value(cm).expect("json");
