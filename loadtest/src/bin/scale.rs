@@ -177,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        latencies.push(t.elapsed());
+        let took = t.elapsed();
+        if std::env::var_os("SCALE_VERBOSE").is_some() {
+            eprintln!("change {n} app-{i:04}: {} ms", took.as_millis());
+        }
+        latencies.push(took);
     }
     let p50 = percentile(&mut latencies, 50.0);
     let p99 = percentile(&mut latencies, 99.0);
