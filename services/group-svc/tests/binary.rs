@@ -2,29 +2,16 @@
 //! follow; a plugin ConfigMap change re-renders it; a broken one is refused
 //! with an Event and the last good version keeps serving; SIGTERM stops it.
 
+mod common;
+use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use midplane_api::{Group, GroupSpec, MiddlewareSpec};
 use midplane_kube_emulator::{Emulator, EmulatorConfig};
 use midplane_runtime::testing::SpawnedService;
 use midplane_runtime::testing::eventually as until;
 use std::time::Duration;
-
-async fn apply_cm(cms: &Api<ConfigMap>, cm: &ConfigMap) {
-    let mut body = serde_json::to_value(cm).expect("json");
-    let m = body.as_object_mut().expect("object");
-    m.insert("apiVersion".into(), "v1".into());
-    m.insert("kind".into(), "ConfigMap".into());
-    cms.patch(
-        &cm.name_any(),
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply plugin ConfigMap");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renders_groups_follows_plugin_changes_and_stops() {
@@ -139,24 +126,7 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
         "kind: Service\nmetadata:\n  name: {{ .Group.Name | nosuchfunc }}\n".into(),
     );
     apply_cm(&cms, &cm).await;
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(client.clone(), "midplane-system");
-    let note = until("a Warning Event naming the template", 30, || {
-        let events = events.clone();
-        async move {
-            events
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .find_map(|e| {
-                    (e.reason.as_deref() == Some("PluginTemplateError"))
-                        .then(|| e.note.unwrap_or_default())
-                })
-        }
-    })
-    .await;
+    let note = common::event_note(&client, "midplane-system", "PluginTemplateError").await;
     assert!(note.contains("redis/templates/service.yaml:3"), "{note}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(

@@ -4,10 +4,12 @@
 //! here) re-renders the Groups using it. A broken template publishes
 //! `midplane.plugin.rejected`, records an Event, and re-renders nothing.
 
+mod common;
+use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use midplane_api::{Group, GroupSpec, MiddlewareSpec};
 use midplane_bus::{BusConfig, HandlerError, Publisher, Received, Subscriber, SubscriberConfig};
 use midplane_kube_emulator::{Emulator, EmulatorConfig};
@@ -17,20 +19,6 @@ use midplane_runtime::Shutdown;
 use midplane_runtime::testing::eventually as until;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-async fn apply_cm(cms: &Api<ConfigMap>, cm: &ConfigMap) {
-    let mut body = serde_json::to_value(cm).expect("json");
-    let m = body.as_object_mut().expect("object");
-    m.insert("apiVersion".into(), "v1".into());
-    m.insert("kind".into(), "ConfigMap".into());
-    cms.patch(
-        &cm.name_any(),
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply plugin ConfigMap");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_update_flows_over_the_bus() {
@@ -199,24 +187,7 @@ async fn plugin_update_flows_over_the_bus() {
         }
     })
     .await;
-    let events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(client.clone(), "midplane-system");
-    let note = until("a Warning Event on the plugin ConfigMap", 30, || {
-        let events = events.clone();
-        async move {
-            events
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .find_map(|e| {
-                    (e.reason.as_deref() == Some("PluginTemplateError"))
-                        .then(|| e.note.unwrap_or_default())
-                })
-        }
-    })
-    .await;
+    let note = common::event_note(&client, "midplane-system", "PluginTemplateError").await;
     assert!(note.contains("redis/templates/pvc.yaml:3"), "{note}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
