@@ -293,26 +293,8 @@ impl Kubelet {
         let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let template = &dep["spec"]["template"];
         let hash = template_hash(template);
-        let owned: Vec<Arc<Value>> = inner
-            .dependents
-            .get(&uid)
-            .map(|s| {
-                s.iter()
-                    .filter(|k| k.gr == pod_rt.gr())
-                    .filter_map(|k| inner.get_key(k))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let active: Vec<&Arc<Value>> = owned
-            .iter()
-            .filter(|p| {
-                p["metadata"]["deletionTimestamp"].is_null()
-                    && !matches!(
-                        p["status"]["phase"].as_str(),
-                        Some("Failed") | Some("Succeeded")
-                    )
-            })
-            .collect();
+        let owned = owned_pods(inner, &uid, &pod_rt.gr());
+        let active: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
         let (current, old): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) = active
             .iter()
             .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
@@ -364,26 +346,8 @@ impl Kubelet {
         let Some(dep) = inner.get_key(key) else {
             return Ok(());
         };
-        let owned: Vec<Arc<Value>> = inner
-            .dependents
-            .get(&uid)
-            .map(|s| {
-                s.iter()
-                    .filter(|k| k.gr == pod_rt.gr())
-                    .filter_map(|k| inner.get_key(k))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let live: Vec<&Arc<Value>> = owned
-            .iter()
-            .filter(|p| {
-                p["metadata"]["deletionTimestamp"].is_null()
-                    && !matches!(
-                        p["status"]["phase"].as_str(),
-                        Some("Failed") | Some("Succeeded")
-                    )
-            })
-            .collect();
+        let owned = owned_pods(inner, &uid, &pod_rt.gr());
+        let live: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
         let updated = live
             .iter()
             .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str())
@@ -434,4 +398,27 @@ impl Kubelet {
         )?;
         Ok(())
     }
+}
+
+/// The Pods a workload owns, from the store's dependents index.
+fn owned_pods(inner: &Inner, owner_uid: &str, pods: &GroupResource) -> Vec<Arc<Value>> {
+    inner
+        .dependents
+        .get(owner_uid)
+        .map(|s| {
+            s.iter()
+                .filter(|k| k.gr == *pods)
+                .filter_map(|k| inner.get_key(k))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Not being deleted and not terminated: a Pod that counts toward replicas.
+fn is_running(p: &Value) -> bool {
+    p["metadata"]["deletionTimestamp"].is_null()
+        && !matches!(
+            p["status"]["phase"].as_str(),
+            Some("Failed") | Some("Succeeded")
+        )
 }

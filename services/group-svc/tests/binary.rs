@@ -6,24 +6,15 @@ mod common;
 use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use midplane_api::{Group, GroupSpec, MiddlewareSpec};
-use midplane_kube_emulator::{Emulator, EmulatorConfig};
+use kube::api::{Api, ListParams};
+use midplane_api::Group;
 use midplane_runtime::testing::SpawnedService;
 use midplane_runtime::testing::eventually as until;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renders_groups_follows_plugin_changes_and_stops() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let emu = Emulator::start(EmulatorConfig {
-        crd_dir: Some(root.join("k8s/crds")),
-        namespaces: vec!["midplane-system".into()],
-        pod_ready_delay: Duration::from_millis(50),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator");
+    let (emu, client) = common::emulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     emu.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -39,32 +30,8 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
         ],
     )
     .expect("start group-svc");
-    let client = kube::Client::try_from(kube::Config::new(
-        emu.url().parse::<http::Uri>().expect("url"),
-    ))
-    .expect("client");
 
-    let group = Group::new(
-        "cache-0",
-        GroupSpec {
-            app: "shop".into(),
-            component: "cache".into(),
-            shard: 0,
-            middleware: MiddlewareSpec {
-                plugin: "redis".into(),
-                replicas: 2,
-                shards: 1,
-                ..MiddlewareSpec::default()
-            },
-        },
-    );
-    let groups: Api<Group> = Api::namespaced(client.clone(), "default");
-    let mut body = serde_json::to_value(&group).expect("json");
-    body.as_object_mut().expect("object").remove("status");
-    groups
-        .patch("cache-0", &PatchParams::apply("test"), &Patch::Apply(&body))
-        .await
-        .expect("create group");
+    let groups = common::create_redis_group(&client).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let ready_hash = |groups: Api<Group>| async move {
         let g = groups.get("cache-0").await.ok()?;

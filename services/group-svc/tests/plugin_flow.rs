@@ -9,10 +9,9 @@ use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
-use midplane_api::{Group, GroupSpec, MiddlewareSpec};
+use kube::api::Api;
+use midplane_api::Group;
 use midplane_bus::{BusConfig, HandlerError, Publisher, Received, Subscriber, SubscriberConfig};
-use midplane_kube_emulator::{Emulator, EmulatorConfig};
 use midplane_operator::EventRecorder;
 use midplane_operator::plugin_store::PluginStore;
 use midplane_runtime::Shutdown;
@@ -34,19 +33,7 @@ async fn plugin_update_flows_over_the_bus() {
         panic!("RabbitMQ is not reachable ({e}); start it with scripts/services/rabbitmq.sh");
     }
 
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let emu = Emulator::start(EmulatorConfig {
-        crd_dir: Some(root.join("k8s/crds")),
-        namespaces: vec!["midplane-system".into()],
-        pod_ready_delay: Duration::from_millis(50),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator");
-    let client = kube::Client::try_from(kube::Config::new(
-        emu.url().parse::<http::Uri>().expect("url"),
-    ))
-    .expect("client");
+    let (_emu, client) = common::emulator().await;
     let bundled = midplane_plugin::registry::bundled().expect("bundled");
 
     // An outside subscriber: what an operator's `events tail` would see.
@@ -95,27 +82,7 @@ async fn plugin_update_flows_over_the_bus() {
         Some(publisher),
     ));
 
-    let group = Group::new(
-        "cache-0",
-        GroupSpec {
-            app: "shop".into(),
-            component: "cache".into(),
-            shard: 0,
-            middleware: MiddlewareSpec {
-                plugin: "redis".into(),
-                replicas: 2,
-                shards: 1,
-                ..MiddlewareSpec::default()
-            },
-        },
-    );
-    let groups: Api<Group> = Api::namespaced(client.clone(), "default");
-    let mut body = serde_json::to_value(&group).expect("json");
-    body.as_object_mut().expect("object").remove("status");
-    groups
-        .patch("cache-0", &PatchParams::apply("test"), &Patch::Apply(&body))
-        .await
-        .expect("group");
+    let groups = common::create_redis_group(&client).await;
     let plugin_hash = |groups: Api<Group>| async move {
         let st = groups.get("cache-0").await.ok()?.status?;
         (st.ready_replicas == 2).then_some(st.plugin_hash?)

@@ -101,17 +101,7 @@ impl<R: PodResolver> Gateway<R> {
                     && r.primary_address == primary_report.address
             })
             .collect();
-        let chosen = if req.candidate_instance.is_empty() {
-            candidates
-                .iter()
-                .max_by_key(|(_, r)| r.replication_offset)
-                .copied()
-        } else {
-            candidates
-                .iter()
-                .find(|(t, _)| t.instance == req.candidate_instance)
-                .copied()
-        };
+        let chosen = choose_candidate(&candidates, &req.candidate_instance);
         let Some((candidate, candidate_report)) = chosen else {
             let why = if req.candidate_instance.is_empty() {
                 "no healthy replica follows the primary".to_string()
@@ -219,17 +209,7 @@ impl<R: PodResolver> Gateway<R> {
             .filter_map(|(t, r)| r.as_ref().ok().map(|r| (t, r)))
             .filter(|(_, r)| r.role == Role::Replica as i32)
             .collect();
-        let chosen = if req.candidate_instance.is_empty() {
-            replicas
-                .iter()
-                .max_by_key(|(_, r)| r.replication_offset)
-                .copied()
-        } else {
-            replicas
-                .iter()
-                .find(|(t, _)| t.instance == req.candidate_instance)
-                .copied()
-        };
+        let chosen = choose_candidate(&replicas, &req.candidate_instance);
         let Some((candidate, candidate_report)) = chosen else {
             return Ok(failed(detail(
                 "FailedPrecondition",
@@ -294,5 +274,20 @@ impl<R: PodResolver> Gateway<R> {
             ));
         }
         Ok(out)
+    }
+}
+
+/// The named replica, or (no name) the one with the highest replication offset.
+fn choose_candidate<'a>(
+    replicas: &[(&'a gw::PodTarget, &'a pb::RoleReport)],
+    name: &str,
+) -> Option<(&'a gw::PodTarget, &'a pb::RoleReport)> {
+    if name.is_empty() {
+        replicas
+            .iter()
+            .max_by_key(|(_, r)| r.replication_offset)
+            .copied()
+    } else {
+        replicas.iter().find(|(t, _)| t.instance == name).copied()
     }
 }

@@ -41,3 +41,46 @@ pub async fn event_note(client: &kube::Client, namespace: &str, reason: &str) ->
     })
     .await
 }
+
+/// The emulator with Midplane's CRDs and the plugin namespace, and a client for it.
+pub async fn emulator() -> (midplane_kube_emulator::EmulatorHandle, kube::Client) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let emu = midplane_kube_emulator::Emulator::start(midplane_kube_emulator::EmulatorConfig {
+        crd_dir: Some(root.join("k8s/crds")),
+        namespaces: vec!["midplane-system".into()],
+        pod_ready_delay: std::time::Duration::from_millis(50),
+        ..midplane_kube_emulator::EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let url: http::Uri = emu.url().parse().expect("url");
+    let client = kube::Client::try_from(kube::Config::new(url)).expect("client");
+    (emu, client)
+}
+
+/// Creates the Group `default/cache-0`: two Redis instances of app `shop`.
+pub async fn create_redis_group(client: &kube::Client) -> Api<midplane_api::Group> {
+    use midplane_api::{Group, GroupSpec, MiddlewareSpec};
+    let group = Group::new(
+        "cache-0",
+        GroupSpec {
+            app: "shop".into(),
+            component: "cache".into(),
+            shard: 0,
+            middleware: MiddlewareSpec {
+                plugin: "redis".into(),
+                replicas: 2,
+                shards: 1,
+                ..MiddlewareSpec::default()
+            },
+        },
+    );
+    let groups: Api<Group> = Api::namespaced(client.clone(), "default");
+    let mut body = serde_json::to_value(&group).expect("json");
+    body.as_object_mut().expect("object").remove("status");
+    groups
+        .patch("cache-0", &PatchParams::apply("test"), &Patch::Apply(&body))
+        .await
+        .expect("create group");
+    groups
+}
