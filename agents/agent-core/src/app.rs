@@ -367,6 +367,18 @@ mod tests {
                 "MIDPLANE_SERVER__AUTH_TOKEN_FILE".to_string(),
                 "/var/run/midplane/agent/token".to_string(),
             ),
+            (
+                "MIDPLANE_SERVER__TLS__CERT_FILE".to_string(),
+                "/var/run/midplane/agent-tls/tls.crt".to_string(),
+            ),
+            (
+                "MIDPLANE_SERVER__TLS__KEY_FILE".to_string(),
+                "/var/run/midplane/agent-tls/tls.key".to_string(),
+            ),
+            (
+                "MIDPLANE_SERVER__TLS__CLIENT_CA_FILE".to_string(),
+                "/var/run/midplane/agent-tls/ca.crt".to_string(),
+            ),
         ];
         let mut c: AdapterAgentConfig =
             midplane_runtime::config::load_from(None, env).expect("load");
@@ -383,6 +395,20 @@ mod tests {
         assert_eq!(
             c.server.auth_token_file,
             Some(PathBuf::from("/var/run/midplane/agent/token"))
+        );
+        let tls = c.server.tls.expect("server.tls from env");
+        assert_eq!(
+            tls.cert_file,
+            PathBuf::from("/var/run/midplane/agent-tls/tls.crt")
+        );
+        assert_eq!(
+            tls.key_file,
+            PathBuf::from("/var/run/midplane/agent-tls/tls.key")
+        );
+        assert_eq!(
+            tls.client_ca_file,
+            Some(PathBuf::from("/var/run/midplane/agent-tls/ca.crt")),
+            "client certificates required"
         );
     }
 }

@@ -1,9 +1,13 @@
 //! The tonic server every service runs: deadlines, per-connection concurrency
 //! limits, load shedding and bearer auth as layers; the standard gRPC health
-//! service and reflection always on; a graceful drain on shutdown.
+//! service and reflection always on; TLS / mTLS when `server.tls` is set
+//! (see [`crate::tls`]); a graceful drain on shutdown.
 
 use crate::auth::BearerAuthLayer;
+use crate::tls::ServerTls;
 use crate::{Health, RuntimeError, ServerConfig, Shutdown};
+use futures::future::Either;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -30,6 +34,10 @@ pub async fn serve(
     let auth = match &config.auth_token_file {
         Some(path) => BearerAuthLayer::from_file(path)?,
         None => BearerAuthLayer::new(None),
+    };
+    let tls = match &config.tls {
+        Some(t) => Some(Arc::new(ServerTls::load(t)?)),
+        None => None,
     };
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -69,16 +77,27 @@ pub async fn serve(
     let routes = routes.add_service(health_service).add_service(reflection);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let stop = shutdown.clone();
-    let server = Server::builder()
+    let router = Server::builder()
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
         .load_shed(config.load_shed)
         .layer(auth)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(
+        .add_routes(routes);
+    let mut reloader = None;
+    let server = match tls {
+        None => Either::Left(router.serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move { stop.wait().await },
-        );
+        )),
+        Some(tls) => {
+            tracing::info!(mutual = tls.mutual(), "gRPC over TLS");
+            reloader = Some(tls.spawn_reloader(shutdown.clone()));
+            let incoming = crate::tls::incoming(listener, tls, shutdown.clone());
+            Either::Right(
+                router.serve_with_incoming_shutdown(incoming, async move { stop.wait().await }),
+            )
+        }
+    };
     tokio::pin!(server);
     let result = tokio::select! {
         r = &mut server => r,
@@ -88,5 +107,8 @@ pub async fn serve(
         }
     };
     watcher.abort();
+    if let Some(r) = reloader {
+        r.abort();
+    }
     Ok(result?)
 }

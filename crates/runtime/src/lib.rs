@@ -1,7 +1,8 @@
 //! The one runtime every Midplane binary is built on: configuration (file, then
 //! `MIDPLANE_*` environment), tracing, Prometheus metrics, liveness/readiness,
 //! graceful shutdown on SIGTERM, and the tonic server wiring (deadlines,
-//! concurrency limits, load shedding, bearer-token auth, health, reflection).
+//! concurrency limits, load shedding, bearer-token auth, TLS/mTLS with
+//! certificate rotation, health, reflection).
 //!
 //! A service's `main.rs` reads its config with [`config::load`], calls
 //! [`Service::init`], builds its gRPC services and hands them to
@@ -15,8 +16,9 @@ pub mod health;
 pub mod shutdown;
 pub mod telemetry;
 pub mod testing;
+pub mod tls;
 
-pub use config::{ServerConfig, load};
+pub use config::{ServerConfig, TlsConfig, load};
 pub use health::Health;
 pub use shutdown::Shutdown;
 
@@ -42,6 +44,8 @@ pub enum RuntimeError {
     Grpc(#[from] tonic::transport::Error),
     #[error("gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("auth token file {path}: {source}")]
     AuthToken {
         path: String,

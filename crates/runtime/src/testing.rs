@@ -1,5 +1,8 @@
 //! For tests of service binaries: start one on free loopback ports, wait until
-//! it answers, and stop it with SIGTERM as Kubernetes would.
+//! it answers, and stop it with SIGTERM as Kubernetes would; [`pki`] makes
+//! certificates for TLS tests.
+
+pub mod pki;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -3,7 +3,10 @@
 //! the same 200 GetRole calls made directly by the client as the baseline of
 //! the same run. Everything runs in this one process on this machine's cores.
 //!
-//!   cargo run --release -p midplane-agent-gateway --example fanout_bench -- [agents] [concurrency] [seconds]
+//!   cargo run --release -p midplane-agent-gateway --example fanout_bench -- [agents] [concurrency] [seconds] [tls]
+//!
+//! With `tls` every agent serves mTLS (certificates made by `openssl` at
+//! start) and both the gateway and the direct baseline dial them over it.
 //!
 //! Targets: gateway GetRoles p99 under 20 ms, at least 20,000 agent RPCs/s.
 
@@ -23,6 +26,52 @@ use midplane_proto::gateway as gw;
 use midplane_runtime::auth::BearerToken;
 use support::*;
 use tokio::io::AsyncBufReadExt;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+/// The files the agents' process made for an mTLS run.
+#[derive(Default)]
+struct TlsFiles {
+    ca: Option<std::path::PathBuf>,
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn agents_config(&self) -> Option<midplane_agent_gateway::agent_tls::AgentTlsConfig> {
+        Some(midplane_agent_gateway::agent_tls::AgentTlsConfig {
+            ca_file: self.ca.clone()?,
+            cert_file: self.cert.clone(),
+            key_file: self.key.clone(),
+            server_name: midplane_agent_gateway::agent_tls::DEFAULT_AGENT_SERVER_NAME.into(),
+            reload_interval_ms: 0,
+        })
+    }
+
+    /// A direct client's channel to one agent, over mTLS when configured.
+    async fn connect(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> anyhow::Result<tonic::transport::Channel> {
+        let Some(ca) = &self.ca else {
+            return Ok(connect(addr).await);
+        };
+        let (Some(cert), Some(key)) = (&self.cert, &self.key) else {
+            anyhow::bail!("agents process sent a CA without a client certificate");
+        };
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(std::fs::read(ca)?))
+            .identity(Identity::from_pem(
+                std::fs::read(cert)?,
+                std::fs::read(key)?,
+            ))
+            .domain_name(midplane_agent_gateway::agent_tls::DEFAULT_AGENT_SERVER_NAME);
+        Ok(Endpoint::from_shared(format!("https://{addr}"))?
+            .tcp_nodelay(true)
+            .tls_config(tls)?
+            .connect()
+            .await?)
+    }
+}
 
 struct Run {
     latencies: Vec<Duration>,
@@ -144,14 +193,20 @@ async fn main() -> anyhow::Result<()> {
     let agents: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
     let concurrency: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);
     let seconds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let tls = args.get(4).map(String::as_str) == Some("tls");
 
     if args.get(1).map(String::as_str) == Some("serve-agents") {
-        return serve_agents(args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200)).await;
+        let n = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(200);
+        return serve_agents(n, args.get(3).map(String::as_str) == Some("tls")).await;
     }
     // The agents run in a child process, as they run in other pods: the CPU
     // each side spends is then measured separately.
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve-agents", &agents.to_string()])
+        .args([
+            "serve-agents",
+            &agents.to_string(),
+            if tls { "tls" } else { "plain" },
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -159,10 +214,17 @@ async fn main() -> anyhow::Result<()> {
     let agents_pid = child.id().map(|p| p.to_string()).unwrap_or_default();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut token_file = None;
+    let mut tls_files = TlsFiles::default();
     let mut addrs: Vec<std::net::SocketAddr> = Vec::new();
     while let Some(line) = lines.next_line().await? {
         if let Some(t) = line.strip_prefix("TOKEN ") {
             token_file = Some(std::path::PathBuf::from(t));
+        } else if let Some(p) = line.strip_prefix("TLS_CA ") {
+            tls_files.ca = Some(p.into());
+        } else if let Some(p) = line.strip_prefix("TLS_CLIENT_CERT ") {
+            tls_files.cert = Some(p.into());
+        } else if let Some(p) = line.strip_prefix("TLS_CLIENT_KEY ") {
+            tls_files.key = Some(p.into());
         } else if let Some(a) = line.strip_prefix("AGENT ") {
             addrs.push(a.parse()?);
         } else if line == "READY" {
@@ -187,7 +249,10 @@ async fn main() -> anyhow::Result<()> {
             name: GROUP.into(),
             pods,
         }],
-        AgentsConfig::default(),
+        AgentsConfig {
+            tls: tls_files.agents_config(),
+            ..AgentsConfig::default()
+        },
     )
     .await;
     let token = BearerToken::new(TOKEN)?;
@@ -199,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
     let mut direct = Vec::new();
     for a in &addrs {
         direct.push(AgentClient::with_interceptor(
-            connect(*a).await,
+            tls_files.connect(*a).await?,
             token.clone(),
         ));
     }
@@ -222,7 +287,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!(
-        "GetRoles fan-out over {agents} agents, {concurrency} concurrent callers, {seconds} s per mode"
+        "GetRoles fan-out over {agents} agents{}, {concurrency} concurrent callers, {seconds} s per mode",
+        if tls { " (mTLS to the agents)" } else { "" }
     );
     println!(
         "machine load average before: {} (2 cores; other work on the machine inflates latency)",
@@ -304,19 +370,46 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Child mode: a redis-server pair and `n` adapter agents; prints their
-/// addresses and serves until stdin closes.
-async fn serve_agents(n: usize) -> anyhow::Result<()> {
+/// Child mode: a redis-server pair and `n` adapter agents (serving mTLS when
+/// `tls`); prints their addresses and serves until stdin closes.
+async fn serve_agents(n: usize, tls: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN)?;
     let redis = replication_group(CONF, 1).await?;
     println!("TOKEN {}", token_file.display());
+    let server_tls = if tls {
+        use midplane_runtime::testing::pki::TestCa;
+        let agents_ca = TestCa::new(dir.path(), "agents")?;
+        let gateway_ca = TestCa::new(dir.path(), "gateway")?;
+        let agent = agents_ca.issue(
+            "agent",
+            &[midplane_agent_gateway::agent_tls::DEFAULT_AGENT_SERVER_NAME],
+        )?;
+        let client = gateway_ca.issue("agent-gateway", &["agent-gateway.midplane.internal"])?;
+        println!("TLS_CA {}", agents_ca.files.cert.display());
+        println!("TLS_CLIENT_CERT {}", client.cert.display());
+        println!("TLS_CLIENT_KEY {}", client.key.display());
+        Some(midplane_runtime::TlsConfig {
+            cert_file: agent.cert,
+            key_file: agent.key,
+            client_ca_file: Some(gateway_ca.files.cert),
+            reload_interval_ms: 0,
+        })
+    } else {
+        None
+    };
     let mut stops = Vec::new();
     for i in 0..n {
         let r = &redis[i % redis.len()];
         let settings = redis_settings(r, dir.path().join(format!("agent-{i}.json")));
-        let (grpc, _, stop) = start_adapter_agent(&format!("pod-{i}"), settings, &token_file).await;
+        let (grpc, _, stop) = start_adapter_agent_tls(
+            &format!("pod-{i}"),
+            settings,
+            &token_file,
+            server_tls.clone(),
+        )
+        .await;
         println!("AGENT {grpc}");
         stops.push(stop);
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use midplane_runtime::ServerConfig;
 use serde::Deserialize;
 
+use crate::agent_tls::AgentTlsConfig;
 use crate::fanout::{FanOutError, FanOutSettings};
 use crate::resolver::StaticGroup;
 
@@ -58,6 +59,8 @@ pub struct AgentsConfig {
     pub retries: usize,
     pub retry_backoff_ms: u64,
     pub connect_timeout_ms: u64,
+    /// TLS / mTLS to the agents (see [`crate::agent_tls`]); plaintext when unset.
+    pub tls: Option<AgentTlsConfig>,
 }
 
 impl Default for AgentsConfig {
@@ -70,6 +73,7 @@ impl Default for AgentsConfig {
             retries: d.retries,
             retry_backoff_ms: d.retry_backoff.as_millis() as u64,
             connect_timeout_ms: d.connect_timeout.as_millis() as u64,
+            tls: None,
         }
     }
 }
@@ -95,6 +99,7 @@ impl AgentsConfig {
             retry_backoff: Duration::from_millis(self.retry_backoff_ms),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms.max(1)),
             token,
+            tls: self.tls.clone(),
         })
     }
 }

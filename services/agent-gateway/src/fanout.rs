@@ -5,7 +5,8 @@
 //! retry (idempotent calls only, on UNAVAILABLE) → the agent's tonic client
 //!
 //! so a hanging agent costs one deadline, an overloaded gateway answers at once
-//! instead of queueing, and a failover step is never sent twice.
+//! instead of queueing, and a failover step is never sent twice. With
+//! `agents.tls` the channels are mTLS (see [`crate::agent_tls`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,7 +22,11 @@ use midplane_proto::gateway::PodTarget;
 use midplane_runtime::auth::BearerToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
-use tower::util::BoxCloneSyncService;
+use tower::limit::ConcurrencyLimit;
+use tower::load_shed::LoadShed;
+use tower::retry::Retry;
+
+use crate::agent_tls::{AgentTls, AgentTlsConfig, AgentTlsError};
 
 /// Set by an agent on UNAVAILABLE when its middleware, not the agent, is down.
 pub const MIDDLEWARE_DOWN: &str = "x-midplane-middleware-down";
@@ -61,8 +66,8 @@ impl AgentOp {
 
 #[derive(Debug, Clone)]
 pub struct AgentCall {
-    /// Agent "host:port".
-    pub address: String,
+    /// Agent "host:port" (shared: a retry clones the call).
+    pub address: Arc<str>,
     pub op: AgentOp,
     pub deadline: Duration,
 }
@@ -88,6 +93,8 @@ pub enum FanOutError {
     },
     #[error("agent token: {0}")]
     TokenValue(String),
+    #[error(transparent)]
+    Tls(#[from] AgentTlsError),
 }
 
 /// The per-call deadline ran out.
@@ -109,29 +116,35 @@ impl tonic::service::Interceptor for TokenInterceptor {
     }
 }
 
+/// Agent address → (TLS generation, client).
+type ClientCache = HashMap<Arc<str>, (u64, Client)>;
+
 /// The innermost service: one tonic call to one agent over a cached,
-/// multiplexed HTTP/2 channel.
+/// multiplexed HTTP/2 channel (TLS when configured).
 #[derive(Clone)]
 pub struct AgentCaller {
-    channels: Arc<RwLock<HashMap<String, Channel>>>,
+    /// Per agent address: the TLS generation its channel was built with, and
+    /// a client over that channel (cloned per call).
+    channels: Arc<RwLock<ClientCache>>,
     token: TokenInterceptor,
     connect_timeout: Duration,
+    tls: Option<Arc<AgentTls>>,
 }
 
 impl AgentCaller {
-    fn client(&self, address: &str) -> Result<Client, tonic::Status> {
-        if let Some(ch) = self
+    fn client(&self, address: &Arc<str>) -> Result<Client, tonic::Status> {
+        let generation = self.tls.as_ref().map_or(0, |t| t.generation());
+        if let Some((g, client)) = self
             .channels
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(address)
+            .get(&**address)
+            && *g == generation
         {
-            return Ok(AgentClient::with_interceptor(
-                ch.clone(),
-                self.token.clone(),
-            ));
+            return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{address}"))
             .map_err(|e| {
                 tonic::Status::invalid_argument(format!("agent address {address:?}: {e}"))
             })?
@@ -139,13 +152,22 @@ impl AgentCaller {
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true);
-        let ch = endpoint.connect_lazy();
-        self.channels
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(address.to_string())
-            .or_insert_with(|| ch.clone());
-        Ok(AgentClient::with_interceptor(ch, self.token.clone()))
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.client_config()).map_err(|e| {
+                tonic::Status::failed_precondition(format!("agent TLS for {address}: {e}"))
+            })?;
+        }
+        let client = AgentClient::with_interceptor(endpoint.connect_lazy(), self.token.clone());
+        // A channel of an older TLS generation is replaced; of a newer one
+        // (rotated meanwhile) kept.
+        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let entry = channels
+            .entry(address.clone())
+            .or_insert_with(|| (generation, client.clone()));
+        if entry.0 < generation {
+            *entry = (generation, client);
+        }
+        Ok(entry.1.clone())
     }
 }
 
@@ -291,6 +313,8 @@ pub struct FanOutSettings {
     pub connect_timeout: Duration,
     /// Bearer token presented to the agents.
     pub token: Option<String>,
+    /// TLS / mTLS to the agents; plaintext when unset.
+    pub tls: Option<AgentTlsConfig>,
 }
 
 impl Default for FanOutSettings {
@@ -302,14 +326,19 @@ impl Default for FanOutSettings {
             retry_backoff: Duration::from_millis(20),
             connect_timeout: Duration::from_millis(500),
             token: None,
+            tls: None,
         }
     }
 }
 
+/// The whole per-call stack, named rather than boxed: cloning it per call
+/// then costs no allocation.
+type Stack = Deadline<LoadShed<ConcurrencyLimit<Retry<IdempotentRetry, AgentCaller>>>>;
+
 /// The gateway's agent client: one stack, cloned per call.
 #[derive(Clone)]
 pub struct FanOut {
-    svc: BoxCloneSyncService<AgentCall, AgentReply, BoxError>,
+    svc: Stack,
     default_deadline: Duration,
 }
 
@@ -324,10 +353,19 @@ impl FanOut {
             }
             None => None,
         };
+        let tls = match &settings.tls {
+            Some(config) => {
+                let tls = Arc::new(AgentTls::load(config)?);
+                tls.spawn_reloader();
+                Some(tls)
+            }
+            None => None,
+        };
         let caller = AgentCaller {
             channels: Arc::default(),
             token: TokenInterceptor(token),
             connect_timeout: settings.connect_timeout,
+            tls,
         };
         let svc = ServiceBuilder::new()
             .layer(DeadlineLayer)
@@ -338,9 +376,8 @@ impl FanOut {
                 backoff: settings.retry_backoff,
             })
             .service(caller);
-        let svc = svc.map_err(|e: BoxError| e);
         Ok(Self {
-            svc: BoxCloneSyncService::new(svc),
+            svc,
             default_deadline: settings.default_deadline,
         })
     }
@@ -355,6 +392,10 @@ impl FanOut {
 
     /// One agent call; its failure comes back as an `ErrorDetail`.
     pub async fn call(&self, address: &str, op: AgentOp, deadline: Duration) -> PodResult {
+        self.call_shared(Arc::from(address), op, deadline).await
+    }
+
+    async fn call_shared(&self, address: Arc<str>, op: AgentOp, deadline: Duration) -> PodResult {
         if address.is_empty() {
             return Err(ErrorDetail {
                 reason: "Invalid".into(),
@@ -364,17 +405,18 @@ impl FanOut {
             });
         }
         let call = AgentCall {
-            address: address.to_string(),
+            address,
             op,
             deadline,
         };
         self.svc.clone().oneshot(call).await.map_err(error_detail)
     }
 
-    /// The same op to every pod's agent 2 (`lifecycle` false) or agent 1, concurrently.
+    /// The same op to every pod's agent 2 (`lifecycle` false) or agent 1,
+    /// concurrently; the pods come back with their results, in order.
     pub async fn all(
         &self,
-        pods: &[PodTarget],
+        pods: Vec<PodTarget>,
         op: AgentOp,
         deadline: Duration,
         lifecycle: bool,
@@ -385,10 +427,10 @@ impl FanOut {
             } else {
                 &p.address
             };
-            let op = op.clone();
-            async move { (p.clone(), self.call(address, op, deadline).await) }
+            self.call_shared(Arc::from(address.as_str()), op.clone(), deadline)
         });
-        futures::future::join_all(calls).await
+        let results = futures::future::join_all(calls).await;
+        pods.into_iter().zip(results).collect()
     }
 }
 

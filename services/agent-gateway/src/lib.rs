@@ -3,6 +3,7 @@
 //! idempotent-only retries) and orchestrates switchover, failover and
 //! config reload with per-pod results.
 
+pub mod agent_tls;
 pub mod config;
 pub mod fanout;
 pub mod kube_resolver;

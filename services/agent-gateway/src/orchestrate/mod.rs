@@ -102,7 +102,7 @@ impl<R: PodResolver> Gateway<R> {
         Ok(self.resolver.resolve(&g.namespace, &g.name).await?)
     }
 
-    async fn survey(&self, pods: &[gw::PodTarget], fresh: bool, deadline: Duration) -> Survey {
+    async fn survey(&self, pods: Vec<gw::PodTarget>, fresh: bool, deadline: Duration) -> Survey {
         self.fanout
             .all(pods, AgentOp::GetRole { fresh }, deadline, false)
             .await
@@ -123,7 +123,7 @@ impl<R: PodResolver> Gateway<R> {
     ) -> Result<gw::GetRolesResponse, GatewayError> {
         let pods = self.pods(req.group.as_ref(), "GetRoles").await?;
         let deadline = self.fanout.deadline(req.timeout_ms);
-        let survey = self.survey(&pods, req.fresh, deadline).await;
+        let survey = self.survey(pods, req.fresh, deadline).await;
         let primary = current_primary(&survey);
         Ok(gw::GetRolesResponse {
             primary_instance: primary
@@ -153,7 +153,7 @@ impl<R: PodResolver> Gateway<R> {
         let deadline = self.fanout.deadline(req.timeout_ms);
         let results = self
             .fanout
-            .all(&pods, AgentOp::GetStatus, deadline, true)
+            .all(pods, AgentOp::GetStatus, deadline, true)
             .await;
         Ok(gw::GetStatusesResponse {
             pods: results
@@ -181,7 +181,7 @@ impl<R: PodResolver> Gateway<R> {
         let deadline = self.fanout.deadline(req.timeout_ms);
         let results = self
             .fanout
-            .all(&pods, AgentOp::HealthCheck, deadline, true)
+            .all(pods, AgentOp::HealthCheck, deadline, true)
             .await;
         Ok(gw::HealthChecksResponse {
             pods: results

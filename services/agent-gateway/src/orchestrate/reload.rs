@@ -28,7 +28,7 @@ impl<R: PodResolver> Gateway<R> {
             wait_timeout_ms: wait,
             restart_required_parameters: req.restart_required_parameters,
         });
-        let results = self.fanout.all(&pods, op, deadline, false).await;
+        let results = self.fanout.all(pods, op, deadline, false).await;
         let mut restart_required = BTreeSet::new();
         let mut all_applied = true;
         let pods = results

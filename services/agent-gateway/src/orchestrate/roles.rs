@@ -85,7 +85,7 @@ impl<R: PodResolver> Gateway<R> {
             Duration::from_millis(req.timeout_ms.into())
         };
         let read_deadline = self.fanout.deadline(0);
-        let survey = self.survey(&pods, true, read_deadline).await;
+        let survey = self.survey(pods, true, read_deadline).await;
         let Some((primary, primary_report)) = current_primary(&survey) else {
             return Ok(failed(detail(
                 "FailedPrecondition",
@@ -189,7 +189,7 @@ impl<R: PodResolver> Gateway<R> {
         let pods = self.pods(req.group.as_ref(), "Failover").await?;
         let started = Instant::now();
         let deadline = self.fanout.deadline(req.timeout_ms);
-        let survey = self.survey(&pods, true, deadline).await;
+        let survey = self.survey(pods, true, deadline).await;
         if let Some((primary, _)) = current_primary(&survey) {
             let mut r = failed(detail(
                 "FailedPrecondition",

@@ -1,6 +1,7 @@
 //! A whole Group on this machine: real redis-server processes (one primary,
-//! N replicas), an in-process agent pair per pod with bearer auth, and the
-//! gateway with the static resolver. Shared by the tests and the benchmarks.
+//! N replicas), an in-process agent pair per pod with bearer auth (and mTLS
+//! when asked: `Cluster::start_tls`), and the gateway with the static resolver.
+//! Shared by the tests and the benchmarks.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -19,7 +20,7 @@ use midplane_agent_gateway::resolver::{StaticGroup, StaticPod};
 use midplane_proto::common::ObjectRef;
 use midplane_proto::gateway::agent_gateway_client::AgentGatewayClient;
 use midplane_runtime::auth::BearerToken;
-use midplane_runtime::{ServerConfig, Service, Shutdown};
+use midplane_runtime::{ServerConfig, Service, Shutdown, TlsConfig};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -49,9 +50,15 @@ pub struct Cluster {
 }
 
 pub fn server_config(token_file: &Path) -> ServerConfig {
+    server_config_tls(token_file, None)
+}
+
+/// Bearer auth, and TLS / mTLS when `tls` is set.
+pub fn server_config_tls(token_file: &Path, tls: Option<TlsConfig>) -> ServerConfig {
     ServerConfig {
         auth_token_file: Some(token_file.to_path_buf()),
         shutdown_grace_ms: 2_000,
+        tls,
         ..ServerConfig::default()
     }
 }
@@ -62,7 +69,18 @@ pub async fn start_adapter_agent(
     settings: RedisSettings,
     token_file: &Path,
 ) -> (SocketAddr, SocketAddr, Shutdown) {
-    let service = Service::for_test("adapter-agent", server_config(token_file));
+    start_adapter_agent_tls(instance, settings, token_file, None).await
+}
+
+/// [`start_adapter_agent`] serving TLS / mTLS when `tls` is set.
+pub async fn start_adapter_agent_tls(
+    instance: &str,
+    settings: RedisSettings,
+    token_file: &Path,
+    tls: Option<TlsConfig>,
+) -> (SocketAddr, SocketAddr, Shutdown) {
+    let server = server_config_tls(token_file, tls);
+    let service = Service::for_test("adapter-agent", server.clone());
     let stop = service.shutdown();
     let listeners = Listeners::local(true).await.expect("bind agent 2");
     let grpc = listeners.grpc.local_addr().expect("addr");
@@ -72,7 +90,7 @@ pub async fn start_adapter_agent(
         .and_then(|l| l.local_addr().ok())
         .expect("exporter addr");
     let config = AdapterAgentConfig {
-        server: server_config(token_file),
+        server,
         instance: Some(instance.to_string()),
         redis: settings,
         exporter_addr: "127.0.0.1:0".into(),
@@ -105,16 +123,27 @@ pub async fn start_agents(
     redis: &RedisProcess,
     token_file: &Path,
 ) -> (SocketAddr, SocketAddr, SocketAddr, Vec<Shutdown>) {
+    start_agents_tls(instance, redis, token_file, None).await
+}
+
+/// [`start_agents`], both serving TLS / mTLS when `tls` is set.
+pub async fn start_agents_tls(
+    instance: &str,
+    redis: &RedisProcess,
+    token_file: &Path,
+    tls: Option<TlsConfig>,
+) -> (SocketAddr, SocketAddr, SocketAddr, Vec<Shutdown>) {
     let settings = redis_settings(redis, redis.dir().join("agent-state.json"));
     let (adapter_addr, exporter_addr, adapter_stop) =
-        start_adapter_agent(instance, settings.clone(), token_file).await;
+        start_adapter_agent_tls(instance, settings.clone(), token_file, tls.clone()).await;
 
-    let lifecycle_service = Service::for_test("lifecycle-agent", server_config(token_file));
+    let server = server_config_tls(token_file, tls);
+    let lifecycle_service = Service::for_test("lifecycle-agent", server.clone());
     let lifecycle_stop = lifecycle_service.shutdown();
     let listeners = Listeners::local(false).await.expect("bind agent 1");
     let lifecycle_addr = listeners.grpc.local_addr().expect("addr");
     let config = LifecycleAgentConfig {
-        server: server_config(token_file),
+        server,
         instance: Some(instance.to_string()),
         redis: settings,
         lifecycle: LifecycleSettings {
@@ -191,6 +220,17 @@ impl Cluster {
 
     /// `extra` pods are added to the static group as they are (e.g. a hanging agent).
     pub async fn start_with(replicas: usize, agents: AgentsConfig, extra: Vec<StaticPod>) -> Self {
+        Self::start_tls(replicas, agents, extra, |_| None).await
+    }
+
+    /// [`Cluster::start_with`] where pod `i`'s agents serve `agent_tls(i)`
+    /// (TLS / mTLS when `Some`); `agents.tls` is how the gateway dials them.
+    pub async fn start_tls(
+        replicas: usize,
+        agents: AgentsConfig,
+        extra: Vec<StaticPod>,
+        agent_tls: impl Fn(usize) -> Option<TlsConfig>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let token_file = dir.path().join("agent-token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token");
@@ -203,7 +243,7 @@ impl Cluster {
         for (i, redis) in group.into_iter().enumerate() {
             let instance = format!("{GROUP}-{i}");
             let (adapter_addr, lifecycle_addr, exporter_addr, shutdown) =
-                start_agents(&instance, &redis, &token_file).await;
+                start_agents_tls(&instance, &redis, &token_file, agent_tls(i)).await;
             pods.push(Pod {
                 instance,
                 redis,
