@@ -9,6 +9,9 @@
 //!
 //! Results go to `out` (stdout); `create` prints the backup id as its last line. Progress
 //! with throughput goes to stderr, only when it is a terminal (quiet in scripts).
+//!
+//! In a Backup Pod, backup-svc passes the backup's id, manifest labels and source label through
+//! `MIDPLANE_BACKUP_ID`, `MIDPLANE_BACKUP_LABELS` (JSON object) and `MIDPLANE_BACKUP_SOURCE`.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -38,6 +41,51 @@ pub enum CliError {
     Restore(#[from] RestoreError),
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
+    #[error("{var}: {reason}")]
+    Env { var: &'static str, reason: String },
+}
+
+/// Set by backup-svc in a Backup Pod: the id it allocated for the backup, so the service
+/// knows it before the Job runs (the command line stays exactly as documented).
+pub const ENV_BACKUP_ID: &str = "MIDPLANE_BACKUP_ID";
+/// Set by backup-svc in a Backup Pod: a JSON object of labels written into the manifest.
+pub const ENV_BACKUP_LABELS: &str = "MIDPLANE_BACKUP_LABELS";
+/// Set by backup-svc in a Backup Pod: what the manifest records as the source.
+pub const ENV_BACKUP_SOURCE: &str = "MIDPLANE_BACKUP_SOURCE";
+
+/// Id, labels and source label given to `backup create` through the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvOverrides {
+    pub id: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub source_label: Option<String>,
+}
+
+impl EnvOverrides {
+    /// Reads [`ENV_BACKUP_ID`], [`ENV_BACKUP_LABELS`] and [`ENV_BACKUP_SOURCE`] through `get`.
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Self, CliError> {
+        let id = get(ENV_BACKUP_ID).filter(|v| !v.is_empty());
+        if let Some(id) = &id
+            && !crate::manifest::valid_backup_id(id)
+        {
+            return Err(CliError::Env {
+                var: ENV_BACKUP_ID,
+                reason: format!("{id:?} is not a valid backup id"),
+            });
+        }
+        let labels = match get(ENV_BACKUP_LABELS).filter(|v| !v.trim().is_empty()) {
+            Some(json) => serde_json::from_str(&json).map_err(|e| CliError::Env {
+                var: ENV_BACKUP_LABELS,
+                reason: format!("expected a JSON object of strings: {e}"),
+            })?,
+            None => Default::default(),
+        };
+        Ok(Self {
+            id,
+            labels,
+            source_label: get(ENV_BACKUP_SOURCE).filter(|v| !v.is_empty()),
+        })
+    }
 }
 
 /// Whether to draw progress on stderr.
@@ -98,8 +146,12 @@ pub async fn backup(
 ) -> Result<Manifest, CliError> {
     let key = BackupKey::from_file(key_file)?;
     let store = Store::from_uri(to)?;
+    let env = EnvOverrides::read(|k| std::env::var(k).ok())?;
     let opts = BackupOptions {
         algorithm: encryption,
+        id: env.id,
+        labels: env.labels,
+        source_label: env.source_label,
         ..Default::default()
     };
     let started = Instant::now();
@@ -205,4 +257,44 @@ pub async fn restore(
         report.archive_sha256
     )?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn env_overrides_are_read_and_checked() {
+        let o = EnvOverrides::read(env(&[
+            (ENV_BACKUP_ID, "20261127T140512Z-abc123"),
+            (ENV_BACKUP_LABELS, r#"{"midplane.dev/app":"cache"}"#),
+            (ENV_BACKUP_SOURCE, "shop/cache-redis-0/cache-redis-0-0"),
+        ]))
+        .expect("valid");
+        assert_eq!(o.id.as_deref(), Some("20261127T140512Z-abc123"));
+        assert_eq!(
+            o.labels.get("midplane.dev/app").map(String::as_str),
+            Some("cache")
+        );
+        assert_eq!(
+            o.source_label.as_deref(),
+            Some("shop/cache-redis-0/cache-redis-0-0")
+        );
+        assert_eq!(
+            EnvOverrides::read(env(&[])).expect("empty"),
+            EnvOverrides::default()
+        );
+        let bad = EnvOverrides::read(env(&[(ENV_BACKUP_ID, "../x")])).expect_err("bad id");
+        assert!(bad.to_string().contains(ENV_BACKUP_ID), "{bad}");
+        let bad = EnvOverrides::read(env(&[(ENV_BACKUP_LABELS, "[1]")])).expect_err("bad labels");
+        assert!(bad.to_string().contains(ENV_BACKUP_LABELS), "{bad}");
+    }
 }

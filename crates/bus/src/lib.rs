@@ -2,6 +2,7 @@
 //! exchange, routing key = event type.
 //!
 //! - [`Publisher`]: publisher confirms + `mandatory`; retried until confirmed, never dropped.
+//! - [`EventSink`]: queue-and-forget publishing for controllers, in order, through one task.
 //! - [`Subscriber`]: durable quorum queue per subscriber, manual ack after the handler succeeds,
 //!   delay-queue retries, a dead-letter queue ([`dlq`]), event-id dedup, reconnect, drain.
 //! - [`catalogue`]: every event type of the platform; [`docs`] renders the catalogue documents.
@@ -54,6 +55,7 @@ pub mod error;
 mod handler;
 pub mod metrics;
 pub mod publisher;
+pub mod sink;
 pub mod subscriber;
 pub mod topology;
 
@@ -63,6 +65,7 @@ pub use dedup::DedupWindow;
 pub use envelope::Envelope;
 pub use error::{BusError, Result};
 pub use publisher::Publisher;
+pub use sink::EventSink;
 pub use subscriber::{
     Handler, HandlerError, Received, Subscriber, SubscriberConfig, SubscriberStats,
 };

@@ -12,6 +12,7 @@ pub const RETRIED: &str = "midplane_bus_retried_total";
 pub const DEAD_LETTERED: &str = "midplane_bus_dead_lettered_total";
 pub const REPLAYED: &str = "midplane_bus_replayed_total";
 pub const RECONNECTS: &str = "midplane_bus_reconnects_total";
+pub const SINK_DROPPED: &str = "midplane_bus_sink_dropped_total";
 pub const HANDLER_SECONDS: &str = "midplane_bus_handler_duration_seconds";
 
 /// Registers HELP texts with whatever recorder is installed; call once at start-up.
@@ -33,6 +34,10 @@ pub fn describe() {
     describe_counter!(
         PUBLISH_FAILED,
         "Publishes given up after the publish timeout; the caller saw the error."
+    );
+    describe_counter!(
+        SINK_DROPPED,
+        "Events an EventSink dropped because its queue was full or its publisher stopped, by type."
     );
     describe_counter!(CONSUMED, "Deliveries received, by subscriber.");
     describe_counter!(

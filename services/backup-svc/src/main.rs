@@ -1,5 +1,5 @@
 use anyhow::Context;
-use midplane_backup_svc::{BackupSvc, Config};
+use midplane_backup_svc::{BackupSvc, Config, run};
 use midplane_proto::backup::backup_service_server::BackupServiceServer;
 use midplane_runtime::Service;
 
@@ -7,8 +7,31 @@ use midplane_runtime::Service;
 async fn main() -> anyhow::Result<()> {
     let config: Config = midplane_runtime::load("backup-svc").context("loading configuration")?;
     let service = Service::init("backup-svc", config.server.clone())?;
-    let svc = BackupSvc::new(config.backup);
+    let (events, publisher) = run::event_sink(&config.bus)
+        .await
+        .context("connecting to the event bus")?;
+    let scheduler = if config.scheduler.enabled {
+        Some(
+            run::start_scheduler(&config, events.clone(), service.shutdown())
+                .await
+                .context("starting the backup scheduler")?,
+        )
+    } else {
+        None
+    };
+    let svc = BackupSvc::new(config.backup)
+        .with_events(events)
+        .with_server_timeout(std::time::Duration::from_millis(
+            config.server.request_timeout_ms,
+        ));
     let routes = tonic::service::Routes::new(BackupServiceServer::new(svc));
     service.serve(routes).await?;
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
+    // The publisher drains what is queued once the last sink is gone.
+    if let Some(p) = publisher {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), p).await;
+    }
     Ok(())
 }

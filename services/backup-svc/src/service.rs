@@ -1,237 +1,130 @@
 //! The BackupService implementation.
+//!
+//! CreateBackup runs the pipeline in a task of its own: the caller's cancellation or deadline
+//! (or the server's `request_timeout_ms`) never aborts a backup half-way. A backup that
+//! finishes in time is answered complete, as before; otherwise the call returns shortly before
+//! the earlier of the two deadlines with phase RUNNING and the backup's id, which GetBackup
+//! then reports as RUNNING, FAILED (with the error), or complete.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use midplane_backup::catalog::CatalogError;
 use midplane_backup::retention::{self, RetentionPolicy};
 use midplane_backup::{
-    Algorithm, BackupError, BackupKey, BackupOptions, Manifest, RestoreError, RestoreOptions,
-    Store, create_backup, restore_backup, verify_backup,
+    BackupOptions, Manifest, RestoreOptions, create_backup, restore_backup, verify_backup,
 };
+use midplane_bus::catalogue::{DeleteReason, RestoreCompleted, RestoreFailed};
 use midplane_proto::backup::backup_service_server::BackupService;
 use midplane_proto::backup::{
     ApplyRetentionRequest, ApplyRetentionResponse, Backup, BackupPhase, CreateBackupRequest,
-    DeleteBackupRequest, DeleteBackupResponse, Encryption, GetBackupRequest, ListBackupsRequest,
+    DeleteBackupRequest, DeleteBackupResponse, GetBackupRequest, ListBackupsRequest,
     ListBackupsResponse, RestoreRequest, RestoreResponse, VerifyRequest, VerifyResponse,
 };
-use midplane_proto::common::ObjectRef;
+use midplane_proto::common::ErrorDetail;
 use tonic::{Request, Response, Status};
 
 use crate::config::BackupSettings;
+use crate::convert::{
+    algorithm, backup_status, catalog_status, encryption, matches_source, restore_status,
+    timestamp, to_proto,
+};
+use crate::events::{self, EventSink, Subject};
+use crate::policy::LABEL_TRIGGER;
+use crate::resolve;
 
 /// Manifest labels that record which App object and instance a backup came from.
 pub const LABEL_NAMESPACE: &str = "midplane.dev/namespace";
 pub const LABEL_NAME: &str = "midplane.dev/name";
 pub const LABEL_INSTANCE: &str = "midplane.dev/instance";
 
+/// Failed CreateBackup runs remembered for GetBackup.
+const FAILED_KEPT: usize = 256;
+
+#[derive(Default)]
+struct Flights {
+    /// Backups started by CreateBackup that have not completed: RUNNING or FAILED.
+    by_id: HashMap<String, Backup>,
+    failed_order: VecDeque<String>,
+}
+
 #[derive(Clone)]
 pub struct BackupSvc {
     settings: Arc<BackupSettings>,
+    events: EventSink,
+    flights: Arc<Mutex<Flights>>,
+    /// The server's own deadline for a call (`server.request_timeout_ms`).
+    server_timeout: Option<Duration>,
 }
 
 impl BackupSvc {
     pub fn new(settings: BackupSettings) -> Self {
         Self {
             settings: Arc::new(settings),
+            events: EventSink::disabled(),
+            flights: Arc::default(),
+            server_timeout: None,
         }
     }
 
-    fn store(&self, uri: &str) -> Result<Store, Status> {
-        let uri = if uri.is_empty() {
-            self.settings.default_storage.as_deref().ok_or_else(|| {
-                Status::invalid_argument("storage: empty and no default_storage configured")
-            })?
-        } else {
-            uri
-        };
-        Store::from_uri(uri).map_err(|e| Status::invalid_argument(format!("storage: {e}")))
+    /// The server cancels calls after `d` (`server.request_timeout_ms`): CreateBackup answers
+    /// RUNNING before that too, not only before the caller's own deadline.
+    pub fn with_server_timeout(mut self, d: Duration) -> Self {
+        self.server_timeout = Some(d);
+        self
     }
 
-    /// Resolves "file:/path", "env:VAR" or "secret:namespace/name#key".
-    fn key(&self, key_ref: &str) -> Result<BackupKey, Status> {
-        let key_ref = if key_ref.is_empty() {
-            self.settings.default_key_ref.as_deref().ok_or_else(|| {
-                Status::invalid_argument("key_ref: empty and no default_key_ref configured")
-            })?
-        } else {
-            key_ref
-        };
-        let bad = |e: midplane_backup::KeyError| {
-            Status::failed_precondition(format!("key_ref {key_ref:?}: {e}"))
-        };
-        if let Some(path) = key_ref.strip_prefix("file:") {
-            BackupKey::from_file(path).map_err(bad)
-        } else if let Some(var) = key_ref.strip_prefix("env:") {
-            BackupKey::from_env(var).map_err(bad)
-        } else if let Some(rest) = key_ref.strip_prefix("secret:") {
-            let (obj, data_key) = rest.split_once('#').ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "key_ref {key_ref:?}: expected secret:namespace/name#key"
-                ))
-            })?;
-            let (ns, name) = obj.split_once('/').ok_or_else(|| {
-                Status::invalid_argument(format!(
-                    "key_ref {key_ref:?}: expected secret:namespace/name#key"
-                ))
-            })?;
-            for part in [ns, name, data_key] {
-                check_segment("key_ref", part)?;
+    /// Publishes backup and restore events to `events`.
+    pub fn with_events(mut self, events: EventSink) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub fn settings(&self) -> Arc<BackupSettings> {
+        self.settings.clone()
+    }
+
+    fn flights(&self) -> std::sync::MutexGuard<'_, Flights> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn flight_failed(&self, mut b: Backup, status: &Status) {
+        b.phase = BackupPhase::Failed as i32;
+        b.error = Some(ErrorDetail {
+            reason: format!("{:?}", status.code()),
+            message: status.message().to_string(),
+            fields: Vec::new(),
+            retryable: matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Internal
+            ),
+        });
+        let mut f = self.flights();
+        f.failed_order.push_back(b.id.clone());
+        f.by_id.insert(b.id.clone(), b);
+        while f.failed_order.len() > FAILED_KEPT {
+            if let Some(old) = f.failed_order.pop_front() {
+                f.by_id.remove(&old);
             }
-            let path = self.settings.secrets_dir.join(ns).join(name).join(data_key);
-            let bytes = std::fs::read(&path).map_err(|e| {
-                Status::failed_precondition(format!(
-                    "key_ref {key_ref:?}: Secret {ns}/{name} key {data_key} not mounted at {}: {e}",
-                    path.display()
-                ))
-            })?;
-            BackupKey::from_secret_data([(data_key, bytes.as_slice())], data_key).map_err(bad)
-        } else {
-            Err(Status::invalid_argument(format!(
-                "key_ref {key_ref:?}: expected file:/path, env:VAR or secret:namespace/name#key"
-            )))
         }
     }
-
-    fn instance_dir(
-        &self,
-        field: &str,
-        explicit: &str,
-        object: Option<&ObjectRef>,
-        instance: &str,
-    ) -> Result<PathBuf, Status> {
-        if !explicit.is_empty() {
-            return Ok(PathBuf::from(explicit));
-        }
-        let obj = object.ok_or_else(|| {
-            Status::invalid_argument(format!("{field}: give a path or an object and instance"))
-        })?;
-        for (f, v) in [
-            ("namespace", &obj.namespace),
-            ("name", &obj.name),
-            ("instance", &instance.to_string()),
-        ] {
-            check_segment(f, v)?;
-        }
-        Ok(self
-            .settings
-            .data_root
-            .join(&obj.namespace)
-            .join(&obj.name)
-            .join(instance))
-    }
 }
 
-/// A path segment taken from a request: a Kubernetes-style name, nothing that walks paths.
-fn check_segment(field: &str, v: &str) -> Result<(), Status> {
-    let ok = !v.is_empty()
-        && v.len() <= 253
-        && !v.starts_with('.')
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "{field} {v:?} is not a valid name"
-        )))
-    }
-}
-
-fn algorithm(e: Encryption) -> Algorithm {
-    match e {
-        Encryption::Unspecified | Encryption::Aes256Gcm => Algorithm::Aes256Gcm,
-        Encryption::Aes256Cbc => Algorithm::Aes256Cbc,
-        Encryption::Gpg => Algorithm::Gpg,
-    }
-}
-
-fn encryption(a: Algorithm) -> Encryption {
-    match a {
-        Algorithm::Aes256Gcm => Encryption::Aes256Gcm,
-        Algorithm::Aes256Cbc => Encryption::Aes256Cbc,
-        Algorithm::Gpg => Encryption::Gpg,
-    }
-}
-
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
-
-/// The proto view of a manifest.
-pub fn to_proto(m: &Manifest, storage: &str) -> Backup {
-    let label = |k: &str| m.labels.get(k).cloned().unwrap_or_default();
-    let source = (m.labels.contains_key(LABEL_NAME)).then(|| ObjectRef {
-        namespace: label(LABEL_NAMESPACE),
-        name: label(LABEL_NAME),
-    });
-    Backup {
-        id: m.id.clone(),
-        source,
-        instance: label(LABEL_INSTANCE),
-        storage: storage.to_string(),
-        encryption: encryption(m.algorithm) as i32,
-        key_id: m.key_id.clone(),
-        phase: BackupPhase::Completed as i32,
-        started_at: Some(timestamp(m.started_at)),
-        completed_at: Some(timestamp(m.completed_at)),
-        plaintext_bytes: m.sizes.archive_bytes,
-        stored_bytes: m.sizes.stored_bytes,
-        archive_sha256: m.sha256.archive.clone(),
-        object_sha256: m.sha256.stored.clone(),
-        tool_version: m.tool.version.clone(),
-        error: None,
-        source_bytes: m.sizes.source_bytes,
-        entries: m.sizes.entries,
-        labels: m.labels.clone().into_iter().collect::<HashMap<_, _>>(),
-    }
-}
-
-fn matches_source(m: &Manifest, source: Option<&ObjectRef>) -> bool {
-    source.is_none_or(|s| {
-        m.labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(s.namespace.as_str())
-            && m.labels.get(LABEL_NAME).map(String::as_str) == Some(s.name.as_str())
+/// The caller's deadline, from the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`).
+pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let v = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
     })
-}
-
-fn catalog_status(e: CatalogError) -> Status {
-    match e {
-        CatalogError::NotFound { .. } => Status::not_found(e.to_string()),
-        CatalogError::BadId(_) => Status::invalid_argument(e.to_string()),
-        CatalogError::Manifest(_) => Status::data_loss(e.to_string()),
-        CatalogError::Storage(_) => Status::invalid_argument(e.to_string()),
-        CatalogError::Io { .. } => Status::unavailable(e.to_string()),
-    }
-}
-
-fn backup_status(e: BackupError) -> Status {
-    match e {
-        BackupError::Source { .. } | BackupError::NotADirectory(_) => {
-            Status::failed_precondition(e.to_string())
-        }
-        BackupError::Catalog(c) => catalog_status(c),
-        BackupError::Upload { .. } | BackupError::Manifest { .. } => {
-            Status::unavailable(e.to_string())
-        }
-        BackupError::Pack { .. } | BackupError::Task { .. } => Status::internal(e.to_string()),
-    }
-}
-
-fn restore_status(e: RestoreError) -> Status {
-    match e {
-        RestoreError::Catalog(c) => catalog_status(c),
-        RestoreError::WrongKey { .. } => Status::permission_denied(e.to_string()),
-        RestoreError::Download { .. } => Status::unavailable(e.to_string()),
-        RestoreError::Stream { .. } | RestoreError::Mismatch { .. } => {
-            Status::data_loss(e.to_string())
-        }
-        RestoreError::Target { .. } => Status::failed_precondition(e.to_string()),
-        RestoreError::Task { .. } => Status::internal(e.to_string()),
-    }
 }
 
 #[tonic::async_trait]
@@ -240,10 +133,16 @@ impl BackupService for BackupSvc {
         &self,
         request: Request<CreateBackupRequest>,
     ) -> Result<Response<Backup>, Status> {
+        let deadline = match (grpc_timeout(request.metadata()), self.server_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let received = Instant::now();
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
-        let key = self.key(&req.key_ref)?;
-        let dir = self.instance_dir(
+        let store = resolve::store(&self.settings, &req.storage)?;
+        let key = resolve::key(&self.settings, &req.key_ref)?;
+        let dir = resolve::instance_dir(
+            &self.settings,
             "source_path",
             &req.source_path,
             req.source.as_ref(),
@@ -257,27 +156,84 @@ impl BackupService for BackupSvc {
             labels.insert(LABEL_INSTANCE.into(), req.instance.clone());
             source_label = format!("{}/{}/{}", obj.namespace, obj.name, req.instance);
         }
+        labels
+            .entry(LABEL_TRIGGER.into())
+            .or_insert_with(|| "api".into());
+        let started_at = chrono::Utc::now();
+        let id = midplane_backup::manifest::new_backup_id(started_at);
+        let algorithm = algorithm(req.encryption());
+        let subject = Subject::from_labels(&labels);
+        let running = Backup {
+            id: id.clone(),
+            source: req.source.clone(),
+            instance: req.instance.clone(),
+            storage: store.describe(),
+            encryption: encryption(algorithm) as i32,
+            phase: BackupPhase::Running as i32,
+            started_at: Some(timestamp(started_at)),
+            labels: labels.clone().into_iter().collect(),
+            ..Default::default()
+        };
+        self.flights().by_id.insert(id.clone(), running.clone());
+        self.events
+            .publish(&events::started(&subject, &id, &store, algorithm));
         let opts = BackupOptions {
-            algorithm: algorithm(req.encryption()),
+            algorithm,
             level: self.settings.compression_level,
             source_label: Some(source_label),
             labels,
+            id: Some(id.clone()),
             ..Default::default()
         };
-        match create_backup(&store, &dir, &key, &opts).await {
-            Ok(m) => {
-                metrics::counter!("midplane_backups_created_total").increment(1);
-                metrics::counter!("midplane_backup_stored_bytes_total")
-                    .increment(m.sizes.stored_bytes);
-                tracing::info!(id = %m.id, storage = %store.describe(), bytes = m.sizes.stored_bytes, "backup completed");
-                Ok(Response::new(to_proto(&m, &store.describe())))
+        let svc = self.clone();
+        let work = tokio::spawn({
+            let (running, id) = (running.clone(), id.clone());
+            async move {
+                match create_backup(&store, &dir, &key, &opts).await {
+                    Ok(m) => {
+                        metrics::counter!("midplane_backups_created_total", "trigger" => "api")
+                            .increment(1);
+                        metrics::counter!("midplane_backup_stored_bytes_total")
+                            .increment(m.sizes.stored_bytes);
+                        tracing::info!(id = %m.id, storage = %store.describe(), bytes = m.sizes.stored_bytes, "backup completed");
+                        svc.events.publish(&events::completed(&subject, &m, &store));
+                        svc.flights().by_id.remove(&m.id);
+                        Ok(to_proto(&m, &store.describe()))
+                    }
+                    Err(e) => {
+                        metrics::counter!("midplane_backups_failed_total", "trigger" => "api")
+                            .increment(1);
+                        tracing::warn!(%id, error = %e, "backup failed");
+                        svc.events.publish(&events::failed(
+                            &subject,
+                            &id,
+                            events::backup_stage(&e),
+                            e.to_string(),
+                        ));
+                        let status = backup_status(e);
+                        svc.flight_failed(running, &status);
+                        Err(status)
+                    }
+                }
             }
-            Err(e) => {
-                metrics::counter!("midplane_backups_failed_total").increment(1);
-                tracing::warn!(error = %e, "backup failed");
-                Err(backup_status(e))
+        });
+        let joined = match deadline {
+            None => work.await,
+            Some(d) => {
+                let margin = Duration::from_millis(self.settings.deadline_margin_ms);
+                let wait = d.saturating_sub(margin).saturating_sub(received.elapsed());
+                match tokio::time::timeout(wait, work).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        tracing::info!(%id, "backup outlasts the caller's deadline; answering RUNNING");
+                        return Ok(Response::new(running));
+                    }
+                }
             }
-        }
+        };
+        joined
+            .map_err(|e| Status::internal(format!("backup {id}: task failed: {e}")))?
+            .map(Response::new)
     }
 
     async fn list_backups(
@@ -285,7 +241,7 @@ impl BackupService for BackupSvc {
         request: Request<ListBackupsRequest>,
     ) -> Result<Response<ListBackupsResponse>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)?;
         let listing = store.list().await.map_err(catalog_status)?;
         let backups = listing
             .complete
@@ -304,7 +260,10 @@ impl BackupService for BackupSvc {
         request: Request<GetBackupRequest>,
     ) -> Result<Response<Backup>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
+        if let Some(b) = self.flights().by_id.get(&req.id) {
+            return Ok(Response::new(b.clone()));
+        }
+        let store = resolve::store(&self.settings, &req.storage)?;
         let m = store.manifest(&req.id).await.map_err(catalog_status)?;
         Ok(Response::new(to_proto(&m, &store.describe())))
     }
@@ -314,11 +273,13 @@ impl BackupService for BackupSvc {
         request: Request<DeleteBackupRequest>,
     ) -> Result<Response<DeleteBackupResponse>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)?;
         // Deleting what does not exist is an error the caller should see.
-        store.manifest(&req.id).await.map_err(catalog_status)?;
+        let m = store.manifest(&req.id).await.map_err(catalog_status)?;
         store.delete(&req.id).await.map_err(catalog_status)?;
         metrics::counter!("midplane_backups_deleted_total").increment(1);
+        self.events
+            .publish(&events::deleted(&m, &store, DeleteReason::Manual));
         Ok(Response::new(DeleteBackupResponse {}))
     }
 
@@ -327,22 +288,55 @@ impl BackupService for BackupSvc {
         request: Request<RestoreRequest>,
     ) -> Result<Response<RestoreResponse>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
-        let key = self.key(&req.key_ref)?;
-        let dir = self.instance_dir(
+        let store = resolve::store(&self.settings, &req.storage)?;
+        let key = resolve::key(&self.settings, &req.key_ref)?;
+        let dir = resolve::instance_dir(
+            &self.settings,
             "target_path",
             &req.target_path,
             req.target.as_ref(),
             &req.target_instance,
         )?;
-        let report = restore_backup(&store, &req.id, &key, &dir, &RestoreOptions::default())
+        let started = Instant::now();
+        let restore_id = format!(
+            "rs-{}",
+            midplane_backup::manifest::new_backup_id(chrono::Utc::now())
+        );
+        let mut subject = match store.manifest(&req.id).await {
+            Ok(m) => Subject::from_labels(&m.labels),
+            Err(_) => Subject::from_labels(&BTreeMap::new()),
+        };
+        if let Some(t) = &req.target {
+            subject.app.namespace = t.namespace.clone();
+            subject.group = t.name.clone();
+        }
+        let report = match restore_backup(&store, &req.id, &key, &dir, &RestoreOptions::default())
             .await
-            .map_err(|e| {
+        {
+            Ok(r) => r,
+            Err(e) => {
                 metrics::counter!("midplane_restores_failed_total").increment(1);
                 tracing::warn!(id = %req.id, error = %e, "restore failed; target left untouched");
-                restore_status(e)
-            })?;
+                self.events.publish(&RestoreFailed {
+                    restore_id,
+                    backup_id: req.id.clone(),
+                    app: subject.app,
+                    component: subject.component,
+                    stage: events::restore_stage(&e).into(),
+                    message: e.to_string(),
+                });
+                return Err(restore_status(e));
+            }
+        };
         metrics::counter!("midplane_restores_total").increment(1);
+        self.events.publish(&RestoreCompleted {
+            restore_id,
+            backup_id: req.id.clone(),
+            app: subject.app,
+            component: subject.component,
+            group: subject.group,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
         Ok(Response::new(RestoreResponse {
             success: true,
             restored_bytes: report.tar_bytes,
@@ -357,8 +351,8 @@ impl BackupService for BackupSvc {
         request: Request<VerifyRequest>,
     ) -> Result<Response<VerifyResponse>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
-        let key = self.key(&req.key_ref)?;
+        let store = resolve::store(&self.settings, &req.storage)?;
+        let key = resolve::key(&self.settings, &req.key_ref)?;
         let report = verify_backup(&store, &req.id, &key, &RestoreOptions::default())
             .await
             .map_err(restore_status)?;
@@ -376,7 +370,7 @@ impl BackupService for BackupSvc {
         request: Request<ApplyRetentionRequest>,
     ) -> Result<Response<ApplyRetentionResponse>, Status> {
         let req = request.into_inner();
-        let store = self.store(&req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)?;
         let listing = store.list().await.map_err(catalog_status)?;
         let mine: Vec<Manifest> = listing
             .complete
@@ -395,6 +389,10 @@ impl BackupService for BackupSvc {
                 store.delete(id).await.map_err(catalog_status)?;
                 metrics::counter!("midplane_backups_deleted_total").increment(1);
                 tracing::info!(%id, "backup removed by retention");
+                if let Some(m) = mine.iter().find(|m| &m.id == id) {
+                    self.events
+                        .publish(&events::deleted(m, &store, DeleteReason::Retention));
+                }
             }
         }
         Ok(Response::new(ApplyRetentionResponse {
@@ -415,4 +413,27 @@ pub fn default_instance_dir(
         .join(ns)
         .join(name)
         .join(instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header_units() {
+        let mut md = tonic::metadata::MetadataMap::new();
+        assert_eq!(grpc_timeout(&md), None);
+        for (v, d) in [
+            ("5S", Duration::from_secs(5)),
+            ("250m", Duration::from_millis(250)),
+            ("2M", Duration::from_secs(120)),
+            ("1H", Duration::from_secs(3600)),
+            ("7u", Duration::from_micros(7)),
+        ] {
+            md.insert("grpc-timeout", v.parse().expect("ascii"));
+            assert_eq!(grpc_timeout(&md), Some(d), "{v}");
+        }
+        md.insert("grpc-timeout", "5x".parse().expect("ascii"));
+        assert_eq!(grpc_timeout(&md), None);
+    }
 }

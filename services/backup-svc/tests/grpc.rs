@@ -77,6 +77,7 @@ async fn backup_service_end_to_end() {
         data_root: data_root.clone(),
         secrets_dir: secrets,
         compression_level: 6,
+        ..Default::default()
     })
     .await;
     let source = ObjectRef {

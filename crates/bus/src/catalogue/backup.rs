@@ -67,7 +67,8 @@ pub struct BackupFailed {
     pub backup_id: String,
     pub app: ObjectRef,
     pub component: String,
-    /// Step that failed: `snapshot`, `archive`, `encrypt`, `upload`, `verify`.
+    /// Step that failed: `snapshot`, `archive`, `encrypt`, `upload`, `verify`, or `job`
+    /// (the Backup Pod of a cluster backup failed).
     pub stage: String,
     pub message: String,
 }

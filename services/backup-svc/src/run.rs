@@ -1,0 +1,88 @@
+//! Startup pieces `main.rs` wires together: the event sink and the scheduler.
+
+use std::sync::Arc;
+
+use midplane_bus::{BusConfig, Publisher};
+use midplane_operator::EventRecorder;
+use midplane_operator::leader::run_as_leader;
+use tokio::task::JoinHandle;
+
+use crate::config::{BusSettings, Config, Mode};
+use crate::events::EventSink;
+use crate::jobs::KubeJobs;
+use crate::runner::Runner;
+use crate::schedule::SystemClock;
+use crate::scheduler::SchedulerLoop;
+
+/// CloudEvents `source` of backup-svc's events.
+pub const EVENT_SOURCE: &str = "/midplane/backup-svc";
+
+/// Connects the publisher when `bus.url` is set; otherwise says once that no events go out.
+pub async fn event_sink(
+    bus: &BusSettings,
+) -> Result<(EventSink, Option<JoinHandle<()>>), midplane_bus::BusError> {
+    let Some(url) = &bus.url else {
+        tracing::info!("bus.url is not set: backup events are not published");
+        return Ok((EventSink::disabled(), None));
+    };
+    let mut cfg = BusConfig {
+        url: url.clone(),
+        ..BusConfig::default()
+    }
+    .with_source(EVENT_SOURCE);
+    if let Some(ex) = &bus.exchange {
+        cfg = cfg.with_exchange(ex.clone());
+    }
+    let publisher = Publisher::connect(cfg).await?;
+    tracing::info!(url = %publisher.config().redacted_url(), exchange = %publisher.config().exchange, "publishing backup events");
+    let (sink, task) = EventSink::start(publisher);
+    Ok((sink, Some(task)))
+}
+
+/// Starts the scheduler (App watch, plus the Backup Job watch in job mode) until `stop`.
+pub async fn start_scheduler(
+    config: &Config,
+    events: EventSink,
+    stop: midplane_runtime::Shutdown,
+) -> Result<JoinHandle<()>, midplane_operator::ClientError> {
+    let s = &config.scheduler;
+    let client = midplane_operator::kube_client(s.kubeconfig.as_deref()).await?;
+    let settings = Arc::new(config.backup.clone());
+    let recorder = EventRecorder::new(client.clone(), "midplane-backup-svc");
+    let (runner, jobs_task) = match s.mode {
+        Mode::Inline => (Runner::inline(settings.clone(), events), None),
+        Mode::Job => {
+            let (jobs, task) = KubeJobs::start(client.clone(), s.namespace.as_deref());
+            let runner = Runner::job(settings.clone(), config.job.clone(), Arc::new(jobs), events);
+            (runner, Some(task))
+        }
+    };
+    tracing::info!(mode = ?s.mode, namespace = ?s.namespace, "backup scheduler started");
+    let lp = SchedulerLoop {
+        client,
+        namespace: s.namespace.clone(),
+        settings,
+        runner: Arc::new(runner.with_recorder(recorder.clone())),
+        clock: Arc::new(SystemClock),
+        max_concurrent: s.max_concurrent,
+        recorder: Some(recorder),
+    };
+    let (le, client) = (s.leader_election.clone(), lp.client.clone());
+    Ok(tokio::spawn(async move {
+        let (wait, work_stop, on_lost) = (stop.clone(), stop.clone(), stop);
+        let work = lp.run(async move { work_stop.wait().await }, None);
+        // Losing the Lease stops the service (its replacement starts as a follower).
+        run_as_leader(
+            client,
+            &le,
+            "backup-svc",
+            async move { wait.wait().await },
+            work,
+            move || on_lost.trigger(),
+        )
+        .await;
+        if let Some(t) = jobs_task {
+            t.abort();
+        }
+    }))
+}

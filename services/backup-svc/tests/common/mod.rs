@@ -1,0 +1,144 @@
+//! Helpers the backup-svc tests share: the real broker, a recording subscriber, data fixtures.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use midplane_bus::config::{AMQP_URL_ENV, DEFAULT_AMQP_URL};
+use midplane_bus::{BusConfig, Envelope, HandlerError, Received, Subscriber, SubscriberConfig};
+use midplane_runtime::testing::eventually;
+
+/// A bus on its own exchange, so tests run in parallel without seeing each other's events.
+/// Fails (never skips) when the broker is down.
+pub async fn test_bus(tag: &str) -> BusConfig {
+    let url = std::env::var(AMQP_URL_ENV).unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let bus = BusConfig {
+        url,
+        exchange: format!("midplane.test.backup.{tag}.{}", &suffix[..10]),
+        source: "/midplane/backup-svc".into(),
+        ..BusConfig::default()
+    };
+    if let Err(e) = midplane_bus::topology::queue_depth(&bus, "amq.nonexistent-probe").await {
+        panic!(
+            "RabbitMQ is not reachable at {} ({e}); start it with scripts/services/rabbitmq.sh",
+            bus.redacted_url()
+        );
+    }
+    bus
+}
+
+/// An outside subscriber bound to backup and restore events, recording them in order.
+pub struct Tail {
+    pub sub: Option<Subscriber>,
+    pub seen: Arc<Mutex<Vec<Envelope>>>,
+    bus: BusConfig,
+}
+
+impl Tail {
+    pub async fn start(bus: &BusConfig) -> Self {
+        let seen: Arc<Mutex<Vec<Envelope>>> = Arc::default();
+        let rec = seen.clone();
+        let mut cfg = SubscriberConfig::new("tail", &["midplane.backup.#", "midplane.restore.#"]);
+        // One handler at a time, so the recorded order is the delivery order.
+        cfg.concurrency = 1;
+        let sub = Subscriber::start(bus, cfg, move |r: Received| {
+            let rec = rec.clone();
+            async move {
+                rec.lock().map_err(HandlerError::new)?.push(r.event);
+                Ok::<(), HandlerError>(())
+            }
+        })
+        .await
+        .expect("tail subscriber");
+        Self {
+            sub: Some(sub),
+            seen,
+            bus: bus.clone(),
+        }
+    }
+
+    /// Waits until `n` events arrived and returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Envelope> {
+        let seen = self.seen.clone();
+        eventually(&format!("{n} backup events"), 30, || {
+            let seen = seen.clone();
+            async move {
+                let v = seen.lock().expect("lock").clone();
+                (v.len() >= n).then_some(v)
+            }
+        })
+        .await
+    }
+
+    pub fn types(events: &[Envelope]) -> Vec<&str> {
+        events.iter().map(|e| e.event_type.as_str()).collect()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(sub) = self.sub.take() {
+            sub.shutdown().await.expect("drain tail");
+        }
+        let delays = SubscriberConfig::new("tail", &[]).retry_delays;
+        let queues =
+            midplane_bus::topology::SubscriberQueues::new(&self.bus.exchange, "tail", &delays);
+        let _ = midplane_bus::topology::delete_subscriber(&self.bus, &queues).await;
+        let _ = midplane_bus::topology::delete_exchange(&self.bus).await;
+    }
+}
+
+/// A small instance data directory.
+pub fn instance_data(dir: &Path) {
+    std::fs::create_dir_all(dir.join("appendonlydir")).expect("mkdir");
+    std::fs::write(dir.join("dump.rdb"), vec![7u8; 200_000]).expect("write");
+    std::fs::write(dir.join("appendonlydir/a.aof"), b"SET a 1\n".repeat(500)).expect("write");
+}
+
+/// A 32-byte key mounted the way the service expects Secrets: `<secrets>/<ns>/<name>/key`.
+pub fn secret(secrets: &Path, ns: &str, name: &str, byte: u8) {
+    std::fs::create_dir_all(secrets.join(ns).join(name)).expect("mkdir");
+    std::fs::write(secrets.join(ns).join(name).join("key"), [byte; 32]).expect("write");
+}
+
+/// What the Backup Pod would do: the pipeline, driven only by what the Job says.
+pub async fn run_pod(
+    job: &k8s_openapi::api::batch::v1::Job,
+    pvc_dir: &std::path::Path,
+    key: &midplane_backup::BackupKey,
+) -> String {
+    let c = &job
+        .spec
+        .as_ref()
+        .expect("spec")
+        .template
+        .spec
+        .as_ref()
+        .expect("pod")
+        .containers[0];
+    let env: std::collections::HashMap<String, String> = c
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    let o = midplane_backup::cli::EnvOverrides::read(|k| env.get(k).cloned()).expect("env");
+    let cmd = c.command.as_ref().expect("command");
+    let arg = |flag: &str| {
+        let i = cmd.iter().position(|a| a == flag).expect(flag);
+        cmd[i + 1].clone()
+    };
+    let store = midplane_backup::Store::from_uri(&arg("--to")).expect("store");
+    let opts = midplane_backup::BackupOptions {
+        algorithm: arg("--encryption")
+            .parse::<midplane_backup::Algorithm>()
+            .expect("algorithm"),
+        id: o.id,
+        labels: o.labels,
+        source_label: o.source_label,
+        ..Default::default()
+    };
+    midplane_backup::create_backup(&store, pvc_dir, key, &opts)
+        .await
+        .expect("pod pipeline")
+        .id
+}
