@@ -74,10 +74,27 @@ pub struct ListPage {
 
 /// Set apiVersion to the version a client asked for (CRD versions convert with strategy None).
 pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
+    present_cow(rt, version, obj).into_owned()
+}
+
+/// The object as served, borrowed when the stored shape already is that (the
+/// common case): serving a watch event or a LIST then copies nothing.
+pub fn present_cow<'a>(
+    rt: &ResourceType,
+    version: &str,
+    obj: &'a Value,
+) -> std::borrow::Cow<'a, Value> {
+    let api_version = rt.api_version(version);
+    if rt.storage.is_none()
+        && obj["apiVersion"].as_str() == Some(api_version.as_str())
+        && obj["kind"].as_str() == Some(rt.kind.as_str())
+    {
+        return std::borrow::Cow::Borrowed(obj);
+    }
     let mut o = crate::events::from_storage(rt, obj);
-    o["apiVersion"] = json!(rt.api_version(version));
+    o["apiVersion"] = json!(api_version);
     o["kind"] = json!(rt.kind);
-    o
+    std::borrow::Cow::Owned(o)
 }
 
 fn check_kind(rt: &ResourceType, obj: &Value, version: &str) -> ApiResult<()> {
@@ -106,15 +123,25 @@ fn generate_suffix() -> String {
 }
 
 /// Everything of an object except metadata (and status when it is a subresource).
-fn spec_part(rt: &ResourceType, obj: &Value) -> Value {
-    let mut m = obj.as_object().cloned().unwrap_or_default();
-    for k in ["metadata", "apiVersion", "kind"] {
-        m.remove(k);
-    }
-    if rt.status_subresource {
-        m.remove("status");
-    }
-    Value::Object(m)
+/// Whether two objects differ outside metadata, apiVersion, kind (and status,
+/// with a status subresource): what bumps `generation`. Compares in place.
+fn spec_differs(rt: &ResourceType, a: &Value, b: &Value) -> bool {
+    let skip = |k: &str| {
+        matches!(k, "metadata" | "apiVersion" | "kind") || (rt.status_subresource && k == "status")
+    };
+    differs_except(a, b, skip)
+}
+
+/// Top-level fields of `a` and `b` differ, ignoring those `skip` names.
+fn differs_except(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    let null = Value::Null;
+    a.keys()
+        .chain(b.keys())
+        .filter(|k| !skip(k))
+        .any(|k| a.get(k).unwrap_or(&null) != b.get(k).unwrap_or(&null))
 }
 
 pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
@@ -126,13 +153,14 @@ pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
         .collect()
 }
 
-fn strip_for_compare(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o["metadata"].as_object_mut() {
-        m.remove("managedFields");
-        m.remove("resourceVersion");
-    }
-    o
+/// The same object but for managedFields and resourceVersion: a write that
+/// changes nothing else is a no-op (no new resourceVersion, no watch event).
+/// Compares in place: this runs on every write.
+fn same_but_bookkeeping(a: &Value, b: &Value) -> bool {
+    !differs_except(a, b, |k| k == "metadata")
+        && !differs_except(&a["metadata"], &b["metadata"], |k| {
+            matches!(k, "managedFields" | "resourceVersion")
+        })
 }
 
 impl Inner {
@@ -485,7 +513,7 @@ impl Inner {
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
         }
-        if rt.tracks_generation && spec_part(rt, &old) != spec_part(rt, &new) {
+        if rt.tracks_generation && spec_differs(rt, &old, &new) {
             let g = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             new["metadata"]["generation"] = json!(g);
         }
@@ -515,7 +543,7 @@ impl Inner {
                 self.registry.insert(defined);
             }
         }
-        if strip_for_compare(&old) == strip_for_compare(&new) {
+        if same_but_bookkeeping(&old, &new) {
             return Ok(old);
         }
         if o.dry_run {

@@ -84,25 +84,50 @@ impl Applier {
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
         K: Resource<Scope = kube::core::NamespaceResourceScope>,
     {
-        let name = obj.meta().name.clone().ok_or(ApplyError::Missing("name"))?;
+        let (name, body) = apply_body(obj)?;
+        self.patch_typed(obj, name, &body).await
+    }
+
+    /// Applies a typed object unless `live` already carries what this apply
+    /// would write: the body is stamped with [`APPLIED_HASH`] (its sha256
+    /// without the stamp) and the apply is skipped when `live` has the same
+    /// stamp. Returns whether it applied. A controller woken by every status
+    /// change of its children writes only when its desired state moved.
+    pub async fn apply_if_changed<K>(&self, obj: &K, live: Option<&K>) -> Result<bool, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    {
+        let (name, mut body) = apply_body(obj)?;
+        let hash = stamp_applied_hash(&mut body);
+        let current = live
+            .filter(|l| l.meta().deletion_timestamp.is_none())
+            .and_then(|l| l.meta().annotations.as_ref()?.get(APPLIED_HASH))
+            .is_some_and(|h| *h == hash);
+        if current {
+            return Ok(false);
+        }
+        self.patch_typed(obj, name, &body).await?;
+        Ok(true)
+    }
+
+    async fn patch_typed<K>(
+        &self,
+        obj: &K,
+        name: String,
+        body: &serde_json::Value,
+    ) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    {
         let ns = obj
             .meta()
             .namespace
             .clone()
             .ok_or(ApplyError::Missing("namespace"))?;
         let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
-        let mut body = serde_json::to_value(obj).map_err(|source| ApplyError::Serialize {
-            kind: K::kind(&()).into_owned(),
-            name: name.clone(),
-            source,
-        })?;
-        if let Some(m) = body.as_object_mut() {
-            m.insert("apiVersion".into(), K::api_version(&()).into());
-            m.insert("kind".into(), K::kind(&()).into());
-            // Status belongs to the status subresource, never to an apply of spec.
-            m.remove("status");
-        }
-        api.patch(&name, &Self::params(), &Patch::Apply(&body))
+        api.patch(&name, &Self::params(), &Patch::Apply(body))
             .await
             .map_err(|source| ApplyError::Kube {
                 kind: K::kind(&()).into_owned(),
@@ -194,6 +219,45 @@ impl Applier {
             other => other,
         }
     }
+}
+
+/// sha256 of an object as applied, stamped on it: an unchanged object is not
+/// applied again.
+pub const APPLIED_HASH: &str = "midplane.dev/applied-hash";
+
+/// Stamps the applied-hash annotation (computed without it) and returns it.
+pub fn stamp_applied_hash(obj: &mut serde_json::Value) -> String {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(obj.to_string().as_bytes()));
+    if let Some(meta) = obj.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(APPLIED_HASH.into(), hash.clone().into());
+        }
+    }
+    hash
+}
+
+/// The server-side-apply body of a typed object: apiVersion and kind set,
+/// status removed (it belongs to the status subresource).
+fn apply_body<K>(obj: &K) -> Result<(String, serde_json::Value), ApplyError>
+where
+    K: Resource<DynamicType = ()> + Serialize,
+{
+    let name = obj.meta().name.clone().ok_or(ApplyError::Missing("name"))?;
+    let mut body = serde_json::to_value(obj).map_err(|source| ApplyError::Serialize {
+        kind: K::kind(&()).into_owned(),
+        name: name.clone(),
+        source,
+    })?;
+    if let Some(m) = body.as_object_mut() {
+        m.insert("apiVersion".into(), K::api_version(&()).into());
+        m.insert("kind".into(), K::kind(&()).into());
+        m.remove("status");
+    }
+    Ok((name, body))
 }
 
 fn kind_of(obj: &serde_json::Value) -> &str {

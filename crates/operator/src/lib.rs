@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod backoff;
+pub mod cache;
 pub mod condition;
 pub mod events;
 pub mod finalizer;
@@ -25,6 +26,20 @@ pub trait ErrorCategory {
         false
     }
 }
+
+/// How every Midplane controller schedules its reconciles. Bounded
+/// concurrency keeps memory flat when thousands of objects wake at once (the
+/// API server is the shared bottleneck anyway); a short debounce folds a burst
+/// of child events — a Pod created, scheduled, started, ready — into one
+/// reconcile without delaying a single change noticeably.
+pub fn controller_config() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default()
+        .concurrency(CONCURRENT_RECONCILES)
+        .debounce(std::time::Duration::from_millis(50))
+}
+
+/// Reconciles one controller runs at a time.
+pub const CONCURRENT_RECONCILES: u16 = 32;
 
 /// The finalizer each Midplane controller puts on the objects it reconciles,
 /// so children go before parents (seed §6.2).

@@ -21,6 +21,15 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[derive(Parser)]
 struct Args {
     #[arg(long, default_value_t = 1000)]
@@ -70,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let port = midplane_runtime::testing::free_port()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut emu = Command::new(&emulator)
+    let emu = Command::new(&emulator)
         .args(["--addr", &format!("127.0.0.1:{port}"), "--crd-dir"])
         .arg(root.join("k8s/crds"))
         .args(["--pod-ready-delay-ms", "50"])
@@ -80,6 +89,8 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| {
             format!("starting {emulator} (cargo build --release -p midplane-kube-emulator)")
         })?;
+    // A failed run must not leave a many-GiB emulator behind.
+    let emu = KillOnDrop(emu);
     let url = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -186,9 +197,9 @@ async fn main() -> anyhow::Result<()> {
     let p50 = percentile(&mut latencies, 50.0);
     let p99 = percentile(&mut latencies, 99.0);
     let peak = peak_rss_mib().unwrap_or_default();
-    let emu_rss = rss_mib(emu.id()).unwrap_or_default();
+    let emu_rss = rss_mib(emu.0.id()).unwrap_or_default();
     shutdown.trigger();
-    let _ = emu.kill();
+    drop(emu);
 
     println!("apps:                     {}", args.apps);
     println!(

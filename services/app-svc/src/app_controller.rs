@@ -2,13 +2,13 @@
 //! status. An invalid App gets Ready=False naming every bad field and an
 //! Event, and nothing is created until it changes.
 
-use crate::Context;
 use crate::error::ReconcileError;
+use crate::{Context, announce};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use midplane_api::{App, AppStatus, Component, ComponentSummary, expand, labels};
+use midplane_api::{App, AppStatus, Component, ComponentSummary, expand};
 use midplane_operator::apply::controlled_by;
 use midplane_operator::{FINALIZER, condition, finalizer};
 use std::collections::BTreeMap;
@@ -22,14 +22,17 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
         .namespace()
         .ok_or_else(|| ReconcileError::NoNamespace(app.name_any()))?;
     let apps: Api<App> = Api::namespaced(ctx.client.clone(), &ns);
-    let components: Api<Component> = Api::namespaced(ctx.client.clone(), &ns);
+    // Until the Component cache has listed once, an empty one means nothing.
+    if !ctx.components.is_ready() {
+        return Ok(Action::requeue(Duration::from_millis(250)));
+    }
     let uid = app.uid().unwrap_or_default();
-    let existing: Vec<Component> = components
-        .list(&ListParams::default().labels(&format!("{}={}", labels::APP, app.name_any())))
-        .await?
-        .items
+    let existing: Vec<Component> = ctx
+        .components
+        .get(&ns, &app.name_any())
         .into_iter()
-        .filter(|c| controlled_by(c, &uid))
+        .filter(|c| controlled_by(c.as_ref(), &uid))
+        .map(|c| c.as_ref().clone())
         .collect();
 
     if finalizer::is_deleting(app.as_ref()) {
@@ -82,7 +85,8 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     // Build (pure) and apply.
     let desired = expand::components(&app);
     for c in &desired {
-        ctx.applier.apply(c).await?;
+        let live = existing.iter().find(|e| e.name_any() == c.name_any());
+        ctx.applier.apply_if_changed(c, live).await?;
     }
     // Prune components the App no longer lists.
     let wanted: Vec<String> = desired.iter().map(|c| c.name_any()).collect();
@@ -135,6 +139,8 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     };
     let mut status = app.status.clone().unwrap_or_default();
     let was_ready = condition::is_true(&status.conditions, condition::READY);
+    let was_degraded = condition::is_true(&status.conditions, condition::DEGRADED);
+    let newly_applied = status.observed_generation != app.meta().generation;
     set_conditions(
         &mut status.conditions,
         all_ready,
@@ -149,7 +155,29 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     if app.status.as_ref() != Some(&status) {
         ctx.applier.patch_status(app.as_ref(), &status).await?;
     }
+    if newly_applied {
+        ctx.bus.publish(&announce::app_applied(&app));
+    }
+    if degraded && !was_degraded {
+        let names: Vec<String> = existing
+            .iter()
+            .filter(|c| {
+                c.status
+                    .as_ref()
+                    .is_some_and(|s| condition::is_true(&s.conditions, condition::DEGRADED))
+            })
+            .map(|c| c.spec.component.clone())
+            .collect();
+        let note = format!("degraded: {}", names.join(", "));
+        ctx.bus.publish(&announce::app_degraded(
+            &app,
+            "ComponentDegraded",
+            &note,
+            names,
+        ));
+    }
     if all_ready && !was_ready {
+        ctx.bus.publish(&announce::app_ready(&app));
         ctx.events
             .normal(app.as_ref(), "Ready", "Reconcile", message)
             .await;
@@ -211,6 +239,7 @@ async fn cleanup(
     }
     if existing.is_empty() {
         finalizer::remove(apps, app, FINALIZER).await?;
+        ctx.bus.publish(&announce::app_deleted(app));
         return Ok(Action::await_change());
     }
     let ar = kube::api::ApiResource::erase::<Component>(&());

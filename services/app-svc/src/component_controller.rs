@@ -1,13 +1,14 @@
 //! The Component controller: one Group per shard (build is pure), applied
 //! with SSA, surplus shards pruned, status aggregated from the Groups.
 
-use crate::Context;
+use crate::context::group_key;
 use crate::error::ReconcileError;
-use kube::api::{Api, ListParams};
+use crate::{Context, announce};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use midplane_api::validate::ValidationErrors;
-use midplane_api::{Component, Group, expand, labels};
+use midplane_api::{Component, Group, expand};
 use midplane_operator::apply::controlled_by;
 use midplane_operator::{FINALIZER, condition, finalizer};
 use std::sync::Arc;
@@ -20,21 +21,17 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
         .namespace()
         .ok_or_else(|| ReconcileError::NoNamespace(comp.name_any()))?;
     let comps: Api<Component> = Api::namespaced(ctx.client.clone(), &ns);
-    let groups: Api<Group> = Api::namespaced(ctx.client.clone(), &ns);
+    // Until the Group cache has listed once, an empty one means nothing.
+    if !ctx.groups.is_ready() {
+        return Ok(Action::requeue(Duration::from_millis(250)));
+    }
     let uid = comp.uid().unwrap_or_default();
-    let selector = format!(
-        "{}={},{}={}",
-        labels::APP,
-        comp.spec.app,
-        labels::COMPONENT_NAME,
-        comp.spec.component
-    );
-    let existing: Vec<Group> = groups
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
+    let existing: Vec<Group> = ctx
+        .groups
+        .get(&ns, &group_key(&comp.spec.app, &comp.spec.component))
         .into_iter()
-        .filter(|g| controlled_by(g, &uid))
+        .filter(|g| controlled_by(g.as_ref(), &uid))
+        .map(|g| g.as_ref().clone())
         .collect();
     let ar = kube::api::ApiResource::erase::<Group>(&());
 
@@ -44,6 +41,7 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
         }
         if existing.is_empty() {
             finalizer::remove(&comps, comp.as_ref(), FINALIZER).await?;
+            ctx.bus.publish(&announce::component_deleted(&comp));
             return Ok(Action::await_change());
         }
         for g in existing.iter().filter(|g| !finalizer::is_deleting(*g)) {
@@ -90,7 +88,8 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
 
     let desired = expand::groups(&comp);
     for g in &desired {
-        ctx.applier.apply(g).await?;
+        let live = existing.iter().find(|e| e.name_any() == g.name_any());
+        ctx.applier.apply_if_changed(g, live).await?;
     }
     let wanted: Vec<String> = desired.iter().map(|g| g.name_any()).collect();
     for g in existing.iter().filter(|g| !wanted.contains(&g.name_any())) {
@@ -121,6 +120,8 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
     let replicas = comp.spec.middleware.replicas * comp.spec.middleware.shards;
     let mut status = comp.status.clone().unwrap_or_default();
     let was_ready = condition::is_true(&status.conditions, condition::READY);
+    let was_degraded = condition::is_true(&status.conditions, condition::DEGRADED);
+    let newly_applied = status.observed_generation != generation;
     let (reason, message) = if all_ready {
         (
             "Ready",
@@ -170,7 +171,30 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
     if comp.status.as_ref() != Some(&status) {
         ctx.applier.patch_status(comp.as_ref(), &status).await?;
     }
+    if newly_applied {
+        ctx.bus.publish(&announce::component_applied(&comp));
+    }
+    if degraded && !was_degraded {
+        let names: Vec<String> = existing
+            .iter()
+            .filter(|g| {
+                g.status
+                    .as_ref()
+                    .is_some_and(|s| condition::is_true(&s.conditions, condition::DEGRADED))
+            })
+            .map(|g| g.name_any())
+            .collect();
+        let note = format!("degraded: {}", names.join(", "));
+        ctx.bus.publish(&announce::component_degraded(
+            &comp,
+            "GroupDegraded",
+            &note,
+            names,
+        ));
+    }
     if all_ready && !was_ready {
+        ctx.bus
+            .publish(&announce::component_ready(&comp, status.groups.clone()));
         ctx.events
             .normal(comp.as_ref(), "Ready", "Reconcile", message)
             .await;

@@ -7,6 +7,15 @@ pub struct Config {
     pub server: midplane_runtime::ServerConfig,
     pub kube: KubeSettings,
     pub leader_election: midplane_operator::leader::LeaderElectionConfig,
+    pub bus: BusSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusSettings {
+    /// AMQP URL of RabbitMQ; set: App and Component events are published
+    /// (`midplane.app.*`, `midplane.component.*`).
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

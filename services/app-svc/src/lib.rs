@@ -2,6 +2,7 @@
 //! aggregate status) and the Component controller (one Group per shard,
 //! scaling, status), plus the AppService gRPC API over the Kubernetes API.
 
+pub mod announce;
 pub mod app_controller;
 pub mod component_controller;
 pub mod config;

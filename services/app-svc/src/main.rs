@@ -12,7 +12,25 @@ async fn main() -> anyhow::Result<()> {
     let service = Service::init("app-svc", config.server.clone())?;
     let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
     let plugins = PluginStore::new(midplane_plugin::registry::bundled()?);
-    let ctx = Arc::new(Context::new(client.clone(), plugins));
+    let (bus, publisher) = match &config.bus.url {
+        Some(url) => {
+            let cfg = midplane_bus::BusConfig {
+                url: url.clone(),
+                ..midplane_bus::BusConfig::default()
+            }
+            .with_source("/midplane/app-svc");
+            let publisher = midplane_bus::Publisher::connect(cfg)
+                .await
+                .context("connecting to the event bus")?;
+            let (sink, task) = midplane_bus::EventSink::start(publisher);
+            (sink, Some(task))
+        }
+        None => {
+            tracing::info!("no bus.url: App and Component events are not published");
+            (midplane_bus::EventSink::disabled(), None)
+        }
+    };
+    let ctx = Arc::new(Context::new(client.clone(), plugins).with_bus(bus));
     let shutdown = service.shutdown();
 
     let controllers = {
@@ -32,8 +50,14 @@ async fn main() -> anyhow::Result<()> {
             run_as_leader(client, &le, "app-svc", wait, work, || stop.trigger()).await;
         })
     };
+    let ctx_for_drain = ctx.clone();
     let routes = tonic::service::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
     service.serve(routes).await?;
     let _ = controllers.await;
+    // The sink's task sends what is queued once the last clone is gone.
+    drop(ctx_for_drain);
+    if let Some(task) = publisher {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
     Ok(())
 }

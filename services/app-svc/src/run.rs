@@ -3,8 +3,9 @@
 use crate::{Context, app_controller, component_controller};
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use midplane_api::{App, Component, Group};
+use midplane_operator::cache::{trim, trimmed_watch};
 use midplane_operator::{instrumented, on_error, plugin_store};
 use midplane_runtime::Shutdown;
 use std::sync::Arc;
@@ -18,11 +19,34 @@ pub async fn run_controllers(ctx: Arc<Context>, plugin_namespace: String, shutdo
     };
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
-    let apps = Controller::new(Api::<App>::all(client.clone()), watcher::Config::default())
-        .owns(
-            Api::<Component>::all(client.clone()),
-            watcher::Config::default(),
+    // Children come through the caches the reconciles read from.
+    let component_stream = ctx
+        .components
+        .feed(
+            watcher(
+                Api::<Component>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .modify(|c: &mut Component| trim::meta(&mut c.metadata)),
         )
+        .touched_objects();
+    let group_stream = ctx
+        .groups
+        .feed(
+            watcher(
+                Api::<Group>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .modify(|g: &mut Group| trim::meta(&mut g.metadata)),
+        )
+        .touched_objects();
+    let (app_stream, app_store) = trimmed_watch(Api::<App>::all(client.clone()));
+    let (comp_stream, comp_store) = trimmed_watch(Api::<Component>::all(client.clone()));
+    let apps = Controller::for_stream(app_stream, app_store)
+        .owns_stream(component_stream)
+        .with_config(midplane_operator::controller_config())
         .graceful_shutdown_on(stop())
         .run(
             |app, ctx: Arc<Context>| {
@@ -44,41 +68,36 @@ pub async fn run_controllers(ctx: Arc<Context>, plugin_namespace: String, shutdo
             ctx.clone(),
         )
         .for_each(|_| async {});
-    let components = Controller::new(
-        Api::<Component>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(
-        Api::<Group>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stop())
-    .run(
-        |comp, ctx: Arc<Context>| {
-            let c = ctx.clone();
-            async move {
-                let fut = component_controller::reconcile(comp.clone(), c.clone());
-                instrumented(
+    let components = Controller::for_stream(comp_stream, comp_store)
+        .owns_stream(group_stream)
+        .with_config(midplane_operator::controller_config())
+        .graceful_shutdown_on(stop())
+        .run(
+            |comp, ctx: Arc<Context>| {
+                let c = ctx.clone();
+                async move {
+                    let fut = component_controller::reconcile(comp.clone(), c.clone());
+                    instrumented(
+                        component_controller::CONTROLLER,
+                        comp.as_ref(),
+                        &c.backoff,
+                        fut,
+                    )
+                    .await
+                }
+            },
+            |comp, err, ctx| {
+                on_error(
                     component_controller::CONTROLLER,
-                    comp.as_ref(),
-                    &c.backoff,
-                    fut,
+                    &comp,
+                    err,
+                    &ctx.events,
+                    &ctx.backoff,
                 )
-                .await
-            }
-        },
-        |comp, err, ctx| {
-            on_error(
-                component_controller::CONTROLLER,
-                &comp,
-                err,
-                &ctx.events,
-                &ctx.backoff,
-            )
-        },
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+            },
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
     let plugins = plugin_store::watch(
         client,
         &plugin_namespace,

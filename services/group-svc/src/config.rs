@@ -14,7 +14,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
-    /// AMQP URL of RabbitMQ; set: plugin updates arrive as `midplane.plugin.updated`.
+    /// AMQP URL of RabbitMQ; set: plugin updates arrive as `midplane.plugin.updated`
+    /// and Group events are published (`midplane.group.*`).
     pub url: Option<String>,
 }
 

@@ -14,6 +14,14 @@ pub struct Context {
     /// Watch plugin ConfigMaps directly (the fallback when no bus carries
     /// `midplane.plugin.updated`, e.g. `midplane dev`).
     pub watch_plugin_configmaps: bool,
+    /// What the Group owns, from the controller's watches (filled by `run`).
+    pub owned: Arc<crate::owned::OwnedCaches>,
+    /// The last render of each Group, so unchanged input is not rendered again.
+    pub renders: Arc<crate::memo::RenderMemo>,
+    /// Group events on the bus (disabled without a bus).
+    pub bus: midplane_bus::EventSink,
+    /// Rollouts in progress, for their started/completed events.
+    pub rollouts: Arc<crate::announce::Rollouts>,
 }
 
 impl Context {
@@ -26,7 +34,16 @@ impl Context {
             backoff: Arc::new(Backoff::default()),
             gateway: None,
             watch_plugin_configmaps: true,
+            owned: Arc::default(),
+            renders: Arc::default(),
+            bus: midplane_bus::EventSink::disabled(),
+            rollouts: Arc::default(),
         }
+    }
+
+    pub fn with_bus(mut self, bus: midplane_bus::EventSink) -> Self {
+        self.bus = bus;
+        self
     }
 
     pub fn with_gateway(mut self, gateway: crate::gateway::Gateway) -> Self {

@@ -1,83 +1,130 @@
-//! What a Group owns right now, listed once per reconcile (by the Group's
-//! label) and shared by the steps that need it: apply skips objects whose
-//! live `midplane.dev/applied-hash` already matches, the rollout reads the
-//! Deployments, prune deletes what is no longer rendered.
+//! What a Group owns right now, read from the watch caches (and LISTed only
+//! for kinds a plugin renders beyond the cached ones), shared by the steps
+//! that need it: apply skips objects whose live `midplane.dev/applied-hash`
+//! already matches, the rollout reads the Deployments, prune deletes what is
+//! no longer rendered, status reads the Pods.
 
 use crate::error::GroupError;
-use crate::reconcile::{pruned_kinds, selector};
+use crate::owned::OwnedCaches;
+use crate::reconcile::selector;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::{Resource, ResourceExt};
 use midplane_api::Group;
-use midplane_operator::apply::api_resource;
+use midplane_operator::apply::controlled_by;
 use midplane_render::RenderedObject;
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
-/// sha256 of the rendered object as applied: an unchanged object is not re-applied.
-pub const APPLIED_HASH: &str = "midplane.dev/applied-hash";
+pub use midplane_operator::apply::APPLIED_HASH;
 
 /// Stamps the applied-hash annotation (computed without it) and returns it.
 pub fn stamp_applied_hash(o: &mut RenderedObject) -> String {
-    let hash = hex::encode(Sha256::digest(o.object.to_string().as_bytes()));
-    if let Some(meta) = o.object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        let ann = meta
-            .entry("annotations")
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
-        if let Some(a) = ann.as_object_mut() {
-            a.insert(APPLIED_HASH.into(), hash.clone().into());
+    midplane_operator::apply::stamp_applied_hash(&mut o.object)
+}
+
+/// One live object labelled with the Group, as apply and prune see it.
+#[derive(Debug, Clone)]
+pub struct LiveObject {
+    pub resource: ApiResource,
+    pub name: String,
+    pub applied_hash: Option<String>,
+    /// The Group is its controller owner (never prune anyone else's object).
+    pub controlled: bool,
+    pub deleting: bool,
+}
+
+impl LiveObject {
+    fn of<K: Resource>(resource: &ApiResource, o: &K, uid: &str) -> Self {
+        Self {
+            resource: resource.clone(),
+            name: o.meta().name.clone().unwrap_or_default(),
+            applied_hash: o
+                .meta()
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(APPLIED_HASH))
+                .cloned(),
+            controlled: controlled_by(o, uid),
+            deleting: o.meta().deletion_timestamp.is_some(),
         }
     }
-    hash
 }
 
 pub struct LiveObjects {
-    pub by_kind: Vec<(ApiResource, Vec<DynamicObject>)>,
+    pub objects: Vec<LiveObject>,
+    pub deployments: Vec<Deployment>,
+    pub pods: Vec<Pod>,
+}
+
+/// The kinds the caches hold; any other rendered kind is LISTed.
+pub fn cached_kinds() -> [ApiResource; 4] {
+    use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+    [
+        ApiResource::erase::<Deployment>(&()),
+        ApiResource::erase::<Service>(&()),
+        ApiResource::erase::<ConfigMap>(&()),
+        ApiResource::erase::<PersistentVolumeClaim>(&()),
+    ]
+}
+
+fn same_kind(a: &ApiResource, b: &ApiResource) -> bool {
+    a.kind == b.kind && a.group == b.group
+}
+
+fn summarize<K: Resource<DynamicType = ()>>(items: &[Arc<K>], uid: &str) -> Vec<LiveObject> {
+    let ar = ApiResource::erase::<K>(&());
+    items
+        .iter()
+        .map(|o| LiveObject::of(&ar, o.as_ref(), uid))
+        .collect()
 }
 
 impl LiveObjects {
-    /// Lists every kind the Group renders or may have rendered before.
+    /// Everything labelled with the Group: the cached kinds from memory,
+    /// `other_kinds` (rendered kinds the caches do not hold) by LIST.
     pub async fn fetch(
         group: &Group,
-        rendered: &[RenderedObject],
+        other_kinds: &[ApiResource],
+        caches: &OwnedCaches,
         client: &kube::Client,
     ) -> Result<Self, GroupError> {
         let ns = group.namespace().unwrap_or_default();
-        let mut kinds = pruned_kinds();
-        for o in rendered {
-            if let Some(ar) = api_resource(&o.object)
-                && !kinds
-                    .iter()
-                    .any(|k| k.kind == ar.kind && k.group == ar.group)
-            {
-                kinds.push(ar);
+        let name = group.name_any();
+        let uid = group.uid().unwrap_or_default();
+        let deployments = caches.deployments.get(&ns, &name);
+        let mut objects = summarize(&deployments, &uid);
+        objects.extend(summarize(&caches.services.get(&ns, &name), &uid));
+        objects.extend(summarize(&caches.config_maps.get(&ns, &name), &uid));
+        objects.extend(summarize(&caches.pvcs.get(&ns, &name), &uid));
+        let cached = cached_kinds();
+        let lp = ListParams::default().labels(&selector(group));
+        for ar in other_kinds {
+            if cached.iter().any(|c| same_kind(c, ar)) {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, ar);
+            for o in api.list(&lp).await?.items {
+                objects.push(LiveObject::of(ar, &o, &uid));
             }
         }
-        let lp = ListParams::default().labels(&selector(group));
-        let mut by_kind = Vec::new();
-        for ar in kinds {
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
-            let items = api.list(&lp).await?.items;
-            by_kind.push((ar, items));
-        }
-        Ok(Self { by_kind })
+        Ok(Self {
+            objects,
+            deployments: deployments.iter().map(|d| d.as_ref().clone()).collect(),
+            pods: caches
+                .pods
+                .get(&ns, &name)
+                .iter()
+                .map(|p| p.as_ref().clone())
+                .collect(),
+        })
     }
 
+    /// The applied hash of a live object that is not being deleted.
     pub fn applied_hash(&self, kind: &str, name: &str) -> Option<&str> {
-        self.by_kind
+        self.objects
             .iter()
-            .filter(|(ar, _)| ar.kind == kind)
-            .flat_map(|(_, items)| items)
-            .find(|o| o.name_any() == name && o.metadata.deletion_timestamp.is_none())
-            .and_then(|o| o.metadata.annotations.as_ref()?.get(APPLIED_HASH))
-            .map(String::as_str)
-    }
-
-    pub fn deployments(&self) -> Vec<Deployment> {
-        self.by_kind
-            .iter()
-            .filter(|(ar, _)| ar.kind == "Deployment" && ar.group == "apps")
-            .flat_map(|(_, items)| items)
-            .filter_map(|o| o.clone().try_parse::<Deployment>().ok())
-            .collect()
+            .find(|o| o.resource.kind == kind && o.name == name && !o.deleting)
+            .and_then(|o| o.applied_hash.as_deref())
     }
 }

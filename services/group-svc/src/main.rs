@@ -28,6 +28,22 @@ async fn main() -> anyhow::Result<()> {
         )?);
     }
     ctx.watch_plugin_configmaps = config.kube.watch_plugin_configmaps || config.bus.url.is_none();
+    let publisher = match &config.bus.url {
+        Some(url) => {
+            let cfg = midplane_bus::BusConfig {
+                url: url.clone(),
+                ..midplane_bus::BusConfig::default()
+            }
+            .with_source("/midplane/group-svc");
+            let publisher = midplane_bus::Publisher::connect(cfg)
+                .await
+                .context("connecting to the event bus")?;
+            let (sink, task) = midplane_bus::EventSink::start(publisher);
+            ctx = ctx.with_bus(sink);
+            Some(task)
+        }
+        None => None,
+    };
     let ctx = Arc::new(ctx);
     let api_ctx = ctx.clone();
     let subscriber = match &config.bus.url {
@@ -63,5 +79,9 @@ async fn main() -> anyhow::Result<()> {
         sub.shutdown().await?;
     }
     let _ = controller.await;
+    // The sink's task sends what is queued once the last clone is gone.
+    if let Some(task) = publisher {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
     Ok(())
 }

@@ -1,14 +1,14 @@
 //! Wiring the Group controller: what it owns, the Pods it reports on, and the
 //! plugin ConfigMaps whose change re-renders every Group using the plugin.
 
-use crate::{Context, reconcile};
+use crate::{Context, owned, reconcile};
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, ResourceExt};
 use midplane_api::{Group, labels};
+use midplane_operator::cache::{trim, trimmed_watch};
 use midplane_operator::plugin_store::Update;
 use midplane_operator::{instrumented, on_error};
 use midplane_runtime::Shutdown;
@@ -17,21 +17,20 @@ use std::sync::Arc;
 pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdown: Shutdown) {
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
-    let owned = watcher::Config::default().labels(labels::GROUP);
-    let controller = Controller::new(
-        Api::<Group>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let owned = &ctx.owned;
+    let (group_stream, group_store) = trimmed_watch(Api::<Group>::all(client.clone()));
+    let controller = Controller::for_stream(group_stream, group_store);
     let groups = controller.store();
     let plugin_ctx = ctx.clone();
     let stop = shutdown.clone();
     controller
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
-        .owns(Api::<PersistentVolumeClaim>::all(client.clone()), owned.clone())
+        // Owned kinds come through the caches the reconcile reads from.
+        .owns_stream(owned::stream(Api::all(client.clone()), &owned.deployments, trim::deployment))
+        .owns_stream(owned::stream(Api::all(client.clone()), &owned.services, trim::service))
+        .owns_stream(owned::stream(Api::all(client.clone()), &owned.config_maps, trim::config_map))
+        .owns_stream(owned::stream(Api::all(client.clone()), &owned.pvcs, trim::pvc))
         // Pods belong to Deployments, not to the Group: map them by label.
-        .watches(Api::<Pod>::all(client.clone()), owned, |pod: Pod| {
+        .watches_stream(owned::stream(Api::all(client.clone()), &owned.pods, trim::pod), |pod: Pod| {
             let ns = pod.namespace();
             pod.labels()
                 .get(labels::GROUP)
@@ -71,6 +70,7 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
                 affected
             },
         )
+        .with_config(midplane_operator::controller_config())
         .graceful_shutdown_on(async move { stop.wait().await })
         .run(
             |group, ctx: Arc<Context>| async move {

@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
-use crate::ops::present;
+use crate::ops::present_cow;
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{EventType, WatchEvent, meta_str, too_old};
@@ -39,10 +39,16 @@ impl Filter {
     }
 
     fn line(&self, etype: &str, obj: &Value) -> Bytes {
-        let mut s =
-            json!({"type": etype, "object": present(&self.rt, &self.version, obj)}).to_string();
-        s.push('\n');
-        Bytes::from(s)
+        // Written by hand so the stored object is serialized in place, not copied.
+        let object = present_cow(&self.rt, &self.version, obj);
+        let mut buf = Vec::with_capacity(4096);
+        buf.extend_from_slice(b"{\"type\":\"");
+        buf.extend_from_slice(etype.as_bytes());
+        buf.extend_from_slice(b"\",\"object\":");
+        // Serializing a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut buf, object.as_ref());
+        buf.extend_from_slice(b"}\n");
+        Bytes::from(buf)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {

@@ -61,6 +61,15 @@ fn upsert(
         return;
     };
     let r = match inner.get(&rt.gr(), ns, name) {
+        // Most Pod changes leave a Service's endpoints as they were: no write.
+        Some(old)
+            if ["subsets", "endpoints", "ports", "addressType"]
+                .iter()
+                .all(|k| old.get(*k) == desired.get(*k))
+                && old["metadata"]["labels"] == desired["metadata"]["labels"] =>
+        {
+            Ok(())
+        }
         Some(old) => {
             let mut new = (*old).clone();
             for k in ["subsets", "endpoints", "ports", "addressType"] {
@@ -106,7 +115,7 @@ pub fn reconcile(inner: &mut Inner, index: &Index, key: &ObjKey) {
         return;
     };
     let pod_gr = gr("", "pods");
-    let pods: Vec<Value> = index
+    let pods: Vec<std::sync::Arc<Value>> = index
         .pods_for(&ns, &svc["spec"]["selector"])
         .iter()
         .filter_map(|name| inner.get(&pod_gr, &ns, name))
@@ -115,10 +124,9 @@ pub fn reconcile(inner: &mut Inner, index: &Index, key: &ObjKey) {
                 && p["status"]["podIP"].is_string()
                 && p["metadata"]["deletionTimestamp"].is_null()
         })
-        .map(|p| (*p).clone())
         .collect();
     let svc_ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
-    let addr = |p: &Value| {
+    let addr = |p: &std::sync::Arc<Value>| {
         json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
         "targetRef": {"kind": "Pod", "name": meta_str(p, "name"), "namespace": ns, "uid": meta_str(p, "uid")}})
     };

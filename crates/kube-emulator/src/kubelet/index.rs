@@ -1,5 +1,11 @@
 //! Label indexes that keep the endpoints controller linear: Pods by label and Services by
 //! selector entry, per namespace, maintained from the event stream.
+//!
+//! A Service is filed under one entry of its selector only — the one fewest Pods carry when
+//! it is filed. A Pod can only be selected by a Service whose every entry it carries, the
+//! filed one included, so looking a Pod's own labels up finds every candidate; and since
+//! entries every Pod shares (`app.kubernetes.io/managed-by`) are never chosen, a Pod event
+//! touches the few Services of its own group, not every Service in the namespace.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -7,12 +13,15 @@ use serde_json::Value;
 
 use crate::store::{EventType, WatchEvent, meta_str};
 
+/// (namespace, label key, label value).
 type Key = (String, String, String);
 
 #[derive(Default)]
 pub struct Index {
     pods: HashMap<Key, BTreeSet<String>>,
     services: HashMap<Key, BTreeSet<String>>,
+    /// (namespace, Service) → the selector entry it is filed under.
+    filed: HashMap<(String, String), Key>,
 }
 
 fn pairs(map: &Value) -> Vec<(String, String)> {
@@ -49,30 +58,60 @@ fn update(
 impl Index {
     /// Follow one committed change.
     pub fn observe(&mut self, ev: &WatchEvent) {
-        let (field, idx): (fn(&Value) -> &Value, _) =
-            match (ev.gr.group.as_str(), ev.gr.resource.as_str()) {
-                ("", "pods") => (|o: &Value| &o["metadata"]["labels"], &mut self.pods),
-                ("", "services") => (|o: &Value| &o["spec"]["selector"], &mut self.services),
-                _ => return,
-            };
         let ns = meta_str(&ev.object, "namespace");
         let name = meta_str(&ev.object, "name");
-        let old = ev
-            .old
-            .as_deref()
-            .map(|o| pairs(field(o)))
-            .unwrap_or_default();
-        let new = if ev.etype == EventType::Deleted {
-            Vec::new()
-        } else {
-            pairs(field(&ev.object))
-        };
-        if old != new {
-            update(idx, ns, name, &old, &new);
+        match (ev.gr.group.as_str(), ev.gr.resource.as_str()) {
+            ("", "pods") => {
+                let field = |o: &Value| pairs(&o["metadata"]["labels"]);
+                let old = ev.old.as_deref().map(field).unwrap_or_default();
+                let new = if ev.etype == EventType::Deleted {
+                    Vec::new()
+                } else {
+                    field(&ev.object)
+                };
+                if old != new {
+                    update(&mut self.pods, ns, name, &old, &new);
+                }
+            }
+            ("", "services") => {
+                let selector = if ev.etype == EventType::Deleted {
+                    Vec::new()
+                } else {
+                    pairs(&ev.object["spec"]["selector"])
+                };
+                self.file_service(ns, name, &selector);
+            }
+            _ => {}
         }
     }
 
-    /// Services in `ns` with a selector entry among the pod's labels (to be verified).
+    fn file_service(&mut self, ns: &str, name: &str, selector: &[(String, String)]) {
+        let id = (ns.to_string(), name.to_string());
+        let rarest = selector
+            .iter()
+            .map(|(k, v)| (ns.to_string(), k.clone(), v.clone()))
+            .min_by_key(|key| (self.pods.get(key).map_or(0, BTreeSet::len), key.clone()));
+        if self.filed.get(&id) == rarest.as_ref() {
+            return;
+        }
+        if let Some(old) = self.filed.remove(&id)
+            && let Some(set) = self.services.get_mut(&old)
+        {
+            set.remove(name);
+            if set.is_empty() {
+                self.services.remove(&old);
+            }
+        }
+        if let Some(key) = rarest {
+            self.services
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_string());
+            self.filed.insert(id, key);
+        }
+    }
+
+    /// Services in `ns` that may select a Pod with these labels (to be verified).
     pub fn services_for(&self, ns: &str, labels: &Value) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         for (k, v) in pairs(labels) {
@@ -83,14 +122,83 @@ impl Index {
         out
     }
 
-    /// Pods in `ns` carrying the first entry of a selector (to be verified against all of it).
+    /// Pods in `ns` carrying the selector's rarest entry (to be verified against all of it).
     pub fn pods_for(&self, ns: &str, selector: &Value) -> Vec<String> {
-        let Some((k, v)) = pairs(selector).into_iter().next() else {
-            return Vec::new();
-        };
-        self.pods
-            .get(&(ns.to_string(), k, v))
-            .map(|s| s.iter().cloned().collect())
+        pairs(selector)
+            .into_iter()
+            .map(|(k, v)| {
+                self.pods
+                    .get(&(ns.to_string(), k, v))
+                    .map(|s| s.iter().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            })
+            .min_by_key(Vec::len)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::GroupResource;
+    use crate::store::WatchEvent;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn ev(resource: &str, object: Value) -> WatchEvent {
+        WatchEvent {
+            rv: 1,
+            gr: GroupResource {
+                group: String::new(),
+                resource: resource.into(),
+            },
+            etype: EventType::Added,
+            object: Arc::new(object),
+            old: None,
+        }
+    }
+
+    fn pod(name: &str, group: &str) -> WatchEvent {
+        ev(
+            "pods",
+            json!({"metadata": {"name": name, "namespace": "ns",
+                "labels": {"managed-by": "midplane", "group": group}}}),
+        )
+    }
+
+    fn svc(name: &str, selector: Value) -> WatchEvent {
+        ev(
+            "services",
+            json!({"metadata": {"name": name, "namespace": "ns"}, "spec": {"selector": selector}}),
+        )
+    }
+
+    #[test]
+    fn a_pod_finds_only_its_own_groups_services() {
+        let mut idx = Index::default();
+        for g in 0..50 {
+            idx.observe(&pod(&format!("p{g}"), &format!("g{g}")));
+        }
+        for g in 0..50 {
+            idx.observe(&svc(
+                &format!("s{g}"),
+                json!({"managed-by": "midplane", "group": format!("g{g}")}),
+            ));
+        }
+        // A Service selecting every pod still finds them all.
+        idx.observe(&svc("all", json!({"managed-by": "midplane"})));
+        let labels = json!({"managed-by": "midplane", "group": "g7"});
+        let found: Vec<String> = idx.services_for("ns", &labels).into_iter().collect();
+        assert_eq!(found, ["all", "s7"]);
+        assert_eq!(
+            idx.pods_for("ns", &json!({"managed-by": "midplane", "group": "g7"})),
+            ["p7"]
+        );
+        // Deleting a Service unfiles it.
+        let mut del = svc("s7", json!({"managed-by": "midplane", "group": "g7"}));
+        del.etype = EventType::Deleted;
+        idx.observe(&del);
+        let found: Vec<String> = idx.services_for("ns", &labels).into_iter().collect();
+        assert_eq!(found, ["all"]);
     }
 }
