@@ -15,7 +15,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use midplane_api::{App, AppSpec, BackupPolicy, ComponentTemplate, MiddlewareSpec, Retention};
+use midplane_api::App;
 use midplane_backup::{BackupKey, BackupOptions, Store, create_backup};
 use midplane_backup_svc::BackupSettings;
 use midplane_backup_svc::config::JobSettings;
@@ -86,32 +86,7 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
         .expect("register the jobs.batch stand-in");
 
     // The App exists on the cluster, so the Job's controller reference points at a real uid.
-    let mut app = App::new(
-        "cache",
-        AppSpec {
-            components: vec![ComponentTemplate {
-                name: "redis".into(),
-                spec: MiddlewareSpec {
-                    plugin: "redis".into(),
-                    replicas: 1,
-                    shards: 1,
-                    backup: Some(BackupPolicy {
-                        enabled: true,
-                        schedule: "0 3 * * *".into(),
-                        retention: Some(Retention {
-                            count: Some(1),
-                            max_age: None,
-                        }),
-                        encryption: Some("gpg".into()),
-                        storage: "nightly".into(),
-                        key_secret: Some("cache-key".into()),
-                    }),
-                    ..Default::default()
-                },
-            }],
-        },
-    );
-    app.metadata.namespace = Some("shop".into());
+    let app = common::backup_app("0 3 * * *", "gpg", Some(1));
     let app = Api::<App>::namespaced(client.clone(), "shop")
         .create(&PostParams::default(), &app)
         .await

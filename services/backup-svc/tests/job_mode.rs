@@ -13,7 +13,6 @@ use common::Tail;
 use futures::future::BoxFuture;
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use midplane_api::{App, AppSpec, BackupPolicy, ComponentTemplate, MiddlewareSpec, Retention};
 use midplane_backup::{Algorithm, BackupKey, BackupOptions, Store, create_backup};
 use midplane_backup_svc::BackupSettings;
 use midplane_backup_svc::config::JobSettings;
@@ -87,32 +86,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let work = tempfile::tempdir().expect("tempdir");
     let store = format!("file://{}", work.path().join("store").display());
-    let mut app = App::new(
-        "cache",
-        AppSpec {
-            components: vec![ComponentTemplate {
-                name: "redis".into(),
-                spec: MiddlewareSpec {
-                    plugin: "redis".into(),
-                    replicas: 1,
-                    shards: 1,
-                    backup: Some(BackupPolicy {
-                        enabled: true,
-                        schedule: "0 3 * * *".into(),
-                        retention: Some(Retention {
-                            count: Some(2),
-                            max_age: None,
-                        }),
-                        encryption: Some("aes256-cbc".into()),
-                        storage: "nightly".into(),
-                        key_secret: Some("cache-key".into()),
-                    }),
-                    ..Default::default()
-                },
-            }],
-        },
-    );
-    app.metadata.namespace = Some("shop".into());
+    let mut app = common::backup_app("0 3 * * *", "aes256-cbc", Some(2));
     app.metadata.uid = Some("uid-1".into());
     let settings = BackupSettings {
         storages: BTreeMap::from([("nightly".into(), store)]),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Duration;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use midplane_api::{App, AppSpec, BackupPolicy, ComponentTemplate, MiddlewareSpec, Retention};
+use midplane_api::App;
 use midplane_backup::Store;
 use midplane_backup_svc::BackupSettings;
 use midplane_backup_svc::events::EventSink;
@@ -37,33 +37,7 @@ async fn emulator() -> (midplane_kube_emulator::EmulatorHandle, kube::Client) {
 }
 
 fn app(schedule: &str) -> App {
-    let mut app = App::new(
-        "cache",
-        AppSpec {
-            components: vec![ComponentTemplate {
-                name: "redis".into(),
-                spec: MiddlewareSpec {
-                    plugin: "redis".into(),
-                    replicas: 1,
-                    shards: 1,
-                    backup: Some(BackupPolicy {
-                        enabled: true,
-                        schedule: schedule.into(),
-                        retention: Some(Retention {
-                            count: Some(2),
-                            max_age: None,
-                        }),
-                        encryption: Some("aes256-gcm".into()),
-                        storage: "nightly".into(),
-                        key_secret: Some("cache-key".into()),
-                    }),
-                    ..Default::default()
-                },
-            }],
-        },
-    );
-    app.metadata.namespace = Some("shop".into());
-    app
+    common::backup_app(schedule, "aes256-gcm", Some(2))
 }
 
 struct Running {

@@ -142,3 +142,36 @@ pub async fn run_pod(
         .expect("pod pipeline")
         .id
 }
+
+/// App `shop/cache` with one Redis instance whose backup policy runs daily at 03:00 into the
+/// storage `nightly` with the key Secret `cache-key`, keeping at most `keep` backups.
+pub fn backup_app(schedule: &str, encryption: &str, keep: Option<i32>) -> midplane_api::App {
+    use midplane_api::{App, AppSpec, BackupPolicy, ComponentTemplate, MiddlewareSpec, Retention};
+    let mut app = App::new(
+        "cache",
+        AppSpec {
+            components: vec![ComponentTemplate {
+                name: "redis".into(),
+                spec: MiddlewareSpec {
+                    plugin: "redis".into(),
+                    replicas: 1,
+                    shards: 1,
+                    backup: Some(BackupPolicy {
+                        enabled: true,
+                        schedule: schedule.into(),
+                        retention: keep.map(|count| Retention {
+                            count: Some(count),
+                            max_age: None,
+                        }),
+                        encryption: Some(encryption.into()),
+                        storage: "nightly".into(),
+                        key_secret: Some("cache-key".into()),
+                    }),
+                    ..Default::default()
+                },
+            }],
+        },
+    );
+    app.metadata.namespace = Some("shop".into());
+    app
+}
