@@ -65,13 +65,16 @@ fn dev_apply_get_kubectl_delete() {
     let stdout = child.stdout.take().expect("stdout");
     let _dev = Dev(child);
     let mut kubeconfig = String::new();
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.expect("line");
         if let Some(path) = line.strip_prefix("kubeconfig: ") {
             kubeconfig = path.to_string();
             break;
         }
     }
+    // Keep reading: a closed pipe would fail the child's next write.
+    std::thread::spawn(move || lines.for_each(drop));
     assert!(
         !kubeconfig.is_empty(),
         "midplane dev printed no kubeconfig path"

@@ -73,14 +73,21 @@ pub async fn run(state: &Path, port: u16, pod_ready_delay_ms: u64) -> anyhow::Re
         shutdown.clone(),
     ));
 
-    println!("Kubernetes API emulator: {}", emu.url());
-    println!("kubeconfig: {}", kubeconfig.display());
-    println!("Next: midplane apply -f examples/redis-app.yaml && midplane get groups");
-    println!(
-        "      kubectl --kubeconfig {} get deployments",
+    // Written at once and never fatal: whoever started us may have stopped
+    // reading once it had the kubeconfig path (a closed pipe must not kill the
+    // running controllers, as println! would).
+    let banner = format!(
+        "Kubernetes API emulator: {}\nkubeconfig: {}\nNext: midplane apply -f examples/redis-app.yaml && midplane get groups\n      kubectl --kubeconfig {} get deployments\nCtrl-C stops.\n",
+        emu.url(),
+        kubeconfig.display(),
         kubeconfig.display()
     );
-    println!("Ctrl-C stops.");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
+    }
     shutdown.wait().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = apps.await;
