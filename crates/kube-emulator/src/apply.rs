@@ -19,6 +19,9 @@ struct Entry {
     time: String,
     subresource: String,
     set: FieldSet,
+    /// The entry as stored, while nothing in it changed: written back as is
+    /// instead of being serialized again (most writes touch one manager).
+    raw: Option<Value>,
 }
 
 fn subresource_name(scope: Scope) -> &'static str {
@@ -37,6 +40,22 @@ fn read(obj: Option<&Value>) -> Vec<Entry> {
             time: e["time"].as_str().unwrap_or_default().into(),
             subresource: e["subresource"].as_str().unwrap_or_default().into(),
             set: from_fields_v1(&e["fieldsV1"]),
+            raw: None,
+        })
+        .collect()
+}
+
+/// Like [`read`], but owning the stored entries so unchanged ones go back untouched.
+fn read_owned(list: Vec<Value>) -> Vec<Entry> {
+    list.into_iter()
+        .map(|e| Entry {
+            manager: e["manager"].as_str().unwrap_or_default().into(),
+            operation: e["operation"].as_str().unwrap_or("Update").into(),
+            api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
+            time: e["time"].as_str().unwrap_or_default().into(),
+            subresource: e["subresource"].as_str().unwrap_or_default().into(),
+            set: from_fields_v1(&e["fieldsV1"]),
+            raw: Some(e),
         })
         .collect()
 }
@@ -46,6 +65,9 @@ fn write(obj: &mut Value, entries: Vec<Entry>) {
         .into_iter()
         .filter(|e| !e.set.is_empty())
         .map(|e| {
+            if let Some(raw) = e.raw {
+                return raw;
+            }
             let mut v = json!({
                 "manager": e.manager,
                 "operation": e.operation,
@@ -84,7 +106,20 @@ pub fn track_update(
     api_version: &str,
     now: &str,
 ) {
-    let mut entries = read(old);
+    // A patch starts from the stored object, so `new` usually carries the same
+    // entries as `old`: take them over instead of copying.
+    let carried = new
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("managedFields"));
+    let mut entries = match carried {
+        Some(Value::Array(list))
+            if old.is_some_and(|o| o["metadata"]["managedFields"].as_array() == Some(&list)) =>
+        {
+            read_owned(list)
+        }
+        _ => read(old),
+    };
     let old_set = old.map(|o| field_set(rt, o, scope)).unwrap_or_default();
     let new_set = field_set(rt, new, scope);
     let changed: FieldSet = new_set
@@ -99,6 +134,7 @@ pub fn track_update(
     let sub = subresource_name(scope);
     let mut found = false;
     for e in entries.iter_mut() {
+        let before = e.set.len();
         if e.manager == manager && e.operation == "Update" && e.subresource == sub {
             found = true;
             e.set.retain(|p| !removed.contains(p));
@@ -106,10 +142,14 @@ pub fn track_update(
             if !changed.is_empty() {
                 e.time = now.into();
                 e.api_version = api_version.into();
+                e.raw = None;
             }
         } else {
             e.set
                 .retain(|p| !changed.contains(p) && !removed.contains(p));
+        }
+        if e.set.len() != before {
+            e.raw = None;
         }
     }
     if !found && !changed.is_empty() {
@@ -120,6 +160,7 @@ pub fn track_update(
             time: now.into(),
             subresource: sub.into(),
             set: changed,
+            raw: None,
         });
     }
     write(new, entries);
@@ -271,6 +312,7 @@ pub fn apply(
             time: req.now.into(),
             subresource: sub.into(),
             set: new_set,
+            raw: None,
         }),
     }
     write(&mut merged, entries);

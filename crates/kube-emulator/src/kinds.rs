@@ -109,10 +109,12 @@ fn set_default(obj: &mut Value, ptr: &[&str], value: Value) {
 
 /// Defaults the apiserver fills in on every write; `old` carries allocations (cluster IPs).
 pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, alloc: u64) {
-    if !rt.group.is_empty() && rt.kind != "Deployment" {
+    let job = rt.group == "batch" && rt.kind == "Job";
+    if !rt.group.is_empty() && rt.kind != "Deployment" && !job {
         return;
     }
     match rt.kind.as_str() {
+        "Job" => job_defaults(obj, old),
         "Namespace" => {
             let name = obj["metadata"]["name"].clone();
             set_default(
@@ -283,6 +285,7 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Caus
                 &mut out,
             );
         }
+        ("batch", "Job") => validate_job(obj, old, &mut out),
         ("", "Service") => {
             let ty = obj["spec"]["type"].as_str().unwrap_or("ClusterIP");
             if !["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"].contains(&ty) {
@@ -336,4 +339,123 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Caus
         _ => {}
     }
     out
+}
+
+/// Job defaulting as the apiserver does it (strategy + SetDefaults_Job): counts, modes and,
+/// unless `manualSelector`, the generated selector and template labels on the Job's uid.
+fn job_defaults(obj: &mut Value, old: Option<&Value>) {
+    set_default(obj, &["spec", "backoffLimit"], json!(6));
+    set_default(obj, &["spec", "completions"], json!(1));
+    set_default(obj, &["spec", "parallelism"], json!(1));
+    set_default(obj, &["spec", "completionMode"], json!("NonIndexed"));
+    set_default(obj, &["spec", "suspend"], json!(false));
+    if obj["spec"]["podFailurePolicy"].is_null() {
+        set_default(
+            obj,
+            &["spec", "podReplacementPolicy"],
+            json!("TerminatingOrFailed"),
+        );
+    }
+    default_container_ports(obj, &["spec", "template", "spec"]);
+    if obj["spec"]["manualSelector"] == json!(true) {
+        return;
+    }
+    // The uid the selector names: the stored one on update, else the one create assigns.
+    let uid = match old {
+        Some(o) => o["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        None => match obj["metadata"]["uid"].as_str() {
+            Some(u) if !u.is_empty() => u.to_string(),
+            _ => {
+                let u = uuid::Uuid::new_v4().to_string();
+                obj["metadata"]["uid"] = json!(u);
+                u
+            }
+        },
+    };
+    let name = obj["metadata"]["name"].clone();
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", json!(uid)),
+        ("batch.kubernetes.io/job-name", name.clone()),
+        ("controller-uid", json!(uid)),
+        ("job-name", name),
+    ] {
+        set_default(obj, &["spec", "template", "metadata", "labels", k], v);
+    }
+    set_default(
+        obj,
+        &[
+            "spec",
+            "selector",
+            "matchLabels",
+            "batch.kubernetes.io/controller-uid",
+        ],
+        json!(uid),
+    );
+}
+
+fn not_negative(obj: &Value, field: &str, out: &mut Vec<Cause>) {
+    let v = &obj["spec"][field];
+    if v.as_i64().is_some_and(|n| n < 0) {
+        out.push(invalid(
+            &format!("spec.{field}"),
+            format!("Invalid value: {v}: must be greater than or equal to 0"),
+        ));
+    }
+}
+
+fn validate_job(obj: &Value, old: Option<&Value>, out: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    let policy = spec["template"]["spec"]["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always");
+    if policy != "Never" && policy != "OnFailure" {
+        out.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            field: "spec.template.spec.restartPolicy".into(),
+            message: format!(
+                "Unsupported value: \"{policy}\": supported values: \"OnFailure\", \"Never\""
+            ),
+        });
+    }
+    for f in ["backoffLimit", "completions", "parallelism"] {
+        not_negative(obj, f, out);
+    }
+    if let Some(v) = spec["activeDeadlineSeconds"].as_i64()
+        && v <= 0
+    {
+        out.push(invalid(
+            "spec.activeDeadlineSeconds",
+            format!("Invalid value: {v}: must be greater than 0"),
+        ));
+    }
+    not_negative(obj, "ttlSecondsAfterFinished", out);
+    let sel = &spec["selector"];
+    if !sel.is_object() {
+        out.push(required("spec.selector"));
+    } else {
+        let tmpl = json!({"metadata": {"labels": spec["template"]["metadata"]["labels"]}});
+        if !LabelSelector::from_object(sel).matches(&tmpl) {
+            out.push(invalid(
+                "spec.template.metadata.labels",
+                format!(
+                    "Invalid value: {}: `selector` does not match template `labels`",
+                    tmpl["metadata"]["labels"]
+                ),
+            ));
+        }
+    }
+    validate_pod_spec(&spec["template"]["spec"], "spec.template.spec", out);
+    if let Some(old) = old {
+        for f in ["template", "selector", "completions", "completionMode"] {
+            if old["spec"][f] != spec[f] {
+                out.push(invalid(
+                    &format!("spec.{f}"),
+                    format!("Invalid value: {}: field is immutable", spec[f]),
+                ));
+            }
+        }
+    }
 }

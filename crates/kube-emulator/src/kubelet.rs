@@ -19,7 +19,10 @@ use crate::store::{Inner, ObjKey, Store, WatchEvent, key_of, meta_str};
 
 mod endpoints;
 mod index;
+mod jobs;
 mod pods;
+
+pub use jobs::{DURATION_ANNOTATION, JobOutcome, OUTCOME_ANNOTATION};
 
 /// A test-injected pod fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,10 +67,12 @@ pub struct Kubelet {
     events_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Arc<WatchEvent>>>>,
     index: std::sync::Mutex<index::Index>,
     ip_counter: AtomicU64,
+    /// How Job Pods end when neither the Job nor its template says.
+    job_outcome: JobOutcome,
 }
 
 impl Kubelet {
-    pub fn new(store: Arc<Store>, ready_delay: Duration) -> Arc<Self> {
+    pub fn new(store: Arc<Store>, ready_delay: Duration, job_outcome: JobOutcome) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let events = store.subscribe_internal();
         Arc::new(Self {
@@ -78,6 +83,7 @@ impl Kubelet {
             events_rx: std::sync::Mutex::new(Some(events)),
             index: std::sync::Mutex::new(index::Index::default()),
             ip_counter: AtomicU64::new(1),
+            job_outcome,
         })
     }
 
@@ -162,6 +168,8 @@ impl Kubelet {
         let mut new_pods = BTreeSet::new();
         let mut pvcs = BTreeSet::new();
         let mut services = BTreeSet::new();
+        let mut jobs = BTreeSet::new();
+        let job_gr = jobs::job_gr();
         let dep_gr = gr("apps", "deployments");
         let pod_gr = gr("", "pods");
         let pvc_gr = gr("", "persistentvolumeclaims");
@@ -176,6 +184,8 @@ impl Kubelet {
                 let key = key_of(&ev.gr, &ev.object);
                 if ev.gr == dep_gr {
                     deployments.insert(key);
+                } else if ev.gr == job_gr {
+                    jobs.insert(key);
                 } else if ev.gr == pod_gr {
                     if ev.object["spec"]["nodeName"].is_null() {
                         new_pods.insert(key.clone());
@@ -190,12 +200,15 @@ impl Kubelet {
                             .into_iter()
                             .flatten()
                         {
+                            let owner = |gr: &GroupResource| ObjKey {
+                                gr: gr.clone(),
+                                namespace: key.namespace.clone(),
+                                name: r["name"].as_str().unwrap_or_default().into(),
+                            };
                             if r["kind"] == "Deployment" {
-                                deployments.insert(ObjKey {
-                                    gr: dep_gr.clone(),
-                                    namespace: key.namespace.clone(),
-                                    name: r["name"].as_str().unwrap_or_default().into(),
-                                });
+                                deployments.insert(owner(&dep_gr));
+                            } else if r["kind"] == "Job" {
+                                jobs.insert(owner(&job_gr));
                             }
                         }
                     }
@@ -217,11 +230,20 @@ impl Kubelet {
             pods::schedule(self, &mut self.store.lock(), k);
         }
         for k in due {
-            pods::start(&mut self.store.lock(), k);
+            if k.gr == job_gr {
+                jobs.insert(k.clone());
+            } else {
+                pods::start(&mut self.store.lock(), k);
+            }
         }
         for k in &deployments {
             if let Err(e) = self.reconcile_deployment(&mut self.store.lock(), k) {
                 tracing::warn!(deployment = %k.name, error = %e, "deployment controller");
+            }
+        }
+        for k in &jobs {
+            if let Err(e) = self.reconcile_job(&mut self.store.lock(), k) {
+                tracing::warn!(job = %k.name, error = %e, "job controller");
             }
         }
         for k in &pvcs {

@@ -38,7 +38,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use error::{ApiError, Cause, EmulatorError};
-pub use kubelet::Fault;
+pub use kubelet::{DURATION_ANNOTATION, Fault, JobOutcome, OUTCOME_ANNOTATION};
 
 use crate::ops::WriteOpts;
 use crate::registry::{GroupResource, Registry};
@@ -61,6 +61,9 @@ pub struct EmulatorConfig {
     pub bookmark_interval: Duration,
     /// Namespaces created at start (besides default, kube-system, kube-public, kube-node-lease).
     pub namespaces: Vec<String>,
+    /// How the Pods of a batch/v1 Job end when neither the Job nor its pod template carries
+    /// [`OUTCOME_ANNOTATION`]; [`EmulatorHandle::job_outcome`] changes it per Job.
+    pub job_outcome: JobOutcome,
 }
 
 impl Default for EmulatorConfig {
@@ -73,6 +76,7 @@ impl Default for EmulatorConfig {
             continue_ttl: Duration::from_secs(300),
             bookmark_interval: Duration::from_secs(5),
             namespaces: Vec::new(),
+            job_outcome: JobOutcome::Succeed,
         }
     }
 }
@@ -99,7 +103,8 @@ impl Emulator {
                 source,
             })?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let kubelet = kubelet::Kubelet::new(store.clone(), config.pod_ready_delay);
+        let kubelet =
+            kubelet::Kubelet::new(store.clone(), config.pod_ready_delay, config.job_outcome);
         let shared = Arc::new(http::Shared {
             store: store.clone(),
             kubelet: kubelet.clone(),
@@ -280,6 +285,17 @@ impl EmulatorHandle {
     /// Make a pod fail, crash, turn (not) ready, or be deleted; returns the pod afterwards.
     pub fn pod_fault(&self, namespace: &str, name: &str, fault: Fault) -> Result<Value, ApiError> {
         self.kubelet.inject(namespace, name, fault)
+    }
+
+    /// Decide how a Job's Pods end from now on (running ones at once): annotates the Job with
+    /// [`OUTCOME_ANNOTATION`] for the emulated job controller. Returns the Job afterwards.
+    pub fn job_outcome(
+        &self,
+        namespace: &str,
+        name: &str,
+        outcome: JobOutcome,
+    ) -> Result<Value, ApiError> {
+        self.kubelet.set_job_outcome(namespace, name, outcome)
     }
 
     /// The current global resourceVersion.

@@ -129,7 +129,7 @@ pub fn builtins() -> Vec<ResourceType> {
         // `kubectl get all` expands the "all" category.
         if matches!(
             t.kind.as_str(),
-            "Pod" | "Service" | "Deployment" | "ReplicaSet"
+            "Pod" | "Service" | "Deployment" | "ReplicaSet" | "Job"
         ) {
             t.categories.push("all".into());
         }
@@ -282,6 +282,7 @@ fn builtin_list() -> Vec<ResourceType> {
             true,
             &[],
         ),
+        builtin("batch", "v1", "Job", "jobs", true, true, &[], true, &[]),
         builtin(
             "discovery.k8s.io",
             "v1",

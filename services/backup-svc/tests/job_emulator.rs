@@ -1,9 +1,10 @@
 //! Job mode over real HTTP: `KubeJobs` (server-side apply + a label-selected Job watch) and the
-//! Runner against the Kubernetes API emulator. The emulator has no built-in batch/v1 Job, so
-//! the test registers a CustomResourceDefinition named `jobs.batch` (schemaless, with a status
-//! subresource) as a stand-in: same URL, same apply/watch/status mechanics, no Job defaulting
-//! or validation, and no Job controller (the test writes the Job's status, as the emulator
-//! cannot run Pods' commands). Storage and the bus are real.
+//! Runner against the Kubernetes API emulator's built-in batch/v1 Jobs: apiserver defaulting
+//! and validation, and its job controller runs a Pod per attempt. The emulator cannot run the
+//! Pod's command, so its Job Pods are held (`JobOutcome::Hold`) while the test runs the command
+//! in-process (`common::run_pod`), then told how the Pod ended (`EmulatorHandle::job_outcome`);
+//! the Job's Complete/Failed conditions come from the emulator's controller. Storage and the
+//! bus are real.
 
 mod common;
 
@@ -12,9 +13,9 @@ use std::sync::Arc;
 
 use common::Tail;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use midplane_api::App;
 use midplane_backup::{BackupKey, BackupOptions, Store, create_backup};
 use midplane_backup_svc::BackupSettings;
@@ -26,24 +27,8 @@ use midplane_backup_svc::policy;
 use midplane_backup_svc::runner::Runner;
 use midplane_bus::Publisher;
 use midplane_bus::catalogue::{BackupCompleted, BackupFailed};
+use midplane_kube_emulator::JobOutcome;
 use midplane_runtime::testing::eventually;
-
-const JOB_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: jobs.batch}
-spec:
-  group: batch
-  scope: Namespaced
-  names: {plural: jobs, singular: job, kind: Job, listKind: JobList}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    subresources: {status: {}}
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"#;
 
 async fn job_named(jobs: &Api<Job>, n: usize) -> Job {
     eventually(&format!("Backup Job #{n}"), 30, || async {
@@ -58,13 +43,25 @@ async fn job_named(jobs: &Api<Job>, n: usize) -> Job {
     .await
 }
 
-async fn set_condition(jobs: &Api<Job>, name: &str, type_: &str, reason: &str) {
-    let status = serde_json::json!({"status": {"conditions": [{
-        "type": type_, "status": "True", "reason": reason, "message": format!("{type_}: {reason}")
-    }]}});
-    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+/// The Job once the emulator's controller reports its Pod running and ready.
+async fn running(jobs: &Api<Job>, name: &str) -> Job {
+    eventually(&format!("Job {name} running"), 30, || async {
+        let j = jobs.get(name).await.ok()?;
+        let s = j.status.as_ref()?;
+        (s.active == Some(1) && s.ready == Some(1)).then_some(j)
+    })
+    .await
+}
+
+/// The phases of the Pods the emulator ran for a Job.
+async fn pod_phases(pods: &Api<Pod>, job: &str) -> Vec<String> {
+    pods.list(&ListParams::default().labels(&format!("batch.kubernetes.io/job-name={job}")))
         .await
-        .expect("patch Job status");
+        .expect("list pods")
+        .items
+        .into_iter()
+        .map(|p| p.status.and_then(|s| s.phase).unwrap_or_default())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,17 +70,15 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
     let emu = midplane_kube_emulator::Emulator::start(midplane_kube_emulator::EmulatorConfig {
         crd_dir: Some(root.join("k8s/crds")),
         namespaces: vec!["shop".into()],
+        pod_ready_delay: std::time::Duration::from_millis(50),
+        // The test runs each Pod's command itself, then says how the Pod ended.
+        job_outcome: JobOutcome::Hold,
         ..Default::default()
     })
     .await
     .expect("emulator");
     let client =
         kube::Client::try_from(kube::Config::new(emu.url().parse().expect("url"))).expect("client");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(JOB_CRD).expect("crd yaml");
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &crd)
-        .await
-        .expect("register the jobs.batch stand-in");
 
     // The App exists on the cluster, so the Job's controller reference points at a real uid.
     let app = common::backup_app("0 3 * * *", "gpg", Some(1));
@@ -129,6 +124,7 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
         sink,
     );
     let jobs: Api<Job> = Api::namespaced(client.clone(), "shop");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "shop");
 
     // 1. A Job that completes: the backup it stored is found, retention (count 1) applies.
     let (r, t) = (runner.clone(), target.clone());
@@ -152,11 +148,22 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
         common::run_pod(&job, &pvc, &key).await,
         "20261127T030000Z-0000a1"
     );
+    // The apiserver defaulted the applied Job; its controller runs one Pod for it.
+    let spec = job.spec.as_ref().expect("spec");
+    assert_eq!(spec.completions, Some(1));
+    assert!(
+        spec.selector
+            .as_ref()
+            .and_then(|s| s.match_labels.as_ref())
+            .is_some_and(|l| l.contains_key("batch.kubernetes.io/controller-uid"))
+    );
     // A Job that is merely running leaves the runner waiting.
-    set_condition(&jobs, &job.name_any(), "Suspended", "NotYet").await;
+    running(&jobs, &job.name_any()).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!run.is_finished());
-    set_condition(&jobs, &job.name_any(), "Complete", "CompletionsReached").await;
+    assert_eq!(pod_phases(&pods, &job.name_any()).await, ["Running"]);
+    emu.job_outcome("shop", &job.name_any(), JobOutcome::Succeed)
+        .expect("the backup Pod succeeds");
     let report = tokio::time::timeout(std::time::Duration::from_secs(30), run)
         .await
         .expect("the runner noticed the Complete condition")
@@ -172,19 +179,34 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
         .map(|m| m.id)
         .collect();
     assert_eq!(left, ["20261127T030000Z-0000a1"]);
+    let done = jobs.get(&job.name_any()).await.expect("Job");
+    assert_eq!(done.status.as_ref().and_then(|s| s.succeeded), Some(1));
+    assert_eq!(pod_phases(&pods, &job.name_any()).await, ["Succeeded"]);
 
-    // 2. A Job that fails: a failed event, nothing deleted.
+    // 2. A Job whose Pods fail: retried up to backoffLimit (1), then Failed; a failed event,
+    // nothing deleted.
     let (r, t) = (runner.clone(), target.clone());
     let run = tokio::spawn(async move { r.run(&t, "20261127T040000Z-0000a2").await });
     let job = job_named(&jobs, 1).await;
-    set_condition(&jobs, &job.name_any(), "Failed", "DeadlineExceeded").await;
+    running(&jobs, &job.name_any()).await;
+    emu.job_outcome("shop", &job.name_any(), JobOutcome::Fail)
+        .expect("the backup Pods fail");
     let err = tokio::time::timeout(std::time::Duration::from_secs(30), run)
         .await
         .expect("the runner noticed the Failed condition")
         .expect("join")
         .expect_err("failed job");
     assert_eq!(err.stage, "job");
-    assert!(err.message.contains("DeadlineExceeded"), "{}", err.message);
+    assert!(
+        err.message.contains("BackoffLimitExceeded"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        pod_phases(&pods, &job.name_any()).await,
+        ["Failed", "Failed"],
+        "two attempts with backoffLimit 1"
+    );
     assert_eq!(store.list().await.expect("list").complete.len(), 1);
 
     let events = tail.wait_for(5).await;
