@@ -37,14 +37,28 @@ pub type IndexKey = fn(&BTreeMap<String, String>) -> Option<String>;
 /// Objects of one kind, bucketed by a key made of their labels.
 pub struct LabelIndex<K> {
     key: IndexKey,
+    /// Trims an object once it is filed: what only filing needed (its labels)
+    /// need not be kept.
+    stored: Option<fn(&mut K)>,
     inner: RwLock<Inner<K>>,
 }
 
 impl<K: Resource + Clone> LabelIndex<K> {
     /// Bucketed by `key` of each object's labels.
     pub fn new(key: IndexKey) -> Arc<Self> {
+        Self::build(key, None)
+    }
+
+    /// Like [`LabelIndex::new`], trimming each object with `stored` once filed
+    /// (e.g. dropping its labels when readers never look at them).
+    pub fn storing(key: IndexKey, stored: fn(&mut K)) -> Arc<Self> {
+        Self::build(key, Some(stored))
+    }
+
+    fn build(key: IndexKey, stored: Option<fn(&mut K)>) -> Arc<Self> {
         Arc::new(Self {
             key,
+            stored,
             inner: RwLock::new(Inner {
                 buckets: HashMap::new(),
                 filed: HashMap::new(),
@@ -85,12 +99,17 @@ impl<K: Resource + Clone> LabelIndex<K> {
         let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
         let inner = &mut *guard;
         match event {
-            watcher::Event::Apply(o) => file(self.key, &mut inner.buckets, &mut inner.filed, o),
+            watcher::Event::Apply(o) => file(
+                (self.key, self.stored),
+                &mut inner.buckets,
+                &mut inner.filed,
+                o,
+            ),
             watcher::Event::Delete(o) => unfile(&mut inner.buckets, &mut inner.filed, o),
             watcher::Event::Init => inner.relist = Some((HashMap::new(), HashMap::new())),
             watcher::Event::InitApply(o) => {
                 if let Some((b, f)) = inner.relist.as_mut() {
-                    file(self.key, b, f, o);
+                    file((self.key, self.stored), b, f, o);
                 }
             }
             watcher::Event::InitDone => {
@@ -150,7 +169,12 @@ fn key_of<K: Resource>(o: &K) -> (String, String) {
     (o.namespace().unwrap_or_default(), o.name_any())
 }
 
-fn file<K: Resource + Clone>(key_fn: IndexKey, buckets: &mut Buckets<K>, filed: &mut Filed, o: &K) {
+fn file<K: Resource + Clone>(
+    (key_fn, stored): (IndexKey, Option<fn(&mut K)>),
+    buckets: &mut Buckets<K>,
+    filed: &mut Filed,
+    o: &K,
+) {
     let key = key_of(o);
     let value = key_fn(o.labels());
     if let Some(old) = filed.get(&key)
@@ -159,10 +183,14 @@ fn file<K: Resource + Clone>(key_fn: IndexKey, buckets: &mut Buckets<K>, filed: 
         unfile(buckets, filed, o);
     }
     let Some(value) = value else { return };
+    let mut kept = o.clone();
+    if let Some(trim) = stored {
+        trim(&mut kept);
+    }
     buckets
         .entry((key.0.clone(), value.clone()))
         .or_default()
-        .insert(key.1.clone(), Arc::new(o.clone()));
+        .insert(key.1.clone(), Arc::new(kept));
     filed.insert(key, value);
 }
 
@@ -192,10 +220,19 @@ pub mod trim {
         m.managed_fields = None;
     }
 
-    /// Keeps metadata and status; drops the pod template.
+    /// Keeps metadata and the status counters a rollout reads; drops the pod
+    /// template and the status conditions (long messages nobody reads).
     pub fn deployment(d: &mut Deployment) {
         meta(&mut d.metadata);
         d.spec = None;
+        if let Some(s) = d.status.as_mut() {
+            s.conditions = None;
+        }
+    }
+
+    /// Once an object is filed under its owner, its labels are not read again.
+    pub fn labels<K: kube::Resource>(o: &mut K) {
+        o.meta_mut().labels = None;
     }
 
     /// Keeps metadata and the status the lifecycle reads (phase, conditions,
@@ -203,10 +240,18 @@ pub mod trim {
     /// the container details (images, ids, states).
     pub fn pod(p: &mut Pod) {
         meta(&mut p.metadata);
+        p.metadata.annotations = None;
+        p.metadata.generate_name = None;
         p.spec = None;
         if let Some(s) = p.status.as_mut() {
             s.init_container_statuses = None;
             s.ephemeral_container_statuses = None;
+            s.host_ips = None;
+            s.pod_ips = None;
+            s.qos_class = None;
+            for c in s.conditions.iter_mut().flatten() {
+                c.message = None;
+            }
             for c in s.container_statuses.iter_mut().flatten() {
                 c.image.clear();
                 c.image_id.clear();
@@ -236,6 +281,7 @@ pub mod trim {
     pub fn pvc(p: &mut PersistentVolumeClaim) {
         meta(&mut p.metadata);
         p.spec = None;
+        p.status = None;
     }
 }
 
@@ -279,6 +325,21 @@ mod tests {
         idx.apply(&watcher::Event::Delete(cm("b", Some("two"))));
         assert!(idx.is_empty());
         assert!(idx.get("other", "two").is_empty());
+    }
+
+    #[test]
+    fn stored_objects_may_drop_what_only_filing_needed() {
+        let idx = LabelIndex::<ConfigMap>::storing(|l| l.get("g").cloned(), trim::labels);
+        idx.apply(&watcher::Event::Apply(cm("a", Some("one"))));
+        let kept = idx.get("ns", "one");
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].metadata.labels.is_none(), "labels trimmed once filed");
+        // Moving and deleting still work: they go by what was filed.
+        idx.apply(&watcher::Event::Apply(cm("a", Some("two"))));
+        assert!(idx.get("ns", "one").is_empty());
+        assert_eq!(names(&idx, "two"), ["a"]);
+        idx.apply(&watcher::Event::Delete(cm("a", Some("two"))));
+        assert!(idx.is_empty());
     }
 
     #[test]

@@ -40,12 +40,20 @@ impl Context {
             backoff: std::sync::Arc::new(Backoff::default()),
             components: LabelIndex::new(|l| l.get(labels::APP).cloned()),
             bus: midplane_bus::EventSink::disabled(),
-            groups: LabelIndex::new(|l| {
-                Some(group_key(
-                    l.get(labels::APP)?,
-                    l.get(labels::COMPONENT_NAME)?,
-                ))
-            }),
+            // The Component reads a Group's spec and conditions, not its instances.
+            groups: LabelIndex::storing(
+                |l| {
+                    Some(group_key(
+                        l.get(labels::APP)?,
+                        l.get(labels::COMPONENT_NAME)?,
+                    ))
+                },
+                |g: &mut Group| {
+                    if let Some(s) = g.status.as_mut() {
+                        s.instances.clear();
+                    }
+                },
+            ),
         }
     }
 }

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service}
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use midplane_api::labels;
-use midplane_operator::cache::LabelIndex;
+use midplane_operator::cache::{LabelIndex, trim};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -24,10 +24,11 @@ pub struct OwnedCaches {
 impl Default for OwnedCaches {
     fn default() -> Self {
         Self {
-            deployments: LabelIndex::new(group_of),
-            services: LabelIndex::new(group_of),
-            config_maps: LabelIndex::new(group_of),
-            pvcs: LabelIndex::new(group_of),
+            // Pods keep their labels (instance, role); the rest are only filed by them.
+            deployments: LabelIndex::storing(group_of, trim::labels),
+            services: LabelIndex::storing(group_of, trim::labels),
+            config_maps: LabelIndex::storing(group_of, trim::labels),
+            pvcs: LabelIndex::storing(group_of, trim::labels),
             pods: LabelIndex::new(group_of),
         }
     }
