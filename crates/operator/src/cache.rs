@@ -333,7 +333,10 @@ mod tests {
         idx.apply(&watcher::Event::Apply(cm("a", Some("one"))));
         let kept = idx.get("ns", "one");
         assert_eq!(kept.len(), 1);
-        assert!(kept[0].metadata.labels.is_none(), "labels trimmed once filed");
+        assert!(
+            kept[0].metadata.labels.is_none(),
+            "labels trimmed once filed"
+        );
         // Moving and deleting still work: they go by what was filed.
         idx.apply(&watcher::Event::Apply(cm("a", Some("two"))));
         assert!(idx.get("ns", "one").is_empty());

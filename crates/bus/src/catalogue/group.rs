@@ -87,6 +87,10 @@ pub struct GroupSwitchover {
 }
 
 /// An unplanned primary change after the primary failed.
+///
+/// Not published yet: the Group controller does not detect primary loss by
+/// itself today (the agent gateway's Failover does the promotion when
+/// called). Bind to it now; it will arrive without a schema change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupFailover {
@@ -111,6 +115,10 @@ pub struct ParameterChange {
 }
 
 /// Live-reloadable parameters were applied to running instances without a restart.
+///
+/// Not published yet: the Group controller applies the new ConfigMap but does
+/// not yet call the agents' ReloadConfig through the gateway. Bind to it now;
+/// it will arrive without a schema change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupConfigReloaded {
