@@ -95,6 +95,52 @@ fn is_leaf(path: &[Pe]) -> bool {
     !matches!(path.last(), Some(Pe::K(_)) | Some(Pe::V(_)))
 }
 
+/// The top-level fields (and metadata fields) where `old` and `new` differ,
+/// each side restricted to them. managedFields and resourceVersion are
+/// bookkeeping, never owned, so they never count as a difference.
+fn differing_parts(old: &Value, new: &Value) -> (Value, Value) {
+    fn split(
+        old: &Map<String, Value>,
+        new: &Map<String, Value>,
+        skip: &[&str],
+    ) -> (Map<String, Value>, Map<String, Value>) {
+        let (mut a, mut b) = (Map::new(), Map::new());
+        for k in old.keys().chain(new.keys()) {
+            if skip.contains(&k.as_str()) || a.contains_key(k) || b.contains_key(k) {
+                continue;
+            }
+            let (ov, nv) = (old.get(k), new.get(k));
+            if ov == nv {
+                continue;
+            }
+            if k == "metadata"
+                && let (Some(Value::Object(om)), Some(Value::Object(nm))) = (ov, nv)
+            {
+                let (ma, mb) = split(om, nm, &["managedFields", "resourceVersion"]);
+                if !ma.is_empty() || !mb.is_empty() {
+                    a.insert(k.clone(), Value::Object(ma));
+                    b.insert(k.clone(), Value::Object(mb));
+                }
+                continue;
+            }
+            if let Some(v) = ov {
+                a.insert(k.clone(), v.clone());
+            }
+            if let Some(v) = nv {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        (a, b)
+    }
+    match (old.as_object(), new.as_object()) {
+        (Some(o), Some(n)) => {
+            let (a, b) = split(o, n, &[]);
+            (Value::Object(a), Value::Object(b))
+        }
+        _ => (old.clone(), new.clone()),
+    }
+}
+
 /// Record a non-apply write (create, update, patch): the writer takes the fields it changed,
 /// every other manager loses them.
 pub fn track_update(
@@ -120,13 +166,28 @@ pub fn track_update(
         }
         _ => read(old),
     };
-    let old_set = old.map(|o| field_set(rt, o, scope)).unwrap_or_default();
-    let new_set = field_set(rt, new, scope);
+    // Only the parts that differ can change ownership: a status update of a
+    // Pod need not walk its spec. Field sets are per top-level field (and per
+    // metadata field), so restricting both sides to the differing ones gives
+    // the same changed and removed paths as the whole objects would.
+    let (old_view, new_view) = match old {
+        Some(o) => {
+            let (a, b) = differing_parts(o, new);
+            (Some(a), b)
+        }
+        None => (None, new.clone()),
+    };
+    let old_set = old_view
+        .as_ref()
+        .map(|o| field_set(rt, o, scope))
+        .unwrap_or_default();
+    let new_set = field_set(rt, &new_view, scope);
     let changed: FieldSet = new_set
         .iter()
         .filter(|p| {
             !old_set.contains(*p)
-                || (is_leaf(p) && old.and_then(|o| get_path(o, p)) != get_path(new, p))
+                || (is_leaf(p)
+                    && old_view.as_ref().and_then(|o| get_path(o, p)) != get_path(&new_view, p))
         })
         .cloned()
         .collect();

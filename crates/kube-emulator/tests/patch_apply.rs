@@ -357,3 +357,81 @@ mod json_patch_ops {
         serde_json::from_value(v).expect("json patch ops")
     }
 }
+
+/// A plain update takes exactly the fields it changed from their owner (a later apply of the
+/// old value conflicts, naming the updater); fields it left alone, and a status write by a
+/// third manager, leave everyone else's ownership as it was.
+#[tokio::test]
+async fn an_update_takes_only_the_fields_it_changed() {
+    let (emu, client) = start().await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let one = json!([{"name": "main", "image": "redis:7"}]);
+    deps.patch(
+        "d",
+        &PatchParams::apply("applier"),
+        &Patch::Apply(applied(1, json!({"team": "a"}), one.clone())),
+    )
+    .await
+    .expect("apply");
+    let editor = PatchParams {
+        field_manager: Some("editor".into()),
+        ..PatchParams::default()
+    };
+    let d = deps
+        .patch(
+            "d",
+            &editor,
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .expect("merge patch");
+    let owned = |d: &Deployment, who: &str| -> Value {
+        d.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .find(|m| m.manager.as_deref() == Some(who))
+            .map(|m| serde_json::to_value(&m.fields_v1).expect("fields"))
+            .unwrap_or(Value::Null)
+    };
+    assert!(owned(&d, "editor")["f:spec"]["f:replicas"].is_object());
+    assert!(
+        owned(&d, "applier")["f:spec"]["f:replicas"].is_null(),
+        "the applier lost .spec.replicas"
+    );
+    assert!(
+        owned(&d, "applier")["f:metadata"]["f:labels"]["f:team"].is_object(),
+        "and kept what the update did not touch"
+    );
+    // A status write by the kubelet changes no spec ownership.
+    let status = PatchParams {
+        field_manager: Some("kubelet".into()),
+        ..PatchParams::default()
+    };
+    let d = deps
+        .patch_status(
+            "d",
+            &status,
+            &Patch::Merge(json!({"status": {"readyReplicas": 1}})),
+        )
+        .await
+        .expect("status patch");
+    assert!(owned(&d, "editor")["f:spec"]["f:replicas"].is_object());
+    assert!(owned(&d, "kubelet")["f:status"]["f:readyReplicas"].is_object());
+    // Applying the old value now conflicts with the editor.
+    match deps
+        .patch(
+            "d",
+            &PatchParams::apply("applier"),
+            &Patch::Apply(applied(1, json!({"team": "a"}), one)),
+        )
+        .await
+    {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 409);
+            assert!(s.message.contains("editor"), "{}", s.message);
+        }
+        other => panic!("expected a conflict with the editor, got {other:?}"),
+    }
+    emu.shutdown().await;
+}
