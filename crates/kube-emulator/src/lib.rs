@@ -13,6 +13,7 @@
 //! ```
 
 mod apply;
+mod compare;
 mod crd;
 mod delete;
 mod error;

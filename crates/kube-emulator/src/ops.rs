@@ -7,6 +7,7 @@ use rand::Rng as _;
 use serde_json::{Value, json};
 
 use crate::apply::{ApplyRequest, apply, track_update};
+use crate::compare::{same_but_bookkeeping, spec_differs};
 use crate::crd::{crd_established_status, from_crd};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::fields::Scope;
@@ -123,27 +124,6 @@ fn generate_suffix() -> String {
 }
 
 /// Everything of an object except metadata (and status when it is a subresource).
-/// Whether two objects differ outside metadata, apiVersion, kind (and status,
-/// with a status subresource): what bumps `generation`. Compares in place.
-fn spec_differs(rt: &ResourceType, a: &Value, b: &Value) -> bool {
-    let skip = |k: &str| {
-        matches!(k, "metadata" | "apiVersion" | "kind") || (rt.status_subresource && k == "status")
-    };
-    differs_except(a, b, skip)
-}
-
-/// Top-level fields of `a` and `b` differ, ignoring those `skip` names.
-fn differs_except(a: &Value, b: &Value, skip: impl Fn(&str) -> bool) -> bool {
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
-        return a != b;
-    };
-    let null = Value::Null;
-    a.keys()
-        .chain(b.keys())
-        .filter(|k| !skip(k))
-        .any(|k| a.get(k).unwrap_or(&null) != b.get(k).unwrap_or(&null))
-}
-
 pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
     obj["metadata"]["finalizers"]
         .as_array()
@@ -151,16 +131,6 @@ pub(crate) fn finalizers(obj: &Value) -> Vec<String> {
         .flatten()
         .filter_map(|f| f.as_str().map(String::from))
         .collect()
-}
-
-/// The same object but for managedFields and resourceVersion: a write that
-/// changes nothing else is a no-op (no new resourceVersion, no watch event).
-/// Compares in place: this runs on every write.
-fn same_but_bookkeeping(a: &Value, b: &Value) -> bool {
-    !differs_except(a, b, |k| k == "metadata")
-        && !differs_except(&a["metadata"], &b["metadata"], |k| {
-            matches!(k, "managedFields" | "resourceVersion")
-        })
 }
 
 impl Inner {
