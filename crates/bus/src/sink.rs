@@ -55,6 +55,26 @@ impl EventSink {
         )
     }
 
+    /// The sink a service runs with: publishing to `cfg` (its url, exchange
+    /// and source), or disabled — logged once — when there is no bus.
+    pub async fn connect(
+        cfg: Option<crate::BusConfig>,
+        what: &str,
+    ) -> crate::Result<(Self, Option<tokio::task::JoinHandle<()>>)> {
+        let Some(cfg) = cfg else {
+            tracing::info!("bus.url is not set: {what} events are not published");
+            return Ok((Self::disabled(), None));
+        };
+        let publisher = Publisher::connect(cfg).await?;
+        tracing::info!(
+            url = %publisher.config().redacted_url(),
+            exchange = %publisher.config().exchange,
+            "publishing {what} events"
+        );
+        let (sink, task) = Self::start(publisher);
+        Ok((sink, Some(task)))
+    }
+
     pub fn enabled(&self) -> bool {
         self.inner.is_some()
     }

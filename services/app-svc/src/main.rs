@@ -12,24 +12,16 @@ async fn main() -> anyhow::Result<()> {
     let service = Service::init("app-svc", config.server.clone())?;
     let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
     let plugins = PluginStore::new(midplane_plugin::registry::bundled()?);
-    let (bus, publisher) = match &config.bus.url {
-        Some(url) => {
-            let cfg = midplane_bus::BusConfig {
-                url: url.clone(),
-                ..midplane_bus::BusConfig::default()
-            }
-            .with_source("/midplane/app-svc");
-            let publisher = midplane_bus::Publisher::connect(cfg)
-                .await
-                .context("connecting to the event bus")?;
-            let (sink, task) = midplane_bus::EventSink::start(publisher);
-            (sink, Some(task))
+    let bus = config.bus.url.as_ref().map(|url| {
+        midplane_bus::BusConfig {
+            url: url.clone(),
+            ..midplane_bus::BusConfig::default()
         }
-        None => {
-            tracing::info!("no bus.url: App and Component events are not published");
-            (midplane_bus::EventSink::disabled(), None)
-        }
-    };
+        .with_source("/midplane/app-svc")
+    });
+    let (bus, publisher) = midplane_bus::EventSink::connect(bus, "App and Component")
+        .await
+        .context("connecting to the event bus")?;
     let ctx = Arc::new(Context::new(client.clone(), plugins).with_bus(bus));
     let shutdown = service.shutdown();
 

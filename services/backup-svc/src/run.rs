@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use midplane_bus::{BusConfig, Publisher};
+use midplane_bus::BusConfig;
 use midplane_operator::EventRecorder;
 use midplane_operator::leader::run_as_leader;
 use tokio::task::JoinHandle;
@@ -21,22 +21,18 @@ pub const EVENT_SOURCE: &str = "/midplane/backup-svc";
 pub async fn event_sink(
     bus: &BusSettings,
 ) -> Result<(EventSink, Option<JoinHandle<()>>), midplane_bus::BusError> {
-    let Some(url) = &bus.url else {
-        tracing::info!("bus.url is not set: backup events are not published");
-        return Ok((EventSink::disabled(), None));
-    };
-    let mut cfg = BusConfig {
-        url: url.clone(),
-        ..BusConfig::default()
-    }
-    .with_source(EVENT_SOURCE);
-    if let Some(ex) = &bus.exchange {
-        cfg = cfg.with_exchange(ex.clone());
-    }
-    let publisher = Publisher::connect(cfg).await?;
-    tracing::info!(url = %publisher.config().redacted_url(), exchange = %publisher.config().exchange, "publishing backup events");
-    let (sink, task) = EventSink::start(publisher);
-    Ok((sink, Some(task)))
+    let cfg = bus.url.as_ref().map(|url| {
+        let cfg = BusConfig {
+            url: url.clone(),
+            ..BusConfig::default()
+        }
+        .with_source(EVENT_SOURCE);
+        match &bus.exchange {
+            Some(ex) => cfg.with_exchange(ex.clone()),
+            None => cfg,
+        }
+    });
+    EventSink::connect(cfg, "backup").await
 }
 
 /// Starts the scheduler (App watch, plus the Backup Job watch in job mode) until `stop`.

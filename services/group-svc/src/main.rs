@@ -28,35 +28,22 @@ async fn main() -> anyhow::Result<()> {
         )?);
     }
     ctx.watch_plugin_configmaps = config.kube.watch_plugin_configmaps || config.bus.url.is_none();
-    let publisher = match &config.bus.url {
-        Some(url) => {
-            let cfg = midplane_bus::BusConfig {
-                url: url.clone(),
-                ..midplane_bus::BusConfig::default()
-            }
-            .with_source("/midplane/group-svc");
-            let publisher = midplane_bus::Publisher::connect(cfg)
-                .await
-                .context("connecting to the event bus")?;
-            let (sink, task) = midplane_bus::EventSink::start(publisher);
-            ctx = ctx.with_bus(sink);
-            Some(task)
+    let bus = config.bus.url.as_ref().map(|url| {
+        midplane_bus::BusConfig {
+            url: url.clone(),
+            ..midplane_bus::BusConfig::default()
         }
-        None => None,
-    };
+        .with_source("/midplane/group-svc")
+    });
+    let (sink, publisher) = midplane_bus::EventSink::connect(bus.clone(), "Group")
+        .await
+        .context("connecting to the event bus")?;
+    ctx = ctx.with_bus(sink);
     let ctx = Arc::new(ctx);
     let api_ctx = ctx.clone();
-    let subscriber = match &config.bus.url {
-        Some(url) => {
-            let bus = midplane_bus::BusConfig {
-                url: url.clone(),
-                ..midplane_bus::BusConfig::default()
-            }
-            .with_source("/midplane/group-svc");
-            Some(
-                midplane_group_svc::plugin_events::subscribe(&bus, "group-svc", ctx.clone())
-                    .await?,
-            )
+    let subscriber = match &bus {
+        Some(bus) => {
+            Some(midplane_group_svc::plugin_events::subscribe(bus, "group-svc", ctx.clone()).await?)
         }
         None => None,
     };
