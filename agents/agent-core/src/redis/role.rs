@@ -28,18 +28,26 @@ impl RedisAdapter {
         const OP: &str = "switchover";
         let _ops = self.ops.lock().await;
         let (host, port) = split_address(candidate, OP)?;
-        let before = self.role().await?;
+        let mut before = self.role().await?;
         if before.role != Role::Primary {
             return Err(AdapterError::Rejected {
                 operation: OP,
                 message: format!("this instance is {}, not the primary", before.role.as_str()),
             });
         }
-        if !before
-            .replicas
-            .iter()
-            .any(|r| r.address == candidate && r.online)
-        {
+        // A replica that just (re)connected is still syncing: give it a
+        // moment (part of the caller's timeout) to come online before refusing.
+        let online = |s: &RoleState| {
+            s.replicas
+                .iter()
+                .any(|r| r.address == candidate && r.online)
+        };
+        let settle = Instant::now() + (timeout / 2).min(Duration::from_secs(2));
+        while !online(&before) && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            before = self.role().await?;
+        }
+        if !online(&before) {
             return Err(AdapterError::Rejected {
                 operation: OP,
                 message: format!(
