@@ -41,6 +41,22 @@ fn is_true(j: &Job, ty: &str) -> bool {
     condition(j, ty).is_some_and(|c| c.status == "True")
 }
 
+/// An emulator whose Pods start in 50 ms and whose Jobs end as `outcome` says,
+/// with the Job and Pod APIs of `default`.
+async fn fast_pods(
+    outcome: JobOutcome,
+) -> (midplane_kube_emulator::EmulatorHandle, Api<Job>, Api<Pod>) {
+    let (emu, client) = start_with(EmulatorConfig {
+        pod_ready_delay: Duration::from_millis(50),
+        job_outcome: outcome,
+        ..Default::default()
+    })
+    .await;
+    let jobs = Api::namespaced(client.clone(), "default");
+    let pods = Api::namespaced(client, "default");
+    (emu, jobs, pods)
+}
+
 async fn wait_job(jobs: &Api<Job>, name: &str, what: &str, ok: impl Fn(&Job) -> bool) -> Job {
     eventually(&format!("{name}: {what}"), 15, || async {
         let j = jobs.get(name).await.ok()?;
@@ -266,13 +282,7 @@ async fn a_job_runs_its_pod_to_completion() {
 
 #[tokio::test]
 async fn failing_pods_are_retried_until_the_backoff_limit() {
-    let (emu, client) = start_with(EmulatorConfig {
-        pod_ready_delay: Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, pods) = fast_pods(JobOutcome::Succeed).await;
     jobs.create(
         &PostParams::default(),
         &job(
@@ -305,14 +315,7 @@ async fn failing_pods_are_retried_until_the_backoff_limit() {
 
 #[tokio::test]
 async fn held_jobs_end_through_the_hooks() {
-    let (emu, client) = start_with(EmulatorConfig {
-        pod_ready_delay: Duration::from_millis(50),
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, pods) = fast_pods(JobOutcome::Hold).await;
     jobs.create(
         &PostParams::default(),
         &job("h", json!({"backoffLimit": 1}), json!({})),
@@ -370,14 +373,7 @@ async fn held_jobs_end_through_the_hooks() {
 
 #[tokio::test]
 async fn active_deadline_fails_the_job_and_removes_its_pod() {
-    let (emu, client) = start_with(EmulatorConfig {
-        pod_ready_delay: Duration::from_millis(50),
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, pods) = fast_pods(JobOutcome::Hold).await;
     jobs.create(
         &PostParams::default(),
         &job("late", json!({"activeDeadlineSeconds": 1}), json!({})),
@@ -407,13 +403,7 @@ async fn active_deadline_fails_the_job_and_removes_its_pod() {
 
 #[tokio::test]
 async fn suspended_jobs_run_nothing_until_resumed() {
-    let (emu, client) = start_with(EmulatorConfig {
-        pod_ready_delay: Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, pods) = fast_pods(JobOutcome::Succeed).await;
     jobs.create(
         &PostParams::default(),
         &job("s", json!({"suspend": true}), json!({})),
@@ -452,13 +442,7 @@ async fn suspended_jobs_run_nothing_until_resumed() {
 
 #[tokio::test]
 async fn finished_jobs_and_their_pods_go_after_the_ttl() {
-    let (emu, client) = start_with(EmulatorConfig {
-        pod_ready_delay: Duration::from_millis(50),
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, pods) = fast_pods(JobOutcome::Succeed).await;
     jobs.create(
         &PostParams::default(),
         &job("t", json!({"ttlSecondsAfterFinished": 2}), json!({})),

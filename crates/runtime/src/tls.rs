@@ -195,17 +195,9 @@ impl ServerTls {
         let mut hangup = hangup_signal();
         tokio::spawn(async move {
             loop {
-                let tick = async {
-                    if interval.is_zero() {
-                        std::future::pending::<()>().await;
-                    } else {
-                        tokio::time::sleep(interval).await;
-                    }
-                };
                 tokio::select! {
                     _ = shutdown.wait() => break,
-                    _ = tick => {}
-                    _ = hangup.recv() => {
+                    sighup = hangup.next_reload(interval) => if sighup {
                         tracing::info!("SIGHUP: re-reading the TLS certificates");
                     }
                 }
@@ -252,6 +244,22 @@ pub fn hangup_signal() -> Hangup {
 }
 
 impl Hangup {
+    /// When certificate files are re-read: after `interval` (never when it is
+    /// zero) or on SIGHUP, whichever comes first. True when it was SIGHUP.
+    pub async fn next_reload(&mut self, interval: Duration) -> bool {
+        let tick = async {
+            if interval.is_zero() {
+                std::future::pending::<()>().await;
+            } else {
+                tokio::time::sleep(interval).await;
+            }
+        };
+        tokio::select! {
+            _ = tick => false,
+            _ = self.recv() => true,
+        }
+    }
+
     /// Completes on the next SIGHUP.
     pub async fn recv(&mut self) {
         #[cfg(unix)]

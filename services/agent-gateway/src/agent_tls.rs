@@ -195,17 +195,7 @@ impl AgentTls {
         let mut hangup = midplane_runtime::tls::hangup_signal();
         handle.spawn(async move {
             loop {
-                let tick = async {
-                    if interval.is_zero() {
-                        std::future::pending::<()>().await;
-                    } else {
-                        tokio::time::sleep(interval).await;
-                    }
-                };
-                tokio::select! {
-                    _ = tick => {}
-                    _ = hangup.recv() => {}
-                }
+                hangup.next_reload(interval).await;
                 let Some(tls) = weak.upgrade() else { break };
                 match tls.reload() {
                     Ok(true) => {

@@ -120,12 +120,7 @@ impl Rollouts {
 
     /// Every instance runs the new content and is Ready.
     pub fn completed(&self, group: &Group, primary: &str) -> Option<GroupRolloutCompleted> {
-        let uid = group.uid().unwrap_or_default();
-        let r = self
-            .by_uid
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&uid)?;
+        let r = self.take(group)?;
         Some(GroupRolloutCompleted {
             group: group_ref(group),
             content_hash: r.content_hash,
@@ -142,12 +137,7 @@ impl Rollouts {
         instance: Option<String>,
         message: String,
     ) -> Option<GroupRolloutFailed> {
-        let uid = group.uid().unwrap_or_default();
-        let r = self
-            .by_uid
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&uid)?;
+        let r = self.take(group)?;
         Some(GroupRolloutFailed {
             group: group_ref(group),
             content_hash: r.content_hash,
@@ -158,11 +148,15 @@ impl Rollouts {
     }
 
     pub fn forget(&self, group: &Group) {
+        self.take(group);
+    }
+
+    fn take(&self, group: &Group) -> Option<Rollout> {
         let uid = group.uid().unwrap_or_default();
         self.by_uid
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&uid);
+            .remove(&uid)
     }
 }
 

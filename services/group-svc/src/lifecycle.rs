@@ -4,6 +4,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use midplane_api::{InstanceStatus, labels};
+use std::borrow::Borrow;
 
 pub const PENDING: &str = "Pending";
 pub const STARTED: &str = "Started";
@@ -18,7 +19,9 @@ pub fn phase(pod: Option<&Pod>) -> &'static str {
     if pod.metadata.deletion_timestamp.is_some() {
         return STOPPING;
     }
-    let st = pod.status.clone().unwrap_or_default();
+    let Some(st) = pod.status.as_ref() else {
+        return PENDING;
+    };
     match st.phase.as_deref() {
         Some("Running") => {
             let ready = st
@@ -42,8 +45,9 @@ pub fn restarts(pod: Option<&Pod>) -> i32 {
 }
 
 /// The Pod of an instance: the one labelled with it, newest first.
-pub fn pod_of<'a>(pods: &'a [Pod], instance: &str) -> Option<&'a Pod> {
+pub fn pod_of<'a, P: Borrow<Pod>>(pods: &'a [P], instance: &str) -> Option<&'a Pod> {
     pods.iter()
+        .map(Borrow::borrow)
         .filter(|p| {
             p.labels()
                 .get(labels::MIDDLEWARE_INSTANCE)

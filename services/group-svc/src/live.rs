@@ -53,8 +53,9 @@ impl LiveObject {
 
 pub struct LiveObjects {
     pub objects: Vec<LiveObject>,
-    pub deployments: Vec<Deployment>,
-    pub pods: Vec<Pod>,
+    /// Shared with the watch cache: a reconcile copies nothing.
+    pub deployments: Vec<Arc<Deployment>>,
+    pub pods: Vec<Arc<Pod>>,
 }
 
 /// The kinds the caches hold; any other rendered kind is LISTed.
@@ -110,13 +111,8 @@ impl LiveObjects {
         }
         Ok(Self {
             objects,
-            deployments: deployments.iter().map(|d| d.as_ref().clone()).collect(),
-            pods: caches
-                .pods
-                .get(&ns, &name)
-                .iter()
-                .map(|p| p.as_ref().clone())
-                .collect(),
+            deployments,
+            pods: caches.pods.get(&ns, &name),
         })
     }
 

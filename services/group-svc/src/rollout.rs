@@ -7,6 +7,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use midplane_api::labels;
 use midplane_render::RenderedObject;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// A live instance Deployment as the rollout sees it.
@@ -16,20 +17,22 @@ pub struct LiveInstance {
     pub ready: bool,
 }
 
-pub fn live_instances(deployments: &[Deployment]) -> BTreeMap<String, LiveInstance> {
+/// From the instance Deployments (owned or shared from the watch cache).
+pub fn live_instances<D: Borrow<Deployment>>(deployments: &[D]) -> BTreeMap<String, LiveInstance> {
     deployments
         .iter()
         .map(|d| {
-            let st = d.status.clone().unwrap_or_default();
-            let current = st.observed_generation.unwrap_or_default()
+            let d = d.borrow();
+            let st = d.status.as_ref();
+            let current = st.and_then(|s| s.observed_generation).unwrap_or_default()
                 >= d.metadata.generation.unwrap_or_default();
             (
                 d.name_any(),
                 LiveInstance {
                     content_hash: d.annotations().get(labels::CONTENT_HASH).cloned(),
                     ready: current
-                        && st.ready_replicas.unwrap_or_default() >= 1
-                        && st.updated_replicas.unwrap_or(1) >= 1,
+                        && st.and_then(|s| s.ready_replicas).unwrap_or_default() >= 1
+                        && st.and_then(|s| s.updated_replicas).unwrap_or(1) >= 1,
                 },
             )
         })

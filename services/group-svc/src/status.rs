@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use midplane_api::{GroupStatus, InstanceStatus};
 use midplane_operator::condition;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// An instance changed phase: (warning?, reason), instance, new phase.
 pub type Transition = ((bool, &'static str), String, &'static str);
@@ -24,7 +25,7 @@ pub struct Outcome {
 pub struct Inputs<'a> {
     pub instances: &'a [String],
     pub primary: &'a str,
-    pub pods: &'a [Pod],
+    pub pods: &'a [Arc<Pod>],
     pub live: &'a BTreeMap<String, LiveInstance>,
     pub summary: &'a RenderSummary,
     pub deferred: Option<&'a str>,
