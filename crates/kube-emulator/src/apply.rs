@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::fields::{
-    FieldSet, ListType, Pe, Scope, display_path, field_set, from_fields_v1, get_path, item_key,
-    list_type, remove_path, to_fields_v1,
+    Diff, FieldSet, ListType, Pe, Scope, diff, display_path, field_set, fields_v1_contains,
+    from_fields_v1, get_path, item_key, list_type, remove_path, to_fields_v1,
 };
 use crate::registry::ResourceType;
 
@@ -19,6 +19,9 @@ struct Entry {
     time: String,
     subresource: String,
     set: FieldSet,
+    /// Whether `set` holds the entry's fields; read_owned leaves stored entries encoded
+    /// until a write needs them.
+    decoded: bool,
     /// The entry as stored, while nothing in it changed: written back as is
     /// instead of being serialized again (most writes touch one manager).
     raw: Option<Value>,
@@ -40,12 +43,14 @@ fn read(obj: Option<&Value>) -> Vec<Entry> {
             time: e["time"].as_str().unwrap_or_default().into(),
             subresource: e["subresource"].as_str().unwrap_or_default().into(),
             set: from_fields_v1(&e["fieldsV1"]),
+            decoded: true,
             raw: None,
         })
         .collect()
 }
 
-/// Like [`read`], but owning the stored entries so unchanged ones go back untouched.
+/// Like [`read`], but owning the stored entries so unchanged ones go back untouched, and
+/// leaving their fields encoded until [`decode_entry`].
 fn read_owned(list: Vec<Value>) -> Vec<Entry> {
     list.into_iter()
         .map(|e| Entry {
@@ -54,16 +59,27 @@ fn read_owned(list: Vec<Value>) -> Vec<Entry> {
             api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
             time: e["time"].as_str().unwrap_or_default().into(),
             subresource: e["subresource"].as_str().unwrap_or_default().into(),
-            set: from_fields_v1(&e["fieldsV1"]),
+            set: FieldSet::new(),
+            decoded: false,
             raw: Some(e),
         })
         .collect()
 }
 
+fn decode_entry(e: &mut Entry) {
+    if !e.decoded {
+        if let Some(raw) = &e.raw {
+            e.set = from_fields_v1(&raw["fieldsV1"]);
+        }
+        e.decoded = true;
+    }
+}
+
 fn write(obj: &mut Value, entries: Vec<Entry>) {
     let list: Vec<Value> = entries
         .into_iter()
-        .filter(|e| !e.set.is_empty())
+        // An entry still encoded is unchanged (and stored entries are never empty).
+        .filter(|e| !e.set.is_empty() || (!e.decoded && e.raw.is_some()))
         .map(|e| {
             if let Some(raw) = e.raw {
                 return raw;
@@ -95,52 +111,6 @@ fn is_leaf(path: &[Pe]) -> bool {
     !matches!(path.last(), Some(Pe::K(_)) | Some(Pe::V(_)))
 }
 
-/// The top-level fields (and metadata fields) where `old` and `new` differ,
-/// each side restricted to them. managedFields and resourceVersion are
-/// bookkeeping, never owned, so they never count as a difference.
-fn differing_parts(old: &Value, new: &Value) -> (Value, Value) {
-    fn split(
-        old: &Map<String, Value>,
-        new: &Map<String, Value>,
-        skip: &[&str],
-    ) -> (Map<String, Value>, Map<String, Value>) {
-        let (mut a, mut b) = (Map::new(), Map::new());
-        for k in old.keys().chain(new.keys()) {
-            if skip.contains(&k.as_str()) || a.contains_key(k) || b.contains_key(k) {
-                continue;
-            }
-            let (ov, nv) = (old.get(k), new.get(k));
-            if ov == nv {
-                continue;
-            }
-            if k == "metadata"
-                && let (Some(Value::Object(om)), Some(Value::Object(nm))) = (ov, nv)
-            {
-                let (ma, mb) = split(om, nm, &["managedFields", "resourceVersion"]);
-                if !ma.is_empty() || !mb.is_empty() {
-                    a.insert(k.clone(), Value::Object(ma));
-                    b.insert(k.clone(), Value::Object(mb));
-                }
-                continue;
-            }
-            if let Some(v) = ov {
-                a.insert(k.clone(), v.clone());
-            }
-            if let Some(v) = nv {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-        (a, b)
-    }
-    match (old.as_object(), new.as_object()) {
-        (Some(o), Some(n)) => {
-            let (a, b) = split(o, n, &[]);
-            (Value::Object(a), Value::Object(b))
-        }
-        _ => (old.clone(), new.clone()),
-    }
-}
-
 /// Record a non-apply write (create, update, patch): the writer takes the fields it changed,
 /// every other manager loses them.
 pub fn track_update(
@@ -167,36 +137,29 @@ pub fn track_update(
         _ => read(old),
     };
     // Only the parts that differ can change ownership: a status update of a
-    // Pod need not walk its spec. Field sets are per top-level field (and per
-    // metadata field), so restricting both sides to the differing ones gives
-    // the same changed and removed paths as the whole objects would.
-    let (old_view, new_view) = match old {
-        Some(o) => {
-            let (a, b) = differing_parts(o, new);
-            (Some(a), b)
-        }
-        None => (None, new.clone()),
-    };
-    let old_set = old_view
-        .as_ref()
-        .map(|o| field_set(rt, o, scope))
-        .unwrap_or_default();
-    let new_set = field_set(rt, &new_view, scope);
-    let changed: FieldSet = new_set
-        .iter()
-        .filter(|p| {
-            !old_set.contains(*p)
-                || (is_leaf(p)
-                    && old_view.as_ref().and_then(|o| get_path(o, p)) != get_path(&new_view, p))
-        })
-        .cloned()
-        .collect();
-    let removed: FieldSet = old_set.difference(&new_set).cloned().collect();
+    // Pod need not walk its spec.
+    let Diff { changed, removed } = diff(rt, old, new, scope);
     let sub = subresource_name(scope);
     let mut found = false;
     for e in entries.iter_mut() {
+        let writer = e.manager == manager && e.operation == "Update" && e.subresource == sub;
+        if !e.decoded {
+            // Another manager's entry loses fields only if it holds one that changed.
+            let touched = match &e.raw {
+                Some(raw) if !writer => changed
+                    .iter()
+                    .chain(removed.iter())
+                    .any(|p| fields_v1_contains(&raw["fieldsV1"], p)),
+                _ => !changed.is_empty() || !removed.is_empty(),
+            };
+            if !touched {
+                found |= writer;
+                continue;
+            }
+            decode_entry(e);
+        }
         let before = e.set.len();
-        if e.manager == manager && e.operation == "Update" && e.subresource == sub {
+        if writer {
             found = true;
             e.set.retain(|p| !removed.contains(p));
             e.set.extend(changed.iter().cloned());
@@ -221,6 +184,7 @@ pub fn track_update(
             time: now.into(),
             subresource: sub.into(),
             set: changed,
+            decoded: true,
             raw: None,
         });
     }
@@ -373,6 +337,7 @@ pub fn apply(
             time: req.now.into(),
             subresource: sub.into(),
             set: new_set,
+            decoded: true,
             raw: None,
         }),
     }

@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::registry::ResourceType;
 
+mod diff;
+pub use diff::{Diff, diff};
+
 /// One step of a field path: a map field, an associative-list item by key, a set item by value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Pe {
@@ -343,6 +346,24 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
     Value::Object(root)
 }
 
+/// Whether encoded `fieldsV1` holds `path`, as [`from_fields_v1`] would decode it, without
+/// decoding it: a write checks other managers' entries this way and decodes only those it
+/// takes fields from. (Stored entries are always in the canonical form the emulator writes.)
+pub fn fields_v1_contains(v: &Value, path: &[Pe]) -> bool {
+    if path.is_empty() {
+        return false;
+    }
+    let mut cur = v;
+    for pe in path {
+        match cur.as_object().and_then(|m| m.get(&pe_key(pe))) {
+            Some(c) => cur = c,
+            None => return false,
+        }
+    }
+    cur.as_object()
+        .is_none_or(|m| m.is_empty() || m.contains_key("."))
+}
+
 /// Decode `fieldsV1` into a field set.
 pub fn from_fields_v1(v: &Value) -> FieldSet {
     let mut out = FieldSet::new();
@@ -409,6 +430,18 @@ mod tests {
         );
         assert_eq!(encoded["f:metadata"], json!({"f:labels": {"f:a": {}}}));
         assert_eq!(from_fields_v1(&encoded), set);
+        for p in &set {
+            assert!(fields_v1_contains(&encoded, p), "{p:?}");
+        }
+        let f = |n: &str| Pe::F(n.into());
+        for absent in [
+            vec![f("spec")],
+            vec![f("spec"), f("template")],
+            vec![f("metadata"), f("labels"), f("b")],
+            vec![f("status")],
+        ] {
+            assert!(!fields_v1_contains(&encoded, &absent), "{absent:?}");
+        }
         let mut o = obj.clone();
         let item = vec![
             Pe::F("spec".into()),

@@ -58,10 +58,22 @@ pub(crate) fn rt_of(inner: &Inner, g: &GroupResource) -> ApiResult<Arc<ResourceT
         .ok_or_else(|| ApiError::not_found(&g.group, &g.resource, ""))
 }
 
+/// The delays the built-in controllers work with.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// ContainerCreating → Running and Ready.
+    pub ready_delay: Duration,
+    /// `--endpoint-updates-batch-period`.
+    pub endpoint_batch: Duration,
+}
+
 /// The built-in controllers; `inject` is the fault hook behind the Rust API and HTTP admin.
 pub struct Kubelet {
     store: Arc<Store>,
     ready_delay: Duration,
+    endpoint_batch: Duration,
+    /// Services whose endpoints wait for the batch period to end.
+    batched: std::sync::Mutex<std::collections::HashSet<ObjKey>>,
     timers: mpsc::UnboundedSender<ObjKey>,
     timer_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<ObjKey>>>,
     events_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Arc<WatchEvent>>>>,
@@ -72,12 +84,14 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    pub fn new(store: Arc<Store>, ready_delay: Duration, job_outcome: JobOutcome) -> Arc<Self> {
+    pub fn new(store: Arc<Store>, timing: Timing, job_outcome: JobOutcome) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let events = store.subscribe_internal();
         Arc::new(Self {
             store,
-            ready_delay,
+            ready_delay: timing.ready_delay,
+            endpoint_batch: timing.endpoint_batch,
+            batched: std::sync::Mutex::new(std::collections::HashSet::new()),
             timers: tx,
             timer_rx: std::sync::Mutex::new(Some(rx)),
             events_rx: std::sync::Mutex::new(Some(events)),
@@ -94,8 +108,12 @@ impl Kubelet {
 
     /// Fire a readiness timer for a pod.
     pub(crate) fn later(&self, key: ObjKey) {
+        self.after(key, self.ready_delay);
+    }
+
+    /// Hand `key` back to the loop after `d`.
+    fn after(&self, key: ObjKey, d: Duration) {
         let tx = self.timers.clone();
-        let d = self.ready_delay;
         tokio::spawn(async move {
             tokio::time::sleep(d).await;
             // The loop may be gone at shutdown; nothing to do then.
@@ -114,9 +132,7 @@ impl Kubelet {
             inner.delete(&rt, ns, name, &DeleteOpts::default())?;
             return Ok((*pod).clone());
         }
-        let status = pods::fault_status(&pod, fault, &now());
-        let mut new = (*pod).clone();
-        new["status"] = status;
+        let new = json!({"status": pods::fault_status(&pod, fault, &now())});
         let out = inner.finish_update(&rt, pod, new, Scope::Status, &opts("kubelet"), true)?;
         if fault == Fault::Crash {
             self.later(key_of(&rt.gr(), &out));
@@ -168,6 +184,8 @@ impl Kubelet {
         let mut new_pods = BTreeSet::new();
         let mut pvcs = BTreeSet::new();
         let mut services = BTreeSet::new();
+        // Services a Pod change touches; with a batch period they wait for it.
+        let mut pod_services = BTreeSet::new();
         let mut jobs = BTreeSet::new();
         let job_gr = jobs::job_gr();
         let dep_gr = gr("apps", "deployments");
@@ -212,11 +230,11 @@ impl Kubelet {
                             }
                         }
                     }
-                    endpoints::services_selecting(&inner, index, &ev.object, &mut services);
+                    endpoints::services_selecting(&inner, index, &ev.object, &mut pod_services);
                     if let Some(old) = &ev.old
                         && old["metadata"]["labels"] != ev.object["metadata"]["labels"]
                     {
-                        endpoints::services_selecting(&inner, index, old, &mut services);
+                        endpoints::services_selecting(&inner, index, old, &mut pod_services);
                     }
                 } else if ev.gr == pvc_gr {
                     pvcs.insert(key);
@@ -229,9 +247,26 @@ impl Kubelet {
         for k in &new_pods {
             pods::schedule(self, &mut self.store.lock(), k);
         }
+        if self.endpoint_batch.is_zero() {
+            services.append(&mut pod_services);
+        } else {
+            let mut batched = self.batched.lock().unwrap_or_else(|e| e.into_inner());
+            for k in pod_services {
+                // The first change starts the period; later ones join it.
+                if batched.insert(k.clone()) {
+                    self.after(k, self.endpoint_batch);
+                }
+            }
+        }
         for k in due {
             if k.gr == job_gr {
                 jobs.insert(k.clone());
+            } else if k.gr == svc_gr {
+                self.batched
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(k);
+                services.insert(k.clone());
             } else {
                 pods::start(&mut self.store.lock(), k);
             }
@@ -408,8 +443,7 @@ impl Kubelet {
         if status == dep["status"] {
             return Ok(());
         }
-        let mut new = (*dep).clone();
-        new["status"] = status;
+        let new = json!({ "status": status });
         inner.finish_update(
             &dep_rt,
             dep,

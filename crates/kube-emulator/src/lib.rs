@@ -56,6 +56,10 @@ pub struct EmulatorConfig {
     pub pod_ready_delay: Duration,
     /// How many events per resource watches can resume from; older resourceVersions get 410.
     pub event_window: usize,
+    /// kube-controller-manager's `--endpoint-updates-batch-period`: how long a Pod change
+    /// waits before the endpoints controllers act on it, so changes arriving meanwhile land
+    /// in one Endpoints/EndpointSlice write. Zero (the default, as upstream) acts at once.
+    pub endpoint_updates_batch_period: Duration,
     /// How long a list `continue` token stays valid before 410 Expired.
     pub continue_ttl: Duration,
     /// Interval of BOOKMARK events on watches that allow them.
@@ -74,6 +78,7 @@ impl Default for EmulatorConfig {
             crd_dir: None,
             pod_ready_delay: Duration::from_millis(200),
             event_window: 10_000,
+            endpoint_updates_batch_period: Duration::ZERO,
             continue_ttl: Duration::from_secs(300),
             bookmark_interval: Duration::from_secs(5),
             namespaces: Vec::new(),
@@ -104,8 +109,14 @@ impl Emulator {
                 source,
             })?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let kubelet =
-            kubelet::Kubelet::new(store.clone(), config.pod_ready_delay, config.job_outcome);
+        let kubelet = kubelet::Kubelet::new(
+            store.clone(),
+            kubelet::Timing {
+                ready_delay: config.pod_ready_delay,
+                endpoint_batch: config.endpoint_updates_batch_period,
+            },
+            config.job_outcome,
+        );
         let shared = Arc::new(http::Shared {
             store: store.clone(),
             kubelet: kubelet.clone(),

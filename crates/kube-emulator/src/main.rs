@@ -26,6 +26,10 @@ struct Args {
     /// How many events a watch can resume from before 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     event_window: usize,
+    /// Like kube-controller-manager's --endpoint-updates-batch-period: milliseconds a Pod
+    /// change waits so that later ones join the same Endpoints/EndpointSlice write.
+    #[arg(long, default_value_t = 0)]
+    endpoint_updates_batch_period_ms: u64,
 }
 
 #[tokio::main]
@@ -41,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
         crd_dir: args.crd_dir,
         pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
         event_window: args.event_window,
+        endpoint_updates_batch_period: Duration::from_millis(args.endpoint_updates_batch_period_ms),
         ..EmulatorConfig::default()
     })
     .await

@@ -426,8 +426,13 @@ impl Inner {
                 }
             },
             Scope::Status => {
-                let status = new.get("status").cloned();
-                let managed = new["metadata"].get("managedFields").cloned();
+                // Only status and managedFields are read from the request: internal
+                // writers may pass just those (`{"status": …}`) and spare a copy.
+                let status = new.as_object_mut().and_then(|m| m.remove("status"));
+                let managed = new
+                    .get_mut("metadata")
+                    .and_then(Value::as_object_mut)
+                    .and_then(|m| m.remove("managedFields"));
                 new = (*old).clone();
                 match status {
                     Some(s) => new["status"] = s,

@@ -53,6 +53,8 @@ pub struct Inner {
     /// Per resource, the newest resourceVersion no longer in the window: watching from below
     /// it is 410 Gone.
     compacted: HashMap<GroupResource, u64>,
+    /// Committed writes per resource and event type, for `GET /_emulator/stats`.
+    pub writes: HashMap<GroupResource, [u64; 3]>,
     /// How long a list continue token stays valid (the apiserver: until etcd compaction).
     pub continue_ttl: std::time::Duration,
     tx: broadcast::Sender<Arc<WatchEvent>>,
@@ -152,6 +154,7 @@ impl Inner {
         object: Arc<Value>,
         old: Option<Arc<Value>>,
     ) {
+        self.writes.entry(gr.clone()).or_default()[etype as usize] += 1;
         let full = Arc::new(WatchEvent {
             rv: self.rv,
             gr: gr.clone(),
@@ -241,6 +244,7 @@ impl Store {
                 log: HashMap::new(),
                 log_cap: event_window.max(1),
                 compacted: HashMap::new(),
+                writes: HashMap::new(),
                 continue_ttl: std::time::Duration::from_secs(300),
                 tx: tx.clone(),
                 internal: Vec::new(),

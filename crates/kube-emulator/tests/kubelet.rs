@@ -391,3 +391,89 @@ async fn pvcs_bind_and_endpoints_follow_ready_pods() {
     .await;
     emu.shutdown().await;
 }
+
+/// Committed Endpoints writes of one kind, from `GET /_emulator/stats`.
+async fn endpoints_writes(client: &kube::Client, kind: &str) -> u64 {
+    let stats: serde_json::Value = client
+        .request(
+            http::Request::get("/_emulator/stats")
+                .body(Vec::new())
+                .expect("request"),
+        )
+        .await
+        .expect("stats");
+    stats["writes"]
+        .as_array()
+        .expect("writes")
+        .iter()
+        .find(|w| w["group"] == "" && w["resource"] == "endpoints")
+        .and_then(|w| w[kind].as_u64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_endpoint_batch_period_folds_pod_changes_into_one_write() {
+    // Three Pods are scheduled (IP assigned) and turn Ready within 100 ms: six Pod changes.
+    // With a 600 ms batch period they reach the Endpoints in one write.
+    let (emu, client) = start_with(EmulatorConfig {
+        pod_ready_delay: Duration::from_millis(100),
+        endpoint_updates_batch_period: Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "default");
+    let svc: Service = serde_json::from_value(json!({"metadata": {"name": "b"},
+        "spec": {"selector": {"app": "b"}, "ports": [{"port": 6379}]}}))
+    .expect("svc");
+    svcs.create(&PostParams::default(), &svc)
+        .await
+        .expect("svc");
+    let eps: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    // The Service itself is not batched: its (empty) Endpoints appear at once.
+    eventually("empty endpoints", 2, || {
+        let eps = eps.clone();
+        async move { eps.get_opt("b").await.ok()?.map(|_| ()) }
+    })
+    .await;
+    assert_eq!(endpoints_writes(&client, "modified").await, 0);
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deps.create(&PostParams::default(), &deployment("b", 3, "redis:7"))
+        .await
+        .expect("deploy");
+    eventually("three ready endpoints", 5, || {
+        let eps = eps.clone();
+        async move {
+            let e = eps.get("b").await.ok()?;
+            let n = e.subsets.as_ref()?.first()?.addresses.as_ref()?.len();
+            (n == 3).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        endpoints_writes(&client, "modified").await,
+        1,
+        "every Pod change of the period lands in one Endpoints write"
+    );
+    // A later change waits for its own period, then lands.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let name = ready_pods(&pods, "b").await[0].name_any();
+    emu.pod_fault("default", &name, Fault::NotReady)
+        .expect("not ready");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = eps.get("b").await.expect("endpoints");
+    let ready = |e: &Endpoints| {
+        e.subsets
+            .as_ref()
+            .and_then(|s| s.first())
+            .and_then(|s| s.addresses.as_ref())
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(ready(&e), 3, "still inside the batch period");
+    eventually("one address not ready", 3, || {
+        let eps = eps.clone();
+        async move { (ready(&eps.get("b").await.ok()?) == 2).then_some(()) }
+    })
+    .await;
+    assert_eq!(endpoints_writes(&client, "modified").await, 2);
+    emu.shutdown().await;
+}

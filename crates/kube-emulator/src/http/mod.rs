@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::kubelet::{Fault, Kubelet};
-use crate::ops::{DeleteOpts, DeleteOutcome, ListOpts, PatchKind, WriteOpts, present};
+use crate::ops::{DeleteOpts, DeleteOutcome, ListOpts, PatchKind, WriteOpts, present, present_cow};
 use crate::registry::ResourceType;
 use crate::store::Store;
 
@@ -34,9 +34,10 @@ pub fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(shared)
 }
 
-pub(crate) fn json_response(code: u16, body: &Value) -> Response {
+pub(crate) fn json_response(code: u16, body: &impl serde::Serialize) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = Response::new(Body::from(body.to_string()));
+    // Serializing a JSON value cannot fail (its keys are strings).
+    let mut r = Response::new(Body::from(serde_json::to_vec(body).unwrap_or_default()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -202,12 +203,12 @@ async fn route(
                 .store
                 .lock()
                 .list(&t.rt, t.namespace.as_deref(), &lo)?;
-            let items: Vec<Value> = page
-                .items
-                .iter()
-                .map(|o| present(&t.rt, &t.version, o))
-                .collect();
             if table {
+                let items: Vec<Value> = page
+                    .items
+                    .iter()
+                    .map(|o| present(&t.rt, &t.version, o))
+                    .collect();
                 return Ok(json_response(
                     200,
                     &table::table(
@@ -225,14 +226,21 @@ async fn route(
             if let Some(r) = page.remaining {
                 meta["remainingItemCount"] = json!(r);
             }
+            // Items are served as stored where that is already their shape: a
+            // LIST of thousands of objects copies none of them.
+            let items: Vec<std::borrow::Cow<'_, Value>> = page
+                .items
+                .iter()
+                .map(|o| present_cow(&t.rt, &t.version, o))
+                .collect();
             Ok(json_response(
                 200,
-                &json!({
-                    "kind": format!("{}List", t.rt.kind),
-                    "apiVersion": t.rt.api_version(&t.version),
-                    "metadata": meta,
-                    "items": items,
-                }),
+                &ListBody {
+                    kind: format!("{}List", t.rt.kind),
+                    api_version: t.rt.api_version(&t.version),
+                    metadata: meta,
+                    items,
+                },
             ))
         }
         (Method::GET, Some(name)) => {
@@ -241,21 +249,27 @@ async fn route(
                 .lock()
                 .get(&t.rt.gr(), &ns, name)
                 .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, name))?;
-            let obj = present(&t.rt, &t.version, &obj);
+            let obj = present_cow(&t.rt, &t.version, &obj);
             if table {
                 let rv = obj["metadata"]["resourceVersion"]
                     .as_str()
                     .unwrap_or_default()
                     .parse()
                     .unwrap_or(0);
-                return Ok(json_response(200, &table::table(&t.rt, &[obj], rv, None)));
+                return Ok(json_response(
+                    200,
+                    &table::table(&t.rt, &[obj.into_owned()], rv, None),
+                ));
             }
             Ok(json_response(200, &obj))
         }
         (Method::POST, None) => {
             let obj = decode_body(&body)?;
             let created = shared.store.lock().create(&t.rt, &ns, obj, &opts, true)?;
-            Ok(json_response(201, &present(&t.rt, &t.version, &created)))
+            Ok(json_response(
+                201,
+                &present_cow(&t.rt, &t.version, &created),
+            ))
         }
         (Method::PUT, Some(name)) => {
             let obj = decode_body(&body)?;
@@ -263,7 +277,10 @@ async fn route(
                 .store
                 .lock()
                 .update(&t.rt, &ns, name, obj, scope, &opts)?;
-            Ok(json_response(200, &present(&t.rt, &t.version, &updated)))
+            Ok(json_response(
+                200,
+                &present_cow(&t.rt, &t.version, &updated),
+            ))
         }
         (Method::PATCH, Some(name)) => {
             let ct = headers
@@ -296,13 +313,16 @@ async fn route(
                 .store
                 .lock()
                 .patch(&t.rt, &ns, name, kind, &body, scope, &opts)?;
-            Ok(json_response(200, &present(&t.rt, &t.version, &updated)))
+            Ok(json_response(
+                200,
+                &present_cow(&t.rt, &t.version, &updated),
+            ))
         }
         (Method::DELETE, Some(name)) => {
             let d = delete_opts(query, &body)?;
             match shared.store.lock().delete(&t.rt, &ns, name, &d)? {
                 DeleteOutcome::Pending(obj) => {
-                    Ok(json_response(200, &present(&t.rt, &t.version, &obj)))
+                    Ok(json_response(200, &present_cow(&t.rt, &t.version, &obj)))
                 }
                 DeleteOutcome::Gone(obj) => Ok(json_response(
                     200,
@@ -352,6 +372,16 @@ async fn route(
             "the server does not allow this method ({m}) on the requested resource"
         ))),
     }
+}
+
+/// A LIST response; items borrow the stored objects.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: Value,
+    items: Vec<std::borrow::Cow<'a, Value>>,
 }
 
 fn is_true(v: Option<&String>) -> bool {
@@ -447,6 +477,22 @@ fn admin(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> ApiResult<Resp
             Ok(json_response(200, &pod))
         }
         (&Method::GET, ["healthz"]) => Ok(json_response(200, &json!({"status": "ok"}))),
+        (&Method::GET, ["stats"]) => {
+            let inner = shared.store.lock();
+            let mut writes: Vec<Value> = inner
+                .writes
+                .iter()
+                .map(|(gr, [added, modified, deleted])| {
+                    json!({"group": gr.group, "resource": gr.resource,
+                           "added": added, "modified": modified, "deleted": deleted})
+                })
+                .collect();
+            writes.sort_by_key(|w| (w["group"].to_string(), w["resource"].to_string()));
+            Ok(json_response(
+                200,
+                &json!({"resourceVersion": inner.rv.to_string(), "writes": writes}),
+            ))
+        }
         _ => Err(ApiError::path_not_found(&format!(
             "/_emulator/{}",
             segs.join("/")

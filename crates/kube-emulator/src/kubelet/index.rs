@@ -123,16 +123,19 @@ impl Index {
     }
 
     /// Pods in `ns` carrying the selector's rarest entry (to be verified against all of it).
+    /// Only that one set is copied: entries every Pod shares can hold thousands of names.
     pub fn pods_for(&self, ns: &str, selector: &Value) -> Vec<String> {
-        pairs(selector)
-            .into_iter()
-            .map(|(k, v)| {
-                self.pods
-                    .get(&(ns.to_string(), k, v))
-                    .map(|s| s.iter().cloned().collect::<Vec<_>>())
-                    .unwrap_or_default()
-            })
-            .min_by_key(Vec::len)
+        let mut rarest: Option<&BTreeSet<String>> = None;
+        for (k, v) in pairs(selector) {
+            match self.pods.get(&(ns.to_string(), k, v)) {
+                // No Pod carries this entry: none can match the whole selector.
+                None => return Vec::new(),
+                Some(set) if rarest.is_none_or(|r| set.len() < r.len()) => rarest = Some(set),
+                Some(_) => {}
+            }
+        }
+        rarest
+            .map(|s| s.iter().cloned().collect())
             .unwrap_or_default()
     }
 }

@@ -195,15 +195,14 @@ pub fn start(inner: &mut Inner, key: &ObjKey) {
         return;
     };
     let now = now();
-    let mut new = (*pod).clone();
-    new["status"] = status_with(
+    let new = json!({"status": status_with(
         &pod,
         "Running",
         true,
         &|_| json!({"running": {"startedAt": now}}),
         false,
         &now,
-    );
+    )});
     if let Err(e) = inner.finish_update(&rt, pod, new, Scope::Status, &opts("kubelet"), true) {
         tracing::debug!(error = %e, "kubelet start");
     }
