@@ -309,39 +309,53 @@ pub fn display_path(path: &[Pe]) -> String {
 }
 
 fn pe_key(pe: &Pe) -> String {
-    match pe {
-        Pe::F(n) => format!("f:{n}"),
-        Pe::K(k) => format!("k:{k}"),
-        Pe::V(v) => format!("v:{v}"),
-    }
+    let mut key = String::new();
+    push_pe_key(&mut key, pe);
+    key
 }
 
-fn insert_path(node: &mut Map<String, Value>, path: &[Pe], mark_self: bool) {
+fn push_pe_key(buf: &mut String, pe: &Pe) {
+    let (prefix, s) = match pe {
+        Pe::F(n) => ("f:", n),
+        Pe::K(k) => ("k:", k),
+        Pe::V(v) => ("v:", v),
+    };
+    buf.push_str(prefix);
+    buf.push_str(s);
+}
+
+/// Walk (creating as needed) the nodes of `path`; `key` is a reusable buffer, so a node that
+/// exists costs a lookup, not an allocation.
+fn insert_path(node: &mut Map<String, Value>, path: &[Pe], mark_self: bool, key: &mut String) {
     let Some((first, rest)) = path.split_first() else {
         if mark_self {
             node.insert(".".into(), Value::Object(Map::new()));
         }
         return;
     };
-    let entry = node
-        .entry(pe_key(first))
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Some(m) = entry.as_object_mut() {
-        insert_path(m, rest, mark_self);
+    key.clear();
+    push_pe_key(key, first);
+    if !node.contains_key(key.as_str()) {
+        node.insert(key.clone(), Value::Object(Map::new()));
+    }
+    if let Some(m) = node.get_mut(key.as_str()).and_then(Value::as_object_mut) {
+        insert_path(m, rest, mark_self, key);
     }
 }
 
 /// Encode a field set as `fieldsV1`.
 pub fn to_fields_v1(set: &FieldSet) -> Value {
     let mut root = Map::new();
-    for path in set {
+    let mut key = String::new();
+    let mut paths = set.iter().peekable();
+    while let Some(path) = paths.next() {
         // A path that also has children marks itself with "."; a pure leaf stays `{}`.
-        let is_prefix = set
-            .range(path.clone()..)
-            .nth(1)
+        // Sorted order puts a path's first descendant right after it.
+        let is_prefix = paths
+            .peek()
             .is_some_and(|next| next.len() > path.len() && next.starts_with(path));
         let mark = is_prefix || matches!(path.last(), Some(Pe::K(_)));
-        insert_path(&mut root, path, mark);
+        insert_path(&mut root, path, mark, &mut key);
     }
     Value::Object(root)
 }

@@ -484,6 +484,7 @@ impl Inner {
         // Nothing but bookkeeping changed (a controller re-writing what is
         // there): answer with the stored object before the costly steps.
         if same_but_bookkeeping(&old, &new) {
+            self.writes.entry(rt.gr()).or_default()[3] += 1;
             return Ok(old);
         }
         if scope != Scope::Status {
@@ -525,6 +526,7 @@ impl Inner {
             }
         }
         if same_but_bookkeeping(&old, &new) {
+            self.writes.entry(rt.gr()).or_default()[3] += 1;
             return Ok(old);
         }
         if o.dry_run {

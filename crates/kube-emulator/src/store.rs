@@ -53,8 +53,9 @@ pub struct Inner {
     /// Per resource, the newest resourceVersion no longer in the window: watching from below
     /// it is 410 Gone.
     compacted: HashMap<GroupResource, u64>,
-    /// Committed writes per resource and event type, for `GET /_emulator/stats`.
-    pub writes: HashMap<GroupResource, [u64; 3]>,
+    /// Committed writes per resource and event type, then writes that changed nothing, for
+    /// `GET /_emulator/stats`.
+    pub writes: HashMap<GroupResource, [u64; 4]>,
     /// How long a list continue token stays valid (the apiserver: until etcd compaction).
     pub continue_ttl: std::time::Duration,
     tx: broadcast::Sender<Arc<WatchEvent>>,

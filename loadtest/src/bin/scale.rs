@@ -240,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
             .sum();
         total += n;
         println!(
-            "  writes {:<28} {:>7} ({} added, {} modified, {} deleted)",
+            "  writes {:<28} {:>7} ({} added, {} modified, {} deleted; {} changed nothing)",
             format!(
                 "{}/{}",
                 w["group"].as_str().unwrap_or(""),
@@ -249,7 +249,8 @@ async fn main() -> anyhow::Result<()> {
             n,
             w["added"],
             w["modified"],
-            w["deleted"]
+            w["deleted"],
+            w["unchanged"]
         );
     }
     println!(

@@ -55,6 +55,7 @@ pub async fn run(group: &Group, groups: &Api<Group>, ctx: &Context) -> Result<Ac
     // 3. The Group itself.
     finalizer::remove(groups, group, FINALIZER).await?;
     ctx.renders.forget(&group.uid().unwrap_or_default());
+    ctx.expected.forget(&group.uid().unwrap_or_default());
     ctx.rollouts.forget(group);
     Ok(Action::await_change())
 }

@@ -18,6 +18,8 @@ pub struct Context {
     pub owned: Arc<crate::owned::OwnedCaches>,
     /// The last render of each Group, so unchanged input is not rendered again.
     pub renders: Arc<crate::memo::RenderMemo>,
+    /// Applies the watch caches have not shown yet.
+    pub expected: Arc<crate::expect::Expectations>,
     /// Group events on the bus (disabled without a bus).
     pub bus: midplane_bus::EventSink,
     /// Rollouts in progress, for their started/completed events.
@@ -36,6 +38,7 @@ impl Context {
             watch_plugin_configmaps: true,
             owned: Arc::default(),
             renders: Arc::default(),
+            expected: Arc::default(),
             bus: midplane_bus::EventSink::disabled(),
             rollouts: Arc::default(),
         }

@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod expect;
 pub mod gateway;
 pub mod grpc;
 pub mod lifecycle;

@@ -53,6 +53,8 @@ impl LiveObject {
 
 pub struct LiveObjects {
     pub objects: Vec<LiveObject>,
+    /// Applied by this controller, not yet in the caches (see `expect`).
+    pub expected: Vec<(String, String, String)>,
     /// Shared with the watch cache: a reconcile copies nothing.
     pub deployments: Vec<Arc<Deployment>>,
     pub pods: Vec<Arc<Pod>>,
@@ -111,16 +113,31 @@ impl LiveObjects {
         }
         Ok(Self {
             objects,
+            expected: Vec::new(),
             deployments,
             pods: caches.pods.get(&ns, &name),
         })
     }
 
-    /// The applied hash of a live object that is not being deleted.
+    /// The applied hash of a live object that is not being deleted; an
+    /// apply the caches have not shown yet counts as live.
     pub fn applied_hash(&self, kind: &str, name: &str) -> Option<&str> {
+        if let Some((_, _, hash)) = self
+            .expected
+            .iter()
+            .find(|(k, n, _)| k == kind && n == name)
+        {
+            return Some(hash);
+        }
         self.objects
             .iter()
             .find(|o| o.resource.kind == kind && o.name == name && !o.deleting)
             .and_then(|o| o.applied_hash.as_deref())
+    }
+
+    /// Count `kind/name` as live with `applied_hash` (an unmet expectation).
+    pub fn expect(&mut self, kind: &str, name: &str, applied_hash: &str) {
+        self.expected
+            .push((kind.into(), name.into(), applied_hash.into()));
     }
 }

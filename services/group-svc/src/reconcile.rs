@@ -66,8 +66,9 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
             Err(e) => return render_failed(&group, status, e.reason(), e.to_string(), &ctx).await,
         },
     };
-    let live_objects =
+    let mut live_objects =
         live::LiveObjects::fetch(&group, &summary.kinds(), &ctx.owned, &ctx.client).await?;
+    let expecting = ctx.expected.overlay(&uid, &mut live_objects);
     // Something live differs from the last render (a rollout step, a deleted
     // or edited object): render again to apply it.
     if rendered.is_none() && !summary.in_sync(&live_objects) {
@@ -172,6 +173,8 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
                 != Some(summary.objects[i].applied_hash.as_str())
             {
                 ctx.applier.apply_json(&o.object).await?;
+                ctx.expected
+                    .applied(&uid, o.kind(), o.name(), &summary.objects[i].applied_hash);
                 applied.push(format!("{}/{}", o.kind(), o.name()));
             }
         }
@@ -260,8 +263,11 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
             .normal(group.as_ref(), "Ready", "Reconcile", message)
             .await;
     }
-    Ok(if outcome.all_ready {
+    Ok(if outcome.all_ready && !expecting {
         Action::requeue(Duration::from_secs(300))
+    } else if expecting {
+        // Look again once the applies we trusted over the caches expire.
+        Action::requeue(crate::expect::TTL)
     } else {
         // Owned objects wake us too; this bounds the wait if a watch lags.
         Action::requeue(Duration::from_secs(5))

@@ -482,9 +482,10 @@ fn admin(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> ApiResult<Resp
             let mut writes: Vec<Value> = inner
                 .writes
                 .iter()
-                .map(|(gr, [added, modified, deleted])| {
+                .map(|(gr, [added, modified, deleted, unchanged])| {
                     json!({"group": gr.group, "resource": gr.resource,
-                           "added": added, "modified": modified, "deleted": deleted})
+                           "added": added, "modified": modified, "deleted": deleted,
+                           "unchanged": unchanged})
                 })
                 .collect();
             writes.sort_by_key(|w| (w["group"].to_string(), w["resource"].to_string()));
