@@ -31,20 +31,30 @@ fn subresource_name(scope: Scope) -> &'static str {
     if scope == Scope::Status { "status" } else { "" }
 }
 
+/// An entry's manager, operation, version, time and subresource; its fields still encoded.
+fn entry(e: &Value) -> Entry {
+    Entry {
+        manager: e["manager"].as_str().unwrap_or_default().into(),
+        operation: e["operation"].as_str().unwrap_or("Update").into(),
+        api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
+        time: e["time"].as_str().unwrap_or_default().into(),
+        subresource: e["subresource"].as_str().unwrap_or_default().into(),
+        set: FieldSet::new(),
+        decoded: false,
+        raw: None,
+    }
+}
+
+/// Every entry of `obj`, decoded, to be written back anew.
 fn read(obj: Option<&Value>) -> Vec<Entry> {
     let Some(list) = obj.and_then(|o| o["metadata"]["managedFields"].as_array()) else {
         return Vec::new();
     };
     list.iter()
         .map(|e| Entry {
-            manager: e["manager"].as_str().unwrap_or_default().into(),
-            operation: e["operation"].as_str().unwrap_or("Update").into(),
-            api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
-            time: e["time"].as_str().unwrap_or_default().into(),
-            subresource: e["subresource"].as_str().unwrap_or_default().into(),
             set: from_fields_v1(&e["fieldsV1"]),
             decoded: true,
-            raw: None,
+            ..entry(e)
         })
         .collect()
 }
@@ -53,15 +63,10 @@ fn read(obj: Option<&Value>) -> Vec<Entry> {
 /// leaving their fields encoded until [`decode_entry`].
 fn read_owned(list: Vec<Value>) -> Vec<Entry> {
     list.into_iter()
-        .map(|e| Entry {
-            manager: e["manager"].as_str().unwrap_or_default().into(),
-            operation: e["operation"].as_str().unwrap_or("Update").into(),
-            api_version: e["apiVersion"].as_str().unwrap_or_default().into(),
-            time: e["time"].as_str().unwrap_or_default().into(),
-            subresource: e["subresource"].as_str().unwrap_or_default().into(),
-            set: FieldSet::new(),
-            decoded: false,
-            raw: Some(e),
+        .map(|e| {
+            let mut x = entry(&e);
+            x.raw = Some(e);
+            x
         })
         .collect()
 }

@@ -308,12 +308,6 @@ pub fn display_path(path: &[Pe]) -> String {
     s
 }
 
-fn pe_key(pe: &Pe) -> String {
-    let mut key = String::new();
-    push_pe_key(&mut key, pe);
-    key
-}
-
 fn push_pe_key(buf: &mut String, pe: &Pe) {
     let (prefix, s) = match pe {
         Pe::F(n) => ("f:", n),
@@ -368,8 +362,11 @@ pub fn fields_v1_contains(v: &Value, path: &[Pe]) -> bool {
         return false;
     }
     let mut cur = v;
+    let mut key = String::new();
     for pe in path {
-        match cur.as_object().and_then(|m| m.get(&pe_key(pe))) {
+        key.clear();
+        push_pe_key(&mut key, pe);
+        match cur.as_object().and_then(|m| m.get(key.as_str())) {
             Some(c) => cur = c,
             None => return false,
         }

@@ -378,26 +378,23 @@ impl Kubelet {
                         std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
                     )
                 });
-                for p in extra.into_iter().take(current.len() - desired) {
-                    inner.delete(
-                        &pod_rt,
-                        &key.namespace,
-                        meta_str(p, "name"),
-                        &DeleteOpts::default(),
-                    )?;
-                }
+                let extra = extra.into_iter().take(current.len() - desired);
+                delete_pods(
+                    inner,
+                    &pod_rt,
+                    &key.namespace,
+                    extra.map(|p| meta_str(p, "name")),
+                )?;
             }
             // Rolling: old pods go once the new ones are ready (maxUnavailable 0); Recreate: at once.
             let ready_current = current.iter().filter(|p| is_ready(p)).count();
             if recreate || ready_current >= desired {
-                for p in &old {
-                    inner.delete(
-                        &pod_rt,
-                        &key.namespace,
-                        meta_str(p, "name"),
-                        &DeleteOpts::default(),
-                    )?;
-                }
+                delete_pods(
+                    inner,
+                    &pod_rt,
+                    &key.namespace,
+                    old.iter().map(|p| meta_str(p, "name")),
+                )?;
             }
         }
         let Some(dep) = inner.get_key(key) else {
@@ -454,6 +451,19 @@ impl Kubelet {
         )?;
         Ok(())
     }
+}
+
+/// Delete the named Pods of `ns` (scale-down, rollouts, Job cleanup).
+pub(crate) fn delete_pods<'a>(
+    inner: &mut Inner,
+    pod_rt: &ResourceType,
+    ns: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> ApiResult<()> {
+    for name in names {
+        inner.delete(pod_rt, ns, name, &DeleteOpts::default())?;
+    }
+    Ok(())
 }
 
 /// The Pods a workload owns, from the store's dependents index.

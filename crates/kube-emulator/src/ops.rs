@@ -17,6 +17,9 @@ use crate::registry::{GroupResource, ResourceType};
 use crate::schema;
 use crate::store::{Inner, meta_str};
 
+/// The [`Inner::writes`] slot of writes that changed nothing (after added, modified, deleted).
+const UNCHANGED: usize = 3;
+
 pub const CRD_CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 pub fn now() -> String {
@@ -484,7 +487,7 @@ impl Inner {
         // Nothing but bookkeeping changed (a controller re-writing what is
         // there): answer with the stored object before the costly steps.
         if same_but_bookkeeping(&old, &new) {
-            self.writes.entry(rt.gr()).or_default()[3] += 1;
+            self.count_write(&rt.gr(), UNCHANGED);
             return Ok(old);
         }
         if scope != Scope::Status {
@@ -526,7 +529,7 @@ impl Inner {
             }
         }
         if same_but_bookkeeping(&old, &new) {
-            self.writes.entry(rt.gr()).or_default()[3] += 1;
+            self.count_write(&rt.gr(), UNCHANGED);
             return Ok(old);
         }
         if o.dry_run {

@@ -155,7 +155,7 @@ impl Inner {
         object: Arc<Value>,
         old: Option<Arc<Value>>,
     ) {
-        self.writes.entry(gr.clone()).or_default()[etype as usize] += 1;
+        self.count_write(gr, etype as usize);
         let full = Arc::new(WatchEvent {
             rv: self.rv,
             gr: gr.clone(),
@@ -187,6 +187,19 @@ impl Inner {
         }
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(ev);
+    }
+
+    /// Count a write in slot `slot` of [`Inner::writes`] (the key is copied only once per
+    /// resource).
+    pub fn count_write(&mut self, gr: &GroupResource, slot: usize) {
+        match self.writes.get_mut(gr) {
+            Some(counts) => counts[slot] += 1,
+            None => {
+                let mut counts = [0; 4];
+                counts[slot] = 1;
+                self.writes.insert(gr.clone(), counts);
+            }
+        }
     }
 
     /// Store a created or updated object under a fresh resourceVersion.

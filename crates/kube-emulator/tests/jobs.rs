@@ -123,12 +123,7 @@ async fn jobs_are_discoverable_with_status_subresource() {
 
 #[tokio::test]
 async fn jobs_are_defaulted_validated_and_track_generation() {
-    let (emu, client) = start_with(EmulatorConfig {
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, _pods) = fast_pods(JobOutcome::Hold).await;
     let j = jobs
         .create(&PostParams::default(), &job("d", json!({}), json!({})))
         .await
@@ -210,12 +205,7 @@ async fn jobs_are_defaulted_validated_and_track_generation() {
 /// The generated selector and template labels name the Job's own uid, as the apiserver's do.
 #[tokio::test]
 async fn generated_selector_names_the_jobs_own_uid() {
-    let (emu, client) = start_with(EmulatorConfig {
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await;
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let (emu, jobs, _pods) = fast_pods(JobOutcome::Hold).await;
     let j = jobs
         .create(&PostParams::default(), &job("u", json!({}), json!({})))
         .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Kubelet, gr, is_ready, is_running, opts, owned_pods, rt_of};
+use super::{Kubelet, delete_pods, gr, is_ready, is_running, opts, owned_pods, rt_of};
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::ops::{DeleteOpts, now};
@@ -235,14 +235,12 @@ impl Kubelet {
                 .into_iter()
                 .filter(|p| is_running(p))
                 .collect();
-            for p in &active {
-                inner.delete(
-                    &pod_rt,
-                    &key.namespace,
-                    meta_str(p, "name"),
-                    &DeleteOpts::default(),
-                )?;
-            }
+            delete_pods(
+                inner,
+                &pod_rt,
+                &key.namespace,
+                active.iter().map(|p| meta_str(p, "name")),
+            )?;
             Ok(active.len())
         };
 
