@@ -135,6 +135,18 @@ impl Drop for Ticker {
     }
 }
 
+/// What `backup create` passes the pipeline: the `--encryption` flag and the Backup Pod's
+/// environment (also what tests that play the Pod use, so they run what it runs).
+pub fn create_options(encryption: Algorithm, env: EnvOverrides) -> BackupOptions {
+    BackupOptions {
+        algorithm: encryption,
+        id: env.id,
+        labels: env.labels,
+        source_label: env.source_label,
+        ..Default::default()
+    }
+}
+
 /// `midplane backup create`: prints a summary, then the backup id as the last line.
 pub async fn backup(
     source: &Path,
@@ -147,13 +159,7 @@ pub async fn backup(
     let key = BackupKey::from_file(key_file)?;
     let store = Store::from_uri(to)?;
     let env = EnvOverrides::read(|k| std::env::var(k).ok())?;
-    let opts = BackupOptions {
-        algorithm: encryption,
-        id: env.id,
-        labels: env.labels,
-        source_label: env.source_label,
-        ..Default::default()
-    };
+    let opts = create_options(encryption, env);
     let started = Instant::now();
     let m = {
         let _t = Ticker::start(progress, "backup", Arc::clone(&opts.stats));

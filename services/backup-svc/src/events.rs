@@ -111,6 +111,14 @@ pub fn deleted(m: &Manifest, store: &Store, reason: DeleteReason) -> BackupDelet
     }
 }
 
+/// A backup retention removed, counted, logged and announced alike wherever retention runs
+/// (the ApplyRetention RPC and scheduled backups).
+pub fn retention_deleted(sink: &EventSink, store: &Store, m: &Manifest) {
+    metrics::counter!("midplane_backups_deleted_total").increment(1);
+    tracing::info!(id = %m.id, "backup removed by retention");
+    sink.publish(&deleted(m, store, DeleteReason::Retention));
+}
+
 /// The catalogue's stage of a pipeline failure.
 pub fn backup_stage(e: &midplane_backup::BackupError) -> &'static str {
     use midplane_backup::BackupError as E;

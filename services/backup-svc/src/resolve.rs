@@ -99,9 +99,21 @@ pub fn instance_dir(
     ] {
         check_segment(f, v)?;
     }
-    Ok(settings
-        .data_root
-        .join(&obj.namespace)
-        .join(&obj.name)
-        .join(instance))
+    Ok(default_instance_dir(
+        settings,
+        &obj.namespace,
+        &obj.name,
+        instance,
+    ))
+}
+
+/// Where an instance's data is mounted: `<data_root>/<namespace>/<group>/<instance>` (the
+/// request path, the scheduler and the Backup Pod all read it there).
+pub fn default_instance_dir(
+    settings: &BackupSettings,
+    ns: &str,
+    name: &str,
+    instance: &str,
+) -> PathBuf {
+    settings.data_root.join(ns).join(name).join(instance)
 }

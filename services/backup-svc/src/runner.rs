@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use midplane_api::App;
 use midplane_backup::retention;
 use midplane_backup::{BackupOptions, Manifest, Store, create_backup};
-use midplane_bus::catalogue::{DeleteReason, ObjectRef};
+use midplane_bus::catalogue::ObjectRef;
 use midplane_operator::EventRecorder;
 
 use crate::config::{BackupSettings, JobSettings, Mode};
@@ -174,12 +174,12 @@ impl Runner {
             "key",
         )
         .map_err(|s| fail("snapshot", s.message()))?;
-        let dir = self
-            .settings
-            .data_root
-            .join(&target.key.namespace)
-            .join(&target.group)
-            .join(&target.key.instance);
+        let dir = resolve::default_instance_dir(
+            &self.settings,
+            &target.key.namespace,
+            &target.group,
+            &target.key.instance,
+        );
         let opts = BackupOptions {
             algorithm: target.algorithm,
             level: self.settings.compression_level,
@@ -257,10 +257,7 @@ impl Runner {
             };
             match store.delete(&id).await {
                 Ok(()) => {
-                    metrics::counter!("midplane_backups_deleted_total").increment(1);
-                    tracing::info!(target = %target.key, %id, "backup removed by retention");
-                    self.events
-                        .publish(&events::deleted(m, store, DeleteReason::Retention));
+                    events::retention_deleted(&self.events, store, m);
                     deleted.push(id);
                 }
                 Err(e) => {

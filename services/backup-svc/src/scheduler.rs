@@ -11,7 +11,7 @@ use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use midplane_api::App;
-use midplane_backup::Store;
+use midplane_backup::{Listing, Store};
 use midplane_operator::EventRecorder;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -165,10 +165,13 @@ impl Scheduler {
     }
 }
 
-/// Time of the newest backup of each target, read from the targets' storages.
+/// Time of the newest backup of each target, read from the targets' storages. A storage
+/// already in `listings` is not listed again (the start-up pass over every App shares one
+/// listing per storage); new listings are added to it.
 pub async fn anchors(
     settings: &BackupSettings,
     targets: &[&Target],
+    listings: &mut BTreeMap<String, Listing>,
 ) -> BTreeMap<TargetKey, DateTime<Utc>> {
     let mut by_storage: BTreeMap<&str, Vec<&Target>> = BTreeMap::new();
     for t in targets {
@@ -179,23 +182,30 @@ pub async fn anchors(
     }
     let mut out = BTreeMap::new();
     for (uri, ts) in by_storage {
-        let listing = match crate::resolve::store(settings, uri) {
-            Ok(store) => store.list().await.map_err(|e| e.to_string()),
-            Err(s) => Err(s.message().to_string()),
-        };
-        match listing {
-            Ok(l) => {
-                for t in ts {
-                    if let Some(m) = l.complete.iter().rev().find(|m| same_instance(m, t)) {
-                        out.insert(t.key.clone(), m.started_at);
-                    }
+        if !listings.contains_key(uri) {
+            let listing = match crate::resolve::store(settings, uri) {
+                Ok(store) => store.list().await.map_err(|e| e.to_string()),
+                Err(s) => Err(s.message().to_string()),
+            };
+            match listing {
+                Ok(l) => {
+                    listings.insert(uri.to_string(), l);
+                }
+                Err(e) => {
+                    // describe(): the URI may carry credentials.
+                    let store = Store::from_uri(uri)
+                        .map(|s| s.describe())
+                        .unwrap_or_default();
+                    tracing::warn!(storage = %store, error = %e, "cannot read past backups; schedules start now");
+                    continue;
                 }
             }
-            Err(e) => {
-                let store = Store::from_uri(uri)
-                    .map(|s| s.describe())
-                    .unwrap_or_default();
-                tracing::warn!(storage = %store, error = %e, "cannot read past backups; schedules start now");
+        }
+        if let Some(l) = listings.get(uri) {
+            for t in ts {
+                if let Some(m) = l.complete.iter().rev().find(|m| same_instance(m, t)) {
+                    out.insert(t.key.clone(), m.started_at);
+                }
             }
         }
     }
@@ -255,6 +265,8 @@ impl SchedulerLoop {
         let mut sched = Scheduler::new();
         let mut policy_errors: BTreeMap<AppKey, Vec<PolicyError>> = BTreeMap::new();
         let mut listed: Option<BTreeSet<AppKey>> = None;
+        // Storage listings shared by the Apps of one initial list, dropped when it ends.
+        let mut init_listings: BTreeMap<String, Listing> = BTreeMap::new();
         let (done_tx, mut done_rx) =
             mpsc::unbounded_channel::<(TargetKey, String, Result<RunReport, RunError>)>();
         let permits = Arc::new(Semaphore::new(self.max_concurrent.max(1)));
@@ -292,12 +304,15 @@ impl SchedulerLoop {
                                 policy_errors.insert(key.clone(), errors);
                             }
                             let unknown = sched.unknown(&targets);
-                            let anchors = anchors(&self.settings, &unknown).await;
+                            let mut fresh = BTreeMap::new();
+                            let listings = if listed.is_some() { &mut init_listings } else { &mut fresh };
+                            let anchors = anchors(&self.settings, &unknown, listings).await;
                             let n = targets.len();
                             sched.set_app(&key.0, &key.1, targets, &anchors, self.clock.now());
                             report(Report::Scheduled { app: key, targets: n });
                         }
                         watcher::Event::InitDone => {
+                            init_listings.clear();
                             if let Some(seen) = listed.take() {
                                 for (ns, name) in sched.apps() {
                                     if !seen.contains(&(ns.clone(), name.clone())) {

@@ -7,7 +7,7 @@
 //! then reports as RUNNING, FAILED (with the error), or complete.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::{Path, PathBuf};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -387,11 +387,8 @@ impl BackupService for BackupSvc {
         if !req.dry_run {
             for id in &plan.delete {
                 store.delete(id).await.map_err(catalog_status)?;
-                metrics::counter!("midplane_backups_deleted_total").increment(1);
-                tracing::info!(%id, "backup removed by retention");
                 if let Some(m) = mine.iter().find(|m| &m.id == id) {
-                    self.events
-                        .publish(&events::deleted(m, &store, DeleteReason::Retention));
+                    events::retention_deleted(&self.events, &store, m);
                 }
             }
         }
@@ -400,19 +397,6 @@ impl BackupService for BackupSvc {
             kept_ids: plan.keep,
         }))
     }
-}
-
-/// Exposed for tests and the Backup Pod: the directory a request would use.
-pub fn default_instance_dir(
-    settings: &BackupSettings,
-    ns: &str,
-    name: &str,
-    instance: &str,
-) -> PathBuf {
-    Path::new(&settings.data_root)
-        .join(ns)
-        .join(name)
-        .join(instance)
 }
 
 #[cfg(test)]

@@ -128,15 +128,12 @@ pub async fn run_pod(
         cmd[i + 1].clone()
     };
     let store = midplane_backup::Store::from_uri(&arg("--to")).expect("store");
-    let opts = midplane_backup::BackupOptions {
-        algorithm: arg("--encryption")
+    let opts = midplane_backup::cli::create_options(
+        arg("--encryption")
             .parse::<midplane_backup::Algorithm>()
             .expect("algorithm"),
-        id: o.id,
-        labels: o.labels,
-        source_label: o.source_label,
-        ..Default::default()
-    };
+        o,
+    );
     midplane_backup::create_backup(&store, pvc_dir, key, &opts)
         .await
         .expect("pod pipeline")
