@@ -137,6 +137,31 @@ impl<K: Resource + Clone> LabelIndex<K> {
     }
 }
 
+impl<K> LabelIndex<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    /// Watch `api` (with `config`), trim each object, keep this index up to
+    /// date, and yield every touched object: a controller's `owns_stream` /
+    /// `watches_stream` trigger that also fills the cache its reconciles read.
+    pub fn watch(
+        self: &Arc<Self>,
+        api: kube::Api<K>,
+        config: watcher::Config,
+        trim: fn(&mut K),
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
+        use kube::runtime::WatchStreamExt;
+        self.feed(watcher(api, config).default_backoff().modify(trim))
+            .touched_objects()
+    }
+}
+
 /// A controller's own watch with managedFields dropped before they reach its
 /// store: `Controller::for_stream(stream, store)`. At thousands of objects
 /// managedFields are most of a controller's memory, and none reads them.

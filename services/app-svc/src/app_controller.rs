@@ -27,12 +27,12 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
         return Ok(Action::requeue(Duration::from_millis(250)));
     }
     let uid = app.uid().unwrap_or_default();
-    let existing: Vec<Component> = ctx
+    // Shared with the cache: a reconcile copies no child.
+    let existing: Vec<Arc<Component>> = ctx
         .components
         .get(&ns, &app.name_any())
         .into_iter()
         .filter(|c| controlled_by(c.as_ref(), &uid))
-        .map(|c| c.as_ref().clone())
         .collect();
 
     if finalizer::is_deleting(app.as_ref()) {
@@ -86,7 +86,9 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     let desired = expand::components(&app);
     for c in &desired {
         let live = existing.iter().find(|e| e.name_any() == c.name_any());
-        ctx.applier.apply_if_changed(c, live).await?;
+        ctx.applier
+            .apply_if_changed(c, live.map(Arc::as_ref))
+            .await?;
     }
     // Prune components the App no longer lists.
     let wanted: Vec<String> = desired.iter().map(|c| c.name_any()).collect();
@@ -231,7 +233,7 @@ fn set_conditions(
 async fn cleanup(
     app: &App,
     apps: &Api<App>,
-    existing: &[Component],
+    existing: &[Arc<Component>],
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     if !finalizer::has(app, FINALIZER) {
@@ -244,7 +246,10 @@ async fn cleanup(
     }
     let ar = kube::api::ApiResource::erase::<Component>(&());
     let ns = app.namespace().unwrap_or_default();
-    for c in existing.iter().filter(|c| !finalizer::is_deleting(*c)) {
+    for c in existing
+        .iter()
+        .filter(|c| !finalizer::is_deleting(c.as_ref()))
+    {
         ctx.applier.delete_dynamic(&ar, &ns, &c.name_any()).await?;
     }
     Ok(Action::requeue(Duration::from_millis(500)))

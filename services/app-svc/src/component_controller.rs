@@ -26,12 +26,12 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::requeue(Duration::from_millis(250)));
     }
     let uid = comp.uid().unwrap_or_default();
-    let existing: Vec<Group> = ctx
+    // Shared with the cache: a reconcile copies no child.
+    let existing: Vec<Arc<Group>> = ctx
         .groups
         .get(&ns, &group_key(&comp.spec.app, &comp.spec.component))
         .into_iter()
         .filter(|g| controlled_by(g.as_ref(), &uid))
-        .map(|g| g.as_ref().clone())
         .collect();
     let ar = kube::api::ApiResource::erase::<Group>(&());
 
@@ -44,7 +44,10 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
             ctx.bus.publish(&announce::component_deleted(&comp));
             return Ok(Action::await_change());
         }
-        for g in existing.iter().filter(|g| !finalizer::is_deleting(*g)) {
+        for g in existing
+            .iter()
+            .filter(|g| !finalizer::is_deleting(g.as_ref()))
+        {
             ctx.applier.delete_dynamic(&ar, &ns, &g.name_any()).await?;
         }
         return Ok(Action::requeue(Duration::from_millis(500)));
@@ -89,7 +92,9 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
     let desired = expand::groups(&comp);
     for g in &desired {
         let live = existing.iter().find(|e| e.name_any() == g.name_any());
-        ctx.applier.apply_if_changed(g, live).await?;
+        ctx.applier
+            .apply_if_changed(g, live.map(Arc::as_ref))
+            .await?;
     }
     let wanted: Vec<String> = desired.iter().map(|g| g.name_any()).collect();
     for g in existing.iter().filter(|g| !wanted.contains(&g.name_any())) {

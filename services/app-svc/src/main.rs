@@ -42,12 +42,10 @@ async fn main() -> anyhow::Result<()> {
             run_as_leader(client, &le, "app-svc", wait, work, || stop.trigger()).await;
         })
     };
-    let ctx_for_drain = ctx.clone();
     let routes = tonic::service::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
     service.serve(routes).await?;
+    // The sink's task sends what is queued once the last clone of the context is gone.
     let _ = controllers.await;
-    // The sink's task sends what is queued once the last clone is gone.
-    drop(ctx_for_drain);
     if let Some(task) = publisher {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
     }

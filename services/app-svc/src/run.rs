@@ -3,7 +3,7 @@
 use crate::{Context, app_controller, component_controller};
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::runtime::{Controller, watcher};
 use midplane_api::{App, Component, Group};
 use midplane_operator::cache::{trim, trimmed_watch};
 use midplane_operator::{instrumented, on_error, plugin_store};
@@ -20,28 +20,16 @@ pub async fn run_controllers(ctx: Arc<Context>, plugin_namespace: String, shutdo
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
     // Children come through the caches the reconciles read from.
-    let component_stream = ctx
-        .components
-        .feed(
-            watcher(
-                Api::<Component>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .default_backoff()
-            .modify(|c: &mut Component| trim::meta(&mut c.metadata)),
-        )
-        .touched_objects();
-    let group_stream = ctx
-        .groups
-        .feed(
-            watcher(
-                Api::<Group>::all(client.clone()),
-                watcher::Config::default(),
-            )
-            .default_backoff()
-            .modify(|g: &mut Group| trim::meta(&mut g.metadata)),
-        )
-        .touched_objects();
+    let component_stream = ctx.components.watch(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |c: &mut Component| trim::meta(&mut c.metadata),
+    );
+    let group_stream = ctx.groups.watch(
+        Api::all(client.clone()),
+        watcher::Config::default(),
+        |g: &mut Group| trim::meta(&mut g.metadata),
+    );
     let (app_stream, app_store) = trimmed_watch(Api::<App>::all(client.clone()));
     let (comp_stream, comp_store) = trimmed_watch(Api::<Component>::all(client.clone()));
     let apps = Controller::for_stream(app_stream, app_store)

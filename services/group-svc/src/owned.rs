@@ -2,15 +2,10 @@
 //! `midplane.dev/group` label: a reconcile reads its Group's objects from
 //! here instead of LISTing five kinds from the API server every time.
 
-use futures::Stream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
-use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use midplane_api::labels;
 use midplane_operator::cache::{LabelIndex, trim};
-use serde::de::DeserializeOwned;
-use std::fmt::Debug;
 use std::sync::Arc;
 
 pub struct OwnedCaches {
@@ -49,20 +44,4 @@ impl OwnedCaches {
             && self.pvcs.is_ready()
             && self.pods.is_ready()
     }
-}
-
-/// A watch of one kind's Group-labelled objects, trimmed, feeding `index`,
-/// yielding each touched object (the controller's trigger).
-pub fn stream<K>(
-    api: Api<K>,
-    index: &Arc<LabelIndex<K>>,
-    trim: fn(&mut K),
-) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let cfg = watcher::Config::default().labels(labels::GROUP);
-    index
-        .feed(watcher(api, cfg).default_backoff().modify(trim))
-        .touched_objects()
 }

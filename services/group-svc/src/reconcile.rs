@@ -265,12 +265,10 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
     }
     Ok(if outcome.all_ready && !expecting {
         Action::requeue(Duration::from_secs(300))
-    } else if expecting {
-        // Look again once the applies we trusted over the caches expire.
-        Action::requeue(crate::expect::TTL)
     } else {
-        // Owned objects wake us too; this bounds the wait if a watch lags.
-        Action::requeue(Duration::from_secs(5))
+        // Owned objects wake us too; this bounds the wait if a watch lags, and
+        // looks again once applies trusted over the caches have expired.
+        Action::requeue(crate::expect::TTL)
     })
 }
 

@@ -1,7 +1,7 @@
 //! Wiring the Group controller: what it owns, the Pods it reports on, and the
 //! plugin ConfigMaps whose change re-renders every Group using the plugin.
 
-use crate::{Context, owned, reconcile};
+use crate::{Context, reconcile};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::runtime::reflector::ObjectRef;
@@ -18,6 +18,8 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
     let owned = &ctx.owned;
+    // Only what carries the Group label: the caches index by it.
+    let by_group = watcher::Config::default().labels(labels::GROUP);
     let (group_stream, group_store) = trimmed_watch(Api::<Group>::all(client.clone()));
     let controller = Controller::for_stream(group_stream, group_store);
     let groups = controller.store();
@@ -25,12 +27,12 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
     let stop = shutdown.clone();
     controller
         // Owned kinds come through the caches the reconcile reads from.
-        .owns_stream(owned::stream(Api::all(client.clone()), &owned.deployments, trim::deployment))
-        .owns_stream(owned::stream(Api::all(client.clone()), &owned.services, trim::service))
-        .owns_stream(owned::stream(Api::all(client.clone()), &owned.config_maps, trim::config_map))
-        .owns_stream(owned::stream(Api::all(client.clone()), &owned.pvcs, trim::pvc))
+        .owns_stream(owned.deployments.watch(Api::all(client.clone()), by_group.clone(), trim::deployment))
+        .owns_stream(owned.services.watch(Api::all(client.clone()), by_group.clone(), trim::service))
+        .owns_stream(owned.config_maps.watch(Api::all(client.clone()), by_group.clone(), trim::config_map))
+        .owns_stream(owned.pvcs.watch(Api::all(client.clone()), by_group.clone(), trim::pvc))
         // Pods belong to Deployments, not to the Group: map them by label.
-        .watches_stream(owned::stream(Api::all(client.clone()), &owned.pods, trim::pod), |pod: Pod| {
+        .watches_stream(owned.pods.watch(Api::all(client.clone()), by_group.clone(), trim::pod), |pod: Pod| {
             let ns = pod.namespace();
             pod.labels()
                 .get(labels::GROUP)
