@@ -42,11 +42,14 @@ impl RedisAdapter {
                 .iter()
                 .any(|r| r.address == candidate && r.online)
         };
-        let settle = Instant::now() + (timeout / 2).min(Duration::from_secs(2));
+        let waited = Instant::now();
+        let settle = waited + (timeout / 2).min(Duration::from_secs(2));
         while !online(&before) && Instant::now() < settle {
             tokio::time::sleep(Duration::from_millis(20)).await;
             before = self.role().await?;
         }
+        // What the wait used is gone from the pause and catch-up that follow.
+        let timeout = timeout.saturating_sub(waited.elapsed());
         if !online(&before) {
             return Err(AdapterError::Rejected {
                 operation: OP,
