@@ -403,7 +403,7 @@ async fn serve_agents(n: usize, tls: bool) -> anyhow::Result<()> {
     for i in 0..n {
         let r = &redis[i % redis.len()];
         let settings = redis_settings(r, dir.path().join(format!("agent-{i}.json")));
-        let (grpc, _, stop) = start_adapter_agent_tls(
+        let (grpc, _, stop) = start_adapter_agent(
             &format!("pod-{i}"),
             settings,
             &token_file,

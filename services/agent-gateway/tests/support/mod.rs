@@ -49,12 +49,8 @@ pub struct Cluster {
     pub gateway_shutdown: Shutdown,
 }
 
-pub fn server_config(token_file: &Path) -> ServerConfig {
-    server_config_tls(token_file, None)
-}
-
 /// Bearer auth, and TLS / mTLS when `tls` is set.
-pub fn server_config_tls(token_file: &Path, tls: Option<TlsConfig>) -> ServerConfig {
+pub fn server_config(token_file: &Path, tls: Option<TlsConfig>) -> ServerConfig {
     ServerConfig {
         auth_token_file: Some(token_file.to_path_buf()),
         shutdown_grace_ms: 2_000,
@@ -63,23 +59,15 @@ pub fn server_config_tls(token_file: &Path, tls: Option<TlsConfig>) -> ServerCon
     }
 }
 
-/// Starts agent 2 (adapter) in this process: (gRPC, exporter, shutdown).
+/// Starts agent 2 (adapter) in this process, serving TLS / mTLS when `tls` is set:
+/// (gRPC, exporter, shutdown).
 pub async fn start_adapter_agent(
-    instance: &str,
-    settings: RedisSettings,
-    token_file: &Path,
-) -> (SocketAddr, SocketAddr, Shutdown) {
-    start_adapter_agent_tls(instance, settings, token_file, None).await
-}
-
-/// [`start_adapter_agent`] serving TLS / mTLS when `tls` is set.
-pub async fn start_adapter_agent_tls(
     instance: &str,
     settings: RedisSettings,
     token_file: &Path,
     tls: Option<TlsConfig>,
 ) -> (SocketAddr, SocketAddr, Shutdown) {
-    let server = server_config_tls(token_file, tls);
+    let server = server_config(token_file, tls);
     let service = Service::for_test("adapter-agent", server.clone());
     let stop = service.shutdown();
     let listeners = Listeners::local(true).await.expect("bind agent 2");
@@ -117,17 +105,8 @@ pub fn redis_settings(redis: &RedisProcess, state_path: PathBuf) -> RedisSetting
     }
 }
 
-/// Starts both agents of one pod in this process.
+/// Starts both agents of one pod in this process, serving TLS / mTLS when `tls` is set.
 pub async fn start_agents(
-    instance: &str,
-    redis: &RedisProcess,
-    token_file: &Path,
-) -> (SocketAddr, SocketAddr, SocketAddr, Vec<Shutdown>) {
-    start_agents_tls(instance, redis, token_file, None).await
-}
-
-/// [`start_agents`], both serving TLS / mTLS when `tls` is set.
-pub async fn start_agents_tls(
     instance: &str,
     redis: &RedisProcess,
     token_file: &Path,
@@ -135,9 +114,9 @@ pub async fn start_agents_tls(
 ) -> (SocketAddr, SocketAddr, SocketAddr, Vec<Shutdown>) {
     let settings = redis_settings(redis, redis.dir().join("agent-state.json"));
     let (adapter_addr, exporter_addr, adapter_stop) =
-        start_adapter_agent_tls(instance, settings.clone(), token_file, tls.clone()).await;
+        start_adapter_agent(instance, settings.clone(), token_file, tls.clone()).await;
 
-    let server = server_config_tls(token_file, tls);
+    let server = server_config(token_file, tls);
     let lifecycle_service = Service::for_test("lifecycle-agent", server.clone());
     let lifecycle_stop = lifecycle_service.shutdown();
     let listeners = Listeners::local(false).await.expect("bind agent 1");
@@ -175,7 +154,7 @@ pub async fn start_gateway(
     agents: AgentsConfig,
 ) -> (SocketAddr, Shutdown) {
     let config = GatewayConfig {
-        server: server_config(token_file),
+        server: server_config(token_file, None),
         agents: AgentsConfig {
             token_file: Some(token_file.to_path_buf()),
             ..agents
@@ -243,7 +222,7 @@ impl Cluster {
         for (i, redis) in group.into_iter().enumerate() {
             let instance = format!("{GROUP}-{i}");
             let (adapter_addr, lifecycle_addr, exporter_addr, shutdown) =
-                start_agents_tls(&instance, &redis, &token_file, agent_tls(i)).await;
+                start_agents(&instance, &redis, &token_file, agent_tls(i)).await;
             pods.push(Pod {
                 instance,
                 redis,
