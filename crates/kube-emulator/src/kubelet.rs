@@ -175,7 +175,16 @@ impl Kubelet {
             while let Ok(k) = timer_rx.try_recv() {
                 due.push(k);
             }
-            self.step(&events, &due);
+            // Off the async workers: a step is a burst of synchronous work, and HTTP
+            // requests should not wait for a worker while it runs.
+            let me = self.clone();
+            if tokio::task::spawn_blocking(move || me.step(&events, &due))
+                .await
+                .is_err()
+            {
+                tracing::error!("the kubelet loop panicked");
+                return;
+            }
         }
     }
 
@@ -245,7 +254,7 @@ impl Kubelet {
         }
         // One lock per item: HTTP requests interleave instead of waiting for the whole batch.
         for k in &new_pods {
-            pods::schedule(self, &mut self.store.lock(), k);
+            pods::schedule(self, &self.store, k);
         }
         if self.endpoint_batch.is_zero() {
             services.append(&mut pod_services);
@@ -268,11 +277,11 @@ impl Kubelet {
                     .remove(k);
                 services.insert(k.clone());
             } else {
-                pods::start(&mut self.store.lock(), k);
+                pods::start(&self.store, k);
             }
         }
         for k in &deployments {
-            if let Err(e) = self.reconcile_deployment(&mut self.store.lock(), k) {
+            if let Err(e) = self.reconcile_deployment(k) {
                 tracing::warn!(deployment = %k.name, error = %e, "deployment controller");
             }
         }
@@ -282,7 +291,7 @@ impl Kubelet {
             }
         }
         for k in &pvcs {
-            pods::bind_pvc(&mut self.store.lock(), k);
+            pods::bind_pvc(&self.store, k);
         }
         for k in &services {
             endpoints::reconcile(&mut self.store.lock(), index, k);
@@ -337,20 +346,27 @@ pub(crate) fn condition(
 }
 
 impl Kubelet {
-    fn reconcile_deployment(&self, inner: &mut Inner, key: &ObjKey) -> ApiResult<()> {
-        let Some(dep) = inner.get_key(key) else {
-            return Ok(());
+    /// The Deployment controller for one Deployment: Pods to the template and the replica
+    /// count, then the status. Decisions are made from a snapshot and the writes go through
+    /// the store's optimistic paths, so HTTP requests are not held up meanwhile.
+    fn reconcile_deployment(&self, key: &ObjKey) -> ApiResult<()> {
+        let store = &*self.store;
+        let (dep, pod_rt, dep_rt, owned) = {
+            let inner = store.lock();
+            let Some(dep) = inner.get_key(key) else {
+                return Ok(());
+            };
+            let pod_rt = rt_of(&inner, &gr("", "pods"))?;
+            let dep_rt = rt_of(&inner, &key.gr)?;
+            let owned = owned_pods(&inner, meta_str(&dep, "uid"), &pod_rt.gr());
+            (dep, pod_rt, dep_rt, owned)
         };
         if !dep["metadata"]["deletionTimestamp"].is_null() {
             return Ok(());
         }
-        let pod_rt = rt_of(inner, &gr("", "pods"))?;
-        let dep_rt = rt_of(inner, &key.gr)?;
         let uid = meta_str(&dep, "uid").to_string();
         let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
-        let template = &dep["spec"]["template"];
-        let hash = template_hash(template);
-        let owned = owned_pods(inner, &uid, &pod_rt.gr());
+        let hash = template_hash(&dep["spec"]["template"]);
         let active: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
         let (current, old): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) = active
             .iter()
@@ -361,7 +377,7 @@ impl Kubelet {
             if current.len() < desired && (!recreate || old.is_empty()) {
                 for _ in current.len()..desired {
                     let pod = pods::from_template(&dep, &hash);
-                    inner.create(
+                    store.create(
                         &pod_rt,
                         &key.namespace,
                         pod,
@@ -380,7 +396,7 @@ impl Kubelet {
                 });
                 let extra = extra.into_iter().take(current.len() - desired);
                 delete_pods(
-                    inner,
+                    &mut store.lock(),
                     &pod_rt,
                     &key.namespace,
                     extra.map(|p| meta_str(p, "name")),
@@ -390,17 +406,14 @@ impl Kubelet {
             let ready_current = current.iter().filter(|p| is_ready(p)).count();
             if recreate || ready_current >= desired {
                 delete_pods(
-                    inner,
+                    &mut store.lock(),
                     &pod_rt,
                     &key.namespace,
                     old.iter().map(|p| meta_str(p, "name")),
                 )?;
             }
         }
-        let Some(dep) = inner.get_key(key) else {
-            return Ok(());
-        };
-        let owned = owned_pods(inner, &uid, &pod_rt.gr());
+        let owned = owned_pods(&store.lock(), &uid, &pod_rt.gr());
         let live: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
         let updated = live
             .iter()
@@ -408,46 +421,51 @@ impl Kubelet {
             .count();
         let ready = live.iter().filter(|p| is_ready(p)).count();
         let now = now();
-        let prev = &dep["status"]["conditions"];
-        let available = ready >= desired;
-        let complete = updated == desired && live.len() == desired && available;
-        let mut status = json!({
-            "observedGeneration": dep["metadata"]["generation"],
-            "replicas": live.len(),
-            "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": ready,
-            "conditions": [
-                if available {
-                    condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", prev, &now)
-                } else {
-                    condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", prev, &now)
-                },
-                if complete {
-                    condition("Progressing", true, "NewReplicaSetAvailable", &format!("ReplicaSet \"{}-{hash}\" has successfully progressed.", key.name), prev, &now)
-                } else {
-                    condition("Progressing", true, "ReplicaSetUpdated", &format!("ReplicaSet \"{}-{hash}\" is progressing.", key.name), prev, &now)
-                },
-            ],
-        });
-        if live.len() > ready {
-            status["unavailableReplicas"] = json!(live.len() - ready);
-        }
-        // The apiserver omits zero counters.
-        if let Some(m) = status.as_object_mut() {
-            m.retain(|_, v| v != &json!(0));
-        }
-        if status == dep["status"] {
-            return Ok(());
-        }
-        let new = json!({ "status": status });
-        inner.finish_update(
+        store.guaranteed_update(
             &dep_rt,
-            dep,
-            new,
+            &key.namespace,
+            &key.name,
             Scope::Status,
             &opts("kube-controller-manager"),
             true,
+            |dep| {
+                if meta_str(dep, "uid") != uid {
+                    return Ok(None);
+                }
+                let prev = &dep["status"]["conditions"];
+                let available = ready >= desired;
+                let complete = updated == desired && live.len() == desired && available;
+                let mut status = json!({
+                    "observedGeneration": dep["metadata"]["generation"],
+                    "replicas": live.len(),
+                    "updatedReplicas": updated,
+                    "readyReplicas": ready,
+                    "availableReplicas": ready,
+                    "conditions": [
+                        if available {
+                            condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", prev, &now)
+                        } else {
+                            condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", prev, &now)
+                        },
+                        if complete {
+                            condition("Progressing", true, "NewReplicaSetAvailable", &format!("ReplicaSet \"{}-{hash}\" has successfully progressed.", key.name), prev, &now)
+                        } else {
+                            condition("Progressing", true, "ReplicaSetUpdated", &format!("ReplicaSet \"{}-{hash}\" is progressing.", key.name), prev, &now)
+                        },
+                    ],
+                });
+                if live.len() > ready {
+                    status["unavailableReplicas"] = json!(live.len() - ready);
+                }
+                // The apiserver omits zero counters.
+                if let Some(m) = status.as_object_mut() {
+                    m.retain(|_, v| v != &json!(0));
+                }
+                if status == dep["status"] {
+                    return Ok(None);
+                }
+                Ok(Some(json!({ "status": status })))
+            },
         )?;
         Ok(())
     }

@@ -3,12 +3,14 @@
 //! watches replay from.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::error::{ApiError, ApiResult};
+use crate::logged::LoggedEvent;
 use crate::registry::{GroupResource, Registry};
 
 /// A stored object's identity.
@@ -26,17 +28,17 @@ pub enum EventType {
     Deleted,
 }
 
-/// One change, as committed.
+/// One change, as committed: what the built-in controllers receive. Watch clients get a
+/// [`LoggedEvent`].
 #[derive(Debug)]
 pub struct WatchEvent {
-    pub rv: u64,
     pub gr: GroupResource,
     pub etype: EventType,
     pub object: Arc<Value>,
     pub old: Option<Arc<Value>>,
 }
 
-pub type EventReceiver = broadcast::Receiver<Arc<WatchEvent>>;
+pub type EventReceiver = broadcast::Receiver<Arc<LoggedEvent>>;
 
 pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 
@@ -48,7 +50,7 @@ pub struct Inner {
     pub dependents: HashMap<String, HashSet<ObjKey>>,
     /// Retained events per resource, like the apiserver's per-resource watch cache: churn of
     /// one kind never expires another kind's watchers.
-    log: HashMap<GroupResource, VecDeque<Arc<WatchEvent>>>,
+    log: HashMap<GroupResource, VecDeque<Arc<LoggedEvent>>>,
     log_cap: usize,
     /// Per resource, the newest resourceVersion no longer in the window: watching from below
     /// it is 410 Gone.
@@ -58,8 +60,9 @@ pub struct Inner {
     pub writes: HashMap<GroupResource, [u64; 4]>,
     /// How long a list continue token stays valid (the apiserver: until etcd compaction).
     pub continue_ttl: std::time::Duration,
-    tx: broadcast::Sender<Arc<WatchEvent>>,
-    /// The built-in controllers get every event without loss (watch clients may lag and 410).
+    tx: broadcast::Sender<Arc<LoggedEvent>>,
+    /// The built-in controllers get every event without loss (a watch client that lags is
+    /// closed and resumes from its last version).
     internal: Vec<tokio::sync::mpsc::UnboundedSender<Arc<WatchEvent>>>,
 }
 
@@ -73,34 +76,6 @@ pub fn key_of(gr: &GroupResource, obj: &Value) -> ObjKey {
         namespace: meta_str(obj, "namespace").into(),
         name: meta_str(obj, "name").into(),
     }
-}
-
-/// The part of an object label and field selectors look at.
-fn selector_view(obj: &Value, fields: &[String]) -> Value {
-    let mut v = serde_json::json!({"metadata": {
-        "name": obj["metadata"]["name"],
-        "namespace": obj["metadata"]["namespace"],
-        "labels": obj["metadata"]["labels"],
-    }});
-    for f in fields {
-        let mut src = obj;
-        for seg in f.split('.') {
-            src = &src[seg];
-        }
-        if src.is_null() {
-            continue;
-        }
-        let mut dst = &mut v;
-        for seg in f.split('.') {
-            // IndexMut turns null into an object; a scalar prefix would panic, so stop there.
-            if !(dst.is_object() || dst.is_null()) {
-                break;
-            }
-            dst = &mut dst[seg];
-        }
-        *dst = src.clone();
-    }
-    v
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -157,27 +132,22 @@ impl Inner {
     ) {
         self.count_write(gr, etype as usize);
         let full = Arc::new(WatchEvent {
-            rv: self.rv,
             gr: gr.clone(),
             etype,
             object: object.clone(),
             old: old.clone(),
         });
         self.internal.retain(|tx| tx.send(full.clone()).is_ok());
-        // Watches only need the previous version to evaluate their selectors; keeping just
-        // that part bounds the memory of the retained window.
-        let fields = self
-            .registry
-            .get(gr)
-            .map(|rt| rt.selectable_fields.clone())
-            .unwrap_or_default();
-        let ev = Arc::new(WatchEvent {
-            rv: self.rv,
-            gr: gr.clone(),
+        let rt = self.registry.get(gr);
+        let fields = rt.as_ref().map(|rt| rt.selectable_fields.as_slice());
+        let ev = Arc::new(LoggedEvent::new(
+            self.rv,
+            gr.clone(),
             etype,
             object,
-            old: old.map(|o| Arc::new(selector_view(&o, &fields))),
-        });
+            old.as_deref(),
+            fields.unwrap_or_default(),
+        ));
         let log = self.log.entry(gr.clone()).or_default();
         log.push_back(ev.clone());
         while log.len() > self.log_cap {
@@ -242,7 +212,12 @@ impl Inner {
 /// The shared store; every write takes the one lock, so resourceVersions are totally ordered.
 pub struct Store {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Arc<WatchEvent>>,
+    tx: broadcast::Sender<Arc<LoggedEvent>>,
+    /// Watches ended because their client fell behind (it resumes from its last version).
+    pub watches_closed_lagging: AtomicU64,
+    /// Watches refused with 410 Gone: their version had left the window (the client
+    /// lists again).
+    pub watches_expired: AtomicU64,
 }
 
 impl Store {
@@ -264,6 +239,8 @@ impl Store {
                 internal: Vec::new(),
             }),
             tx,
+            watches_closed_lagging: AtomicU64::new(0),
+            watches_expired: AtomicU64::new(0),
         }
     }
 
@@ -285,10 +262,11 @@ impl Store {
         &self,
         gr: &GroupResource,
         from: u64,
-    ) -> ApiResult<(Vec<Arc<WatchEvent>>, EventReceiver)> {
+    ) -> ApiResult<(Vec<Arc<LoggedEvent>>, EventReceiver)> {
         let inner = self.lock();
         let compacted = inner.compacted.get(gr).copied().unwrap_or(0);
         if from < compacted {
+            self.watches_expired.fetch_add(1, Ordering::Relaxed);
             return Err(too_old(from, compacted + 1));
         }
         let backlog = inner
@@ -307,7 +285,7 @@ pub fn too_old(rv: u64, oldest: u64) -> ApiError {
 impl Inner {
     /// Subscribe while holding the lock, so a snapshot taken under the same lock plus this
     /// receiver see every change exactly once.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+    pub fn subscribe(&self) -> EventReceiver {
         self.tx.subscribe()
     }
 }

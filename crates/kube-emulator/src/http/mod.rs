@@ -265,7 +265,7 @@ async fn route(
         }
         (Method::POST, None) => {
             let obj = decode_body(&body)?;
-            let created = shared.store.lock().create(&t.rt, &ns, obj, &opts, true)?;
+            let created = shared.store.create(&t.rt, &ns, obj, &opts, true)?;
             Ok(json_response(
                 201,
                 &present_cow(&t.rt, &t.version, &created),
@@ -273,10 +273,7 @@ async fn route(
         }
         (Method::PUT, Some(name)) => {
             let obj = decode_body(&body)?;
-            let updated = shared
-                .store
-                .lock()
-                .update(&t.rt, &ns, name, obj, scope, &opts)?;
+            let updated = shared.store.update(&t.rt, &ns, name, obj, scope, &opts)?;
             Ok(json_response(
                 200,
                 &present_cow(&t.rt, &t.version, &updated),
@@ -311,7 +308,6 @@ async fn route(
             let body = decode_body(&body)?;
             let updated = shared
                 .store
-                .lock()
                 .patch(&t.rt, &ns, name, kind, &body, scope, &opts)?;
             Ok(json_response(
                 200,
@@ -489,9 +485,14 @@ fn admin(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> ApiResult<Resp
                 })
                 .collect();
             writes.sort_by_key(|w| (w["group"].to_string(), w["resource"].to_string()));
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
             Ok(json_response(
                 200,
-                &json!({"resourceVersion": inner.rv.to_string(), "writes": writes}),
+                &json!({"resourceVersion": inner.rv.to_string(), "writes": writes,
+                "watches": {
+                    "closedLagging": shared.store.watches_closed_lagging.load(relaxed),
+                    "expired": shared.store.watches_expired.load(relaxed),
+                }}),
             ))
         }
         _ => Err(ApiError::path_not_found(&format!(

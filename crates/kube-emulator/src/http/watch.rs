@@ -15,14 +15,17 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
+use crate::logged::LoggedEvent;
 use crate::ops::present_cow;
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{EventType, WatchEvent, meta_str, too_old};
+use crate::store::{EventReceiver, EventType, Store, meta_str};
 
 struct Filter {
     rt: Arc<ResourceType>,
     version: String,
+    /// `rt.api_version(version)`, once.
+    api_version: String,
     namespace: Option<String>,
     labels: LabelSelector,
     fields: FieldSelector,
@@ -42,13 +45,22 @@ impl Filter {
         // Written by hand so the stored object is serialized in place, not copied.
         let object = present_cow(&self.rt, &self.version, obj);
         let mut buf = Vec::with_capacity(4096);
-        buf.extend_from_slice(b"{\"type\":\"");
-        buf.extend_from_slice(etype.as_bytes());
-        buf.extend_from_slice(b"\",\"object\":");
         // Serializing a Value into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut buf, object.as_ref());
-        buf.extend_from_slice(b"}\n");
-        Bytes::from(buf)
+        event_line(etype, &buf)
+    }
+
+    /// A retained change as this watcher sees it: the event's shared serialization when the
+    /// object needs no conversion for this watcher's version.
+    fn logged_line(&self, etype: &str, ev: &LoggedEvent) -> Bytes {
+        let native = self.rt.storage.is_none()
+            && ev.view["apiVersion"].as_str() == Some(self.api_version.as_str())
+            && ev.view["kind"].as_str() == Some(self.rt.kind.as_str());
+        if native {
+            event_line(etype, &ev.json())
+        } else {
+            self.line(etype, &ev.object())
+        }
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -64,12 +76,12 @@ impl Filter {
     }
 
     /// Translate a stored change into what this watcher sees, following its selectors.
-    fn translate(&self, ev: &WatchEvent) -> Option<Bytes> {
+    fn translate(&self, ev: &LoggedEvent) -> Option<Bytes> {
         if ev.gr != self.rt.gr() {
             return None;
         }
-        let now = self.matches(&ev.object);
-        let before = ev.old.as_deref().is_some_and(|o| self.matches(o));
+        let now = self.matches(&ev.view);
+        let before = ev.old.as_ref().is_some_and(|o| self.matches(o));
         let etype = match ev.etype {
             EventType::Added if now => "ADDED",
             EventType::Modified if now && before => "MODIFIED",
@@ -78,8 +90,19 @@ impl Filter {
             EventType::Deleted if before || now => "DELETED",
             _ => return None,
         };
-        Some(self.line(etype, &ev.object))
+        Some(self.logged_line(etype, ev))
     }
+}
+
+/// `{"type":…,"object":…}` and a newline, around an object already serialized.
+fn event_line(etype: &str, object: &[u8]) -> Bytes {
+    let mut buf = Vec::with_capacity(object.len() + etype.len() + 24);
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(etype.as_bytes());
+    buf.extend_from_slice(b"\",\"object\":");
+    buf.extend_from_slice(object);
+    buf.extend_from_slice(b"}\n");
+    Bytes::from(buf)
 }
 
 fn error_line(e: &ApiError) -> Bytes {
@@ -98,6 +121,7 @@ pub(super) fn serve(
     let filter = Filter {
         rt: rt.clone(),
         version: version.to_string(),
+        api_version: rt.api_version(version),
         namespace,
         labels: LabelSelector::parse(
             query
@@ -178,6 +202,7 @@ pub(super) fn serve(
         ),
         deadline: Box::pin(tokio::time::sleep(timeout)),
         shutdown: shared.shutdown.clone(),
+        store: shared.store.clone(),
         done: false,
     };
     let stream = futures::stream::unfold(state, |mut st| async move {
@@ -195,8 +220,13 @@ pub(super) fn serve(
                         st.last_rv = ev.rv;
                         if let Some(l) = st.filter.translate(&ev) { st.queue.push_back(l); }
                     }
+                    // Too slow to keep up: end the watch without an error, as the
+                    // apiserver closes an unresponsive watcher. The client watches again
+                    // from its last version, which the retained window still serves.
                     Err(RecvError::Lagged(_)) => {
-                        st.queue.push_back(error_line(&too_old(st.last_rv, st.last_rv + 1)));
+                        st.store
+                            .watches_closed_lagging
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         st.done = true;
                     }
                     Err(RecvError::Closed) => st.done = true,
@@ -214,13 +244,15 @@ pub(super) fn serve(
 
 struct StreamState {
     filter: Filter,
-    rx: tokio::sync::broadcast::Receiver<Arc<WatchEvent>>,
+    rx: EventReceiver,
     queue: VecDeque<Bytes>,
     last_rv: u64,
     bookmarks: bool,
     interval: tokio::time::Interval,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Where watches closed for lagging are counted.
+    store: Arc<Store>,
     done: bool,
 }
 

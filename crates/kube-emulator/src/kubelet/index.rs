@@ -150,7 +150,6 @@ mod tests {
 
     fn ev(resource: &str, object: Value) -> WatchEvent {
         WatchEvent {
-            rv: 1,
             gr: GroupResource {
                 group: String::new(),
                 resource: resource.into(),

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Fault, Kubelet, condition, gr, opts, rt_of};
 use crate::fields::Scope;
 use crate::ops::now;
-use crate::store::{Inner, ObjKey, meta_str};
+use crate::store::{ObjKey, Store, meta_str};
 
 pub const NODE: &str = "midplane-node";
 
@@ -141,69 +141,84 @@ pub fn fault_status(pod: &Value, fault: Fault, now: &str) -> Value {
 }
 
 /// A new pod: bind it to the node and start creating its containers.
-pub fn schedule(k: &Kubelet, inner: &mut Inner, key: &ObjKey) {
-    let Some(pod) = inner.get_key(key) else {
+pub fn schedule(k: &Kubelet, store: &Store, key: &ObjKey) {
+    let Ok(rt) = rt_of(&store.lock(), &key.gr) else {
         return;
     };
-    if !pod["spec"]["nodeName"].is_null() || !pod["metadata"]["deletionTimestamp"].is_null() {
-        return;
-    }
-    let Ok(rt) = rt_of(inner, &key.gr) else {
-        return;
-    };
-    // Binding and the kubelet's first status land in one write (Scope::All is internal only).
-    let mut bound = (*pod).clone();
-    bound["spec"]["nodeName"] = json!(NODE);
     let now = now();
-    let mut st = status_with(
-        &bound,
-        "Pending",
-        false,
-        &|_| json!({"waiting": {"reason": "ContainerCreating"}}),
-        false,
-        &now,
+    // Binding and the kubelet's first status land in one write (Scope::All is internal only).
+    let mut binds = false;
+    let bound = store.guaranteed_update(
+        &rt,
+        &key.namespace,
+        &key.name,
+        Scope::All,
+        &opts("kubelet"),
+        true,
+        |pod| {
+            binds =
+                pod["spec"]["nodeName"].is_null() && pod["metadata"]["deletionTimestamp"].is_null();
+            if !binds {
+                return Ok(None);
+            }
+            let mut bound = pod.clone();
+            bound["spec"]["nodeName"] = json!(NODE);
+            let mut st = status_with(
+                &bound,
+                "Pending",
+                false,
+                &|_| json!({"waiting": {"reason": "ContainerCreating"}}),
+                false,
+                &now,
+            );
+            st["hostIP"] = json!("10.0.0.1");
+            st["podIP"] = json!(k.next_ip());
+            st["podIPs"] = json!([{"ip": st["podIP"]}]);
+            st["startTime"] = json!(now);
+            st["qosClass"] = json!("BestEffort");
+            bound["status"] = st;
+            Ok(Some(bound))
+        },
     );
-    st["hostIP"] = json!("10.0.0.1");
-    st["podIP"] = json!(k.next_ip());
-    st["podIPs"] = json!([{"ip": st["podIP"]}]);
-    st["startTime"] = json!(now);
-    st["qosClass"] = json!("BestEffort");
-    bound["status"] = st;
-    if inner
-        .finish_update(&rt, pod, bound, Scope::All, &opts("kubelet"), true)
-        .is_ok()
-    {
+    if matches!(bound, Ok(Some(_))) && binds {
         k.later(key.clone());
     }
 }
 
 /// The readiness timer fired: waiting containers start and turn ready.
-pub fn start(inner: &mut Inner, key: &ObjKey) {
-    let Some(pod) = inner.get_key(key) else {
-        return;
-    };
-    let waiting = pod["status"]["containerStatuses"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|s| s["state"]["waiting"].is_object()));
-    if !waiting
-        || pod["status"]["phase"] == "Failed"
-        || !pod["metadata"]["deletionTimestamp"].is_null()
-    {
-        return;
-    }
-    let Ok(rt) = rt_of(inner, &key.gr) else {
+pub fn start(store: &Store, key: &ObjKey) {
+    let Ok(rt) = rt_of(&store.lock(), &key.gr) else {
         return;
     };
     let now = now();
-    let new = json!({"status": status_with(
-        &pod,
-        "Running",
+    let started = store.guaranteed_update(
+        &rt,
+        &key.namespace,
+        &key.name,
+        Scope::Status,
+        &opts("kubelet"),
         true,
-        &|_| json!({"running": {"startedAt": now}}),
-        false,
-        &now,
-    )});
-    if let Err(e) = inner.finish_update(&rt, pod, new, Scope::Status, &opts("kubelet"), true) {
+        |pod| {
+            let waiting = pod["status"]["containerStatuses"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|s| s["state"]["waiting"].is_object()));
+            if !waiting
+                || pod["status"]["phase"] == "Failed"
+                || !pod["metadata"]["deletionTimestamp"].is_null()
+            {
+                return Ok(None);
+            }
+            Ok(Some(json!({"status": status_with(
+                pod,
+                "Running",
+                true,
+                &|_| json!({"running": {"startedAt": now}}),
+                false,
+                &now,
+            )})))
+        },
+    );
+    if let Err(e) = started {
         tracing::debug!(error = %e, "kubelet start");
     }
 }
@@ -231,33 +246,35 @@ pub fn from_template(dep: &Value, hash: &str) -> Value {
 }
 
 /// A pending claim binds at once to an emulated volume of the requested size.
-pub fn bind_pvc(inner: &mut Inner, key: &ObjKey) {
-    let Some(pvc) = inner.get_key(key) else {
+pub fn bind_pvc(store: &Store, key: &ObjKey) {
+    let Ok(rt) = rt_of(&store.lock(), &gr("", "persistentvolumeclaims")) else {
         return;
     };
-    if pvc["status"]["phase"] == "Bound" || !pvc["metadata"]["deletionTimestamp"].is_null() {
-        return;
-    }
-    let Ok(rt) = rt_of(inner, &gr("", "persistentvolumeclaims")) else {
-        return;
-    };
-    let mut new = (*pvc).clone();
-    new["spec"]["volumeName"] = json!(format!("pvc-{}", meta_str(&pvc, "uid")));
-    new["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
-    new["status"] = json!({
-        "phase": "Bound",
-        "accessModes": pvc["spec"]["accessModes"],
-        "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]},
-    });
     // Bind and report Bound in one write, as the PV controller's two updates would end up.
-    if let Err(e) = inner.finish_update(
+    let bound = store.guaranteed_update(
         &rt,
-        pvc,
-        new,
+        &key.namespace,
+        &key.name,
         Scope::All,
         &opts("kube-controller-manager"),
         true,
-    ) {
+        |pvc| {
+            if pvc["status"]["phase"] == "Bound" || !pvc["metadata"]["deletionTimestamp"].is_null()
+            {
+                return Ok(None);
+            }
+            let mut new = pvc.clone();
+            new["spec"]["volumeName"] = json!(format!("pvc-{}", meta_str(pvc, "uid")));
+            new["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
+            new["status"] = json!({
+                "phase": "Bound",
+                "accessModes": pvc["spec"]["accessModes"],
+                "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]},
+            });
+            Ok(Some(new))
+        },
+    );
+    if let Err(e) = bound {
         tracing::debug!(error = %e, "pvc bind");
     }
 }
