@@ -137,52 +137,50 @@ impl Applier {
     }
 
     /// Applies a rendered object given as JSON (`apiVersion`, `kind`, `metadata.namespace` set).
-    pub async fn apply_json(&self, obj: &serde_json::Value) -> Result<DynamicObject, ApplyError> {
-        let (api, name) = self.dynamic_api(obj)?;
-        api.patch(&name, &Self::params(), &Patch::Apply(obj))
-            .await
-            .map_err(|source| ApplyError::Kube {
-                kind: kind_of(obj).to_string(),
-                name,
-                source,
-            })
+    pub async fn apply_json(&self, obj: &serde_json::Value) -> Result<(), ApplyError> {
+        let ar = api_resource(obj).ok_or(ApplyError::Missing("apiVersion/kind"))?;
+        let (name, ns) = name_and_namespace(obj)?;
+        let url = DynamicObject::url_path(&ar, Some(ns));
+        let req = kube::core::Request::new(url).patch(name, &Self::params(), &Patch::Apply(obj));
+        self.send(req).await.map_err(|source| ApplyError::Kube {
+            kind: kind_of(obj).to_string(),
+            name: name.to_string(),
+            source,
+        })
     }
 
-    fn dynamic_api(
+    /// Sends a write whose answer no caller reads, without decoding it: at
+    /// thousands of objects, decoding each returned object (managedFields and
+    /// all) cost the controllers more than building the write.
+    async fn send(
         &self,
-        obj: &serde_json::Value,
-    ) -> Result<(Api<DynamicObject>, String), ApplyError> {
-        let ar = api_resource(obj).ok_or(ApplyError::Missing("apiVersion/kind"))?;
-        let name = obj
-            .pointer("/metadata/name")
-            .and_then(|v| v.as_str())
-            .ok_or(ApplyError::Missing("name"))?
-            .to_string();
-        let ns = obj
-            .pointer("/metadata/namespace")
-            .and_then(|v| v.as_str())
-            .ok_or(ApplyError::Missing("namespace"))?;
-        Ok((Api::namespaced_with(self.client.clone(), ns, &ar), name))
+        req: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+    ) -> Result<(), kube::Error> {
+        let req = req.map_err(kube::Error::BuildRequest)?;
+        self.client.request_text(req).await.map(drop)
     }
 
     /// Patches the status subresource (merge patch: no resourceVersion, so no
     /// conflict with spec writers).
-    pub async fn patch_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<K, ApplyError>
+    pub async fn patch_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<(), ApplyError>
     where
-        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+        K: Resource<DynamicType = ()>,
         K: Resource<Scope = kube::core::NamespaceResourceScope>,
     {
         let name = obj.name_any();
         let ns = obj.namespace().ok_or(ApplyError::Missing("namespace"))?;
-        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
         let body = serde_json::json!({ "status": status });
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
-            .await
-            .map_err(|source| ApplyError::Kube {
-                kind: K::kind(&()).into_owned(),
-                name,
-                source,
-            })
+        let req = kube::core::Request::new(K::url_path(&(), Some(&ns))).patch_subresource(
+            "status",
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&body),
+        );
+        self.send(req).await.map_err(|source| ApplyError::Kube {
+            kind: K::kind(&()).into_owned(),
+            name,
+            source,
+        })
     }
 
     /// Deletes an object in the foreground (its dependents go first); a
@@ -258,6 +256,19 @@ where
         m.remove("status");
     }
     Ok((name, body))
+}
+
+/// A rendered object's name and namespace.
+fn name_and_namespace(obj: &serde_json::Value) -> Result<(&str, &str), ApplyError> {
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .ok_or(ApplyError::Missing("name"))?;
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(|v| v.as_str())
+        .ok_or(ApplyError::Missing("namespace"))?;
+    Ok((name, ns))
 }
 
 fn kind_of(obj: &serde_json::Value) -> &str {

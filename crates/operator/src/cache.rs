@@ -9,6 +9,7 @@
 //! Objects may be trimmed before they are stored (see [`trim`]): a controller
 //! keeps only what it reads.
 
+use crate::slim::{ManagedFields, Skip, Slim};
 use futures::{Stream, TryStreamExt};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -147,26 +148,55 @@ where
         + Sync
         + 'static,
 {
-    /// Watch `api` (with `config`), trim each object, keep this index up to
+    /// Watch every `K` (with `config`), decoded without managedFields and the
+    /// top-level fields `S` names, trim each object, keep this index up to
     /// date, and yield every touched object: a controller's `owns_stream` /
     /// `watches_stream` trigger that also fills the cache its reconciles read.
-    pub fn watch(
+    pub fn watch<S: Skip>(
         self: &Arc<Self>,
-        api: kube::Api<K>,
+        client: kube::Client,
         config: watcher::Config,
         trim: fn(&mut K),
-    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K> {
+    ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K, S> {
         use kube::runtime::WatchStreamExt;
-        self.feed(watcher(api, config).default_backoff().modify(trim))
+        self.feed(slim_watch::<K, S>(client, config).modify(trim))
             .touched_objects()
     }
 }
 
-/// A controller's own watch with managedFields dropped before they reach its
-/// store: `Controller::for_stream(stream, store)`. At thousands of objects
-/// managedFields are most of a controller's memory, and none reads them.
+/// Every `K` in the cluster, watched (with back-off) and decoded as
+/// [`Slim<K, S>`], handed on as `K`.
+pub fn slim_watch<K, S: Skip>(
+    client: kube::Client,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K, S>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    use kube::runtime::WatchStreamExt;
+    watcher(kube::Api::<Slim<K, S>>::all(client), config)
+        .default_backoff()
+        .map_ok(|ev| match ev {
+            watcher::Event::Apply(o) => watcher::Event::Apply(o.into_inner()),
+            watcher::Event::Delete(o) => watcher::Event::Delete(o.into_inner()),
+            watcher::Event::Init => watcher::Event::Init,
+            watcher::Event::InitApply(o) => watcher::Event::InitApply(o.into_inner()),
+            watcher::Event::InitDone => watcher::Event::InitDone,
+        })
+}
+
+/// A controller's own watch of every `K`, decoded without managedFields
+/// (see [`Slim`]): `Controller::for_stream(stream, store)`. At thousands of
+/// objects managedFields are most of a controller's memory and decoding
+/// time, and none reads them.
 pub fn trimmed_watch<K>(
-    api: kube::Api<K>,
+    client: kube::Client,
 ) -> (
     impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>,
     kube::runtime::reflector::Store<K>,
@@ -182,9 +212,7 @@ where
 {
     use kube::runtime::WatchStreamExt;
     let (reader, writer) = kube::runtime::reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+    let stream = slim_watch::<K, ManagedFields>(client, watcher::Config::default())
         .reflect(writer)
         .applied_objects();
     (stream, reader)

@@ -10,6 +10,7 @@ pub mod finalizer;
 pub mod leader;
 pub mod metrics;
 pub mod plugin_store;
+pub mod slim;
 
 pub use apply::Applier;
 pub use backoff::Backoff;

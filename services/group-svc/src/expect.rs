@@ -6,6 +6,9 @@
 //! An expectation holds until the cache shows the object with the applied
 //! hash, shows it being deleted, or a short time passes, after which the
 //! cache is believed again (a reconcile that used one requeues by then).
+//!
+//! Pod role labels work the same way: a relabel just sent is not sent again
+//! while the Pod cache still shows the old role.
 
 use crate::live::LiveObjects;
 use std::collections::HashMap;
@@ -22,9 +25,13 @@ struct Expectation {
     at: Instant,
 }
 
+/// A role label sent to a Pod: (pod name, role, when).
+type Relabel = (String, &'static str, Instant);
+
 #[derive(Default)]
 pub struct Expectations {
     by_group: Mutex<HashMap<String, Vec<Expectation>>>,
+    relabels: Mutex<HashMap<String, Vec<Relabel>>>,
 }
 
 impl Expectations {
@@ -69,9 +76,37 @@ impl Expectations {
         used
     }
 
+    /// Remember that Pod `pod` of the Group `uid` was labelled `role`.
+    pub fn relabelled(&self, uid: &str, pod: &str, role: &'static str) {
+        let mut m = self.relabels.lock().unwrap_or_else(|e| e.into_inner());
+        let list = m.entry(uid.to_string()).or_default();
+        list.retain(|(p, _, _)| p != pod);
+        list.push((pod.to_string(), role, Instant::now()));
+    }
+
+    /// Whether labelling Pod `pod` `role` was sent within the TTL (so the
+    /// cache showing another role is only behind). Expired entries go.
+    pub fn relabelling(&self, uid: &str, pod: &str, role: &str) -> bool {
+        let mut m = self.relabels.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = m.get_mut(uid) else {
+            return false;
+        };
+        let now = Instant::now();
+        list.retain(|(_, _, at)| now.duration_since(*at) < TTL);
+        let sent = list.iter().any(|(p, r, _)| p == pod && *r == role);
+        if list.is_empty() {
+            m.remove(uid);
+        }
+        sent
+    }
+
     /// Forget a Group (it is gone).
     pub fn forget(&self, uid: &str) {
         self.by_group
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
+        self.relabels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
@@ -128,6 +163,28 @@ mod tests {
         assert!(!e.overlay("g", &mut l));
         e.forget("other");
         assert!(!e.overlay("other", &mut live(vec![])));
+    }
+
+    #[test]
+    fn a_relabel_is_not_sent_twice_within_the_ttl() {
+        let e = Expectations::default();
+        assert!(!e.relabelling("g", "p", "primary"));
+        e.relabelled("g", "p", "primary");
+        assert!(e.relabelling("g", "p", "primary"));
+        assert!(!e.relabelling("g", "p", "replica"), "another role is sent");
+        assert!(!e.relabelling("g", "q", "primary"), "another Pod is sent");
+        assert!(!e.relabelling("other", "p", "primary"));
+        // A switchover relabels the same Pod again: the newest role counts.
+        e.relabelled("g", "p", "replica");
+        assert!(e.relabelling("g", "p", "replica"));
+        assert!(!e.relabelling("g", "p", "primary"));
+        if let Some(list) = e.relabels.lock().expect("lock").get_mut("g") {
+            list[0].2 -= TTL;
+        }
+        assert!(!e.relabelling("g", "p", "replica"), "expired");
+        e.relabelled("g", "p", "primary");
+        e.forget("g");
+        assert!(!e.relabelling("g", "p", "primary"));
     }
 
     #[test]

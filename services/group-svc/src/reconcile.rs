@@ -211,7 +211,12 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
         .filter_map(|i| lifecycle::pod_of(&live_objects.pods, i).map(|p| (i.as_str(), p)))
         .collect();
     for (pod, role) in roles::relabels(&instance_pods, &primary) {
+        // Sent a moment ago and not in the Pod cache yet: not sent again.
+        if ctx.expected.relabelling(&uid, &pod.name_any(), role) {
+            continue;
+        }
         roles::label(&pods, pod, role).await?;
+        ctx.expected.relabelled(&uid, &pod.name_any(), role);
     }
     let outcome = status::update(
         &mut status,

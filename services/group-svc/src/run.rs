@@ -10,6 +10,7 @@ use kube::{Api, ResourceExt};
 use midplane_api::{Group, labels};
 use midplane_operator::cache::{trim, trimmed_watch};
 use midplane_operator::plugin_store::Update;
+use midplane_operator::slim;
 use midplane_operator::{instrumented, on_error};
 use midplane_runtime::Shutdown;
 use std::sync::Arc;
@@ -20,19 +21,19 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
     let owned = &ctx.owned;
     // Only what carries the Group label: the caches index by it.
     let by_group = watcher::Config::default().labels(labels::GROUP);
-    let (group_stream, group_store) = trimmed_watch(Api::<Group>::all(client.clone()));
+    let (group_stream, group_store) = trimmed_watch::<Group>(client.clone());
     let controller = Controller::for_stream(group_stream, group_store);
     let groups = controller.store();
     let plugin_ctx = ctx.clone();
     let stop = shutdown.clone();
     controller
         // Owned kinds come through the caches the reconcile reads from.
-        .owns_stream(owned.deployments.watch(Api::all(client.clone()), by_group.clone(), trim::deployment))
-        .owns_stream(owned.services.watch(Api::all(client.clone()), by_group.clone(), trim::service))
-        .owns_stream(owned.config_maps.watch(Api::all(client.clone()), by_group.clone(), trim::config_map))
-        .owns_stream(owned.pvcs.watch(Api::all(client.clone()), by_group.clone(), trim::pvc))
+        .owns_stream(owned.deployments.watch::<slim::Spec>(client.clone(), by_group.clone(), trim::deployment))
+        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), trim::service))
+        .owns_stream(owned.config_maps.watch::<slim::Data>(client.clone(), by_group.clone(), trim::config_map))
+        .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), trim::pvc))
         // Pods belong to Deployments, not to the Group: map them by label.
-        .watches_stream(owned.pods.watch(Api::all(client.clone()), by_group.clone(), trim::pod), |pod: Pod| {
+        .watches_stream(owned.pods.watch::<slim::Spec>(client.clone(), by_group.clone(), trim::pod), |pod: Pod| {
             let ns = pod.namespace();
             pod.labels()
                 .get(labels::GROUP)
