@@ -257,6 +257,12 @@ async fn main() -> anyhow::Result<()> {
         "writes until Ready:       {total} ({:.1} per Group)",
         total as f64 / (args.apps * 3) as f64
     );
+    // A watch that fell behind is closed and resumes; one whose version left the
+    // window (410) makes the controller list everything again.
+    println!(
+        "watches until Ready:      {} closed for lagging, {} expired (410)",
+        stats["watches"]["closedLagging"], stats["watches"]["expired"]
+    );
     let pass =
         all_ready < Duration::from_secs(60) && p99 < Duration::from_millis(500) && peak < 300.0;
     println!(
