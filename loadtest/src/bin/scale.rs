@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use midplane_api::App;
 use midplane_loadtest::{peak_rss_mib, percentile, rss_mib};
 use midplane_operator::plugin_store::PluginStore;
@@ -53,21 +53,54 @@ fn app(i: usize) -> App {
     .expect("valid App")
 }
 
-async fn ready_count(api: &Api<App>) -> anyhow::Result<usize> {
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|a| {
-            a.status.as_ref().is_some_and(|s| {
-                s.observed_generation == a.metadata.generation
-                    && s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        })
-        .count())
+fn is_ready(a: &App) -> bool {
+    a.status.as_ref().is_some_and(|s| {
+        s.observed_generation == a.metadata.generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// Watches Apps and reports the moment `want` of them are Ready at once: exact
+/// to the event, and lighter on the machine under test than LISTing every App
+/// twice a second (decoded without managedFields, like the controllers' own
+/// watches).
+fn all_ready_at(client: kube::Client, want: usize) -> tokio::sync::oneshot::Receiver<Instant> {
+    use kube::runtime::watcher;
+    use std::collections::HashSet;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let events = midplane_operator::cache::slim_watch::<App, midplane_operator::slim::ManagedFields>(
+        client,
+        watcher::Config::default(),
+    );
+    tokio::spawn(async move {
+        let mut ready = HashSet::new();
+        let mut events = std::pin::pin!(events);
+        while let Some(ev) = events.next().await {
+            match ev {
+                Ok(watcher::Event::Apply(a) | watcher::Event::InitApply(a)) => {
+                    let name = a.metadata.name.clone().unwrap_or_default();
+                    if is_ready(&a) {
+                        ready.insert(name);
+                    } else {
+                        ready.remove(&name);
+                    }
+                }
+                Ok(watcher::Event::Delete(a)) => {
+                    ready.remove(&a.metadata.name.clone().unwrap_or_default());
+                }
+                // A relist starts over.
+                Ok(watcher::Event::Init) => ready.clear(),
+                Ok(watcher::Event::InitDone) | Err(_) => {}
+            }
+            if ready.len() >= want {
+                let _ = tx.send(Instant::now());
+                return;
+            }
+        }
+    });
+    rx
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -125,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Phase 1: every App at once.
     let apps: Api<App> = Api::namespaced(client.clone(), "default");
+    let ready_at = all_ready_at(client.clone(), args.apps);
     let start = Instant::now();
     let pp = PatchParams::apply("loadtest").force();
     futures::stream::iter(0..args.apps)
@@ -145,18 +179,11 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
     let applied = start.elapsed();
-    let mut ready = 0;
-    while ready < args.apps {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(args.timeout_secs),
-            "only {ready}/{} Apps Ready after {} s",
-            args.apps,
-            args.timeout_secs
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        ready = ready_count(&apps).await?;
-    }
-    let all_ready = start.elapsed();
+    let ready_at = tokio::time::timeout(Duration::from_secs(args.timeout_secs), ready_at)
+        .await
+        .map_err(|_| anyhow::anyhow!("not every App Ready after {} s", args.timeout_secs))?
+        .context("the readiness watch ended")?;
+    let all_ready = ready_at.duration_since(start);
     let rss_after_ready = peak_rss_mib().unwrap_or_default();
     // Writes the emulator committed to get there, per resource: the load the
     // controllers and the emulated kubelet put on the API.

@@ -68,7 +68,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
     };
     let mut live_objects =
         live::LiveObjects::fetch(&group, &summary.kinds(), &ctx.owned, &ctx.client).await?;
-    let expecting = ctx.expected.overlay(&uid, &mut live_objects);
+    let mut expecting = ctx.expected.overlay(&uid, &mut live_objects);
     // Something live differs from the last render (a rollout step, a deleted
     // or edited object): render again to apply it.
     if rendered.is_none() && !summary.in_sync(&live_objects) {
@@ -211,8 +211,10 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, G
         .filter_map(|i| lifecycle::pod_of(&live_objects.pods, i).map(|p| (i.as_str(), p)))
         .collect();
     for (pod, role) in roles::relabels(&instance_pods, &primary) {
-        // Sent a moment ago and not in the Pod cache yet: not sent again.
+        // Sent a moment ago and not in the Pod cache yet: not sent again, but
+        // looked at again once the expectation has expired.
         if ctx.expected.relabelling(&uid, &pod.name_any(), role) {
+            expecting = true;
             continue;
         }
         roles::label(&pods, pod, role).await?;
