@@ -15,7 +15,9 @@ use serde_json::Value;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::ops::{PatchKind, WriteOpts, now};
-use crate::prepare::{named, patched, prepare_create, prepare_update, put_body, put_precondition};
+use crate::prepare::{
+    applied_new, named, patched, prepare_create, prepare_update, put_body, put_precondition,
+};
 use crate::registry::ResourceType;
 use crate::store::Store;
 
@@ -109,14 +111,23 @@ impl Store {
     ) -> ApiResult<Arc<Value>> {
         let now = now();
         let track = kind != PatchKind::Apply;
-        let updated = self.guaranteed_update(rt, ns, name, scope, o, track, |old| {
-            patched(rt, old, name, kind, body, scope, o, &now).map(Some)
-        })?;
-        match updated {
-            Some(obj) => Ok(obj),
-            // Missing: the locked path answers 404 or creates (and copes with a racing
-            // create).
-            None => self.lock().patch(rt, ns, name, kind, body, scope, o),
+        loop {
+            let updated = self.guaranteed_update(rt, ns, name, scope, o, track, |old| {
+                patched(rt, old, name, kind, body, scope, o, &now).map(Some)
+            })?;
+            if let Some(obj) = updated {
+                return Ok(obj);
+            }
+            // Missing: only server-side apply creates.
+            if kind != PatchKind::Apply || scope == Scope::Status {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            let created = applied_new(rt, name, body, o, &now)?;
+            match self.create(rt, ns, created, o, false) {
+                // Created meanwhile by someone else: apply to what is there now.
+                Err(e) if e.reason == "AlreadyExists" => continue,
+                done => return done,
+            }
         }
     }
 }

@@ -7,13 +7,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::apply::{ApplyRequest, apply};
 use crate::crd::from_crd;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
-use crate::prepare::{
-    Prepared, check_kind, is_crd, named, patched, prepare_create, prepare_update,
-};
+use crate::prepare::{Prepared, is_crd, named, prepare_create, prepare_update};
 use crate::registry::{GroupResource, ResourceType};
 use crate::store::{Inner, meta_str};
 
@@ -173,39 +170,6 @@ impl Inner {
         }
         Ok(self.commit_put(&rt.gr(), obj))
     }
-    /// PATCH in any of the four formats.
-    #[allow(clippy::too_many_arguments)]
-    pub fn patch(
-        &mut self,
-        rt: &ResourceType,
-        ns: &str,
-        name: &str,
-        kind: PatchKind,
-        body: &Value,
-        scope: Scope,
-        o: &WriteOpts,
-    ) -> ApiResult<Arc<Value>> {
-        let now = now();
-        let Some(old) = self.get(&rt.gr(), ns, name) else {
-            if kind != PatchKind::Apply || scope == Scope::Status {
-                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-            }
-            check_kind(rt, body, &o.version)?;
-            let req = ApplyRequest {
-                manager: &o.manager,
-                force: o.force,
-                scope: Scope::All,
-                api_version: &rt.api_version(&o.version),
-                now: &now,
-            };
-            let mut created = apply(rt, None, body, &req)?;
-            created["metadata"]["name"] = json!(name);
-            return self.create(rt, ns, created, o, false);
-        };
-        let cur = patched(rt, &old, name, kind, body, scope, o, &now)?;
-        self.finish_update(rt, old, cur, scope, o, kind != PatchKind::Apply)
-    }
-
     /// The shared tail of every update: [`prepare_update`], then [`Inner::commit_update`].
     pub fn finish_update(
         &mut self,

@@ -415,3 +415,24 @@ pub fn put_precondition(rt: &ResourceType, name: &str, obj: &Value, old: &Value)
     }
     Ok(())
 }
+
+/// What server-side apply creates when the object does not exist yet (before [`named`]).
+pub fn applied_new(
+    rt: &ResourceType,
+    name: &str,
+    body: &Value,
+    o: &WriteOpts,
+    now: &str,
+) -> ApiResult<Value> {
+    check_kind(rt, body, &o.version)?;
+    let req = ApplyRequest {
+        manager: &o.manager,
+        force: o.force,
+        scope: Scope::All,
+        api_version: &rt.api_version(&o.version),
+        now,
+    };
+    let mut created = apply(rt, None, body, &req)?;
+    created["metadata"]["name"] = json!(name);
+    Ok(created)
+}
