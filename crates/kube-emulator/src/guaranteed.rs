@@ -258,4 +258,57 @@ mod tests {
             .expect_err("the name is taken");
         assert_eq!(err.status()["code"], 409, "{:?}", err.status());
     }
+
+    #[test]
+    fn a_patch_of_a_missing_object_is_404_unless_it_is_an_apply() {
+        let (store, rt) = store_with_config_map();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "new"}, "data": {"k": "v"}});
+        let err = store
+            .patch(
+                &rt,
+                "ns",
+                "new",
+                PatchKind::Merge,
+                &body,
+                Scope::All,
+                &opts("m"),
+            )
+            .expect_err("merge patch of nothing");
+        assert_eq!(err.code, 404);
+        let created = store
+            .patch(
+                &rt,
+                "ns",
+                "new",
+                PatchKind::Apply,
+                &body,
+                Scope::All,
+                &opts("m"),
+            )
+            .expect("apply creates");
+        assert_eq!(created["data"]["k"], "v");
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["operation"],
+            "Apply"
+        );
+        let changed = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "new"}, "data": {"k": "w"}});
+        let updated = store
+            .patch(
+                &rt,
+                "ns",
+                "new",
+                PatchKind::Apply,
+                &changed,
+                Scope::All,
+                &opts("m"),
+            )
+            .expect("apply updates");
+        assert_eq!(updated["data"]["k"], "w");
+        assert_eq!(
+            updated["metadata"]["uid"], created["metadata"]["uid"],
+            "the same object"
+        );
+    }
 }
