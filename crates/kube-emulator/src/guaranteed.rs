@@ -39,7 +39,7 @@ impl Store {
         loop {
             let (old, alloc) = {
                 let inner = self.lock();
-                (inner.get(&gr, ns, name), inner.rv)
+                (inner.get(&gr, ns, name), inner.next_alloc())
             };
             let Some(old) = old else {
                 return Ok(None);
@@ -73,7 +73,7 @@ impl Store {
             let inner = self.lock();
             // Fail fast (and with the apiserver's precedence) before the costly steps.
             inner.may_create(rt, ns, &obj)?;
-            inner.rv
+            inner.next_alloc()
         };
         let obj = prepare_create(rt, obj, o, track, alloc)?;
         self.lock().commit_create(rt, ns, obj, o)
@@ -125,7 +125,12 @@ impl Store {
             let created = applied_new(rt, name, body, o, &now)?;
             match self.create(rt, ns, created, o, false) {
                 // Created meanwhile by someone else: apply to what is there now.
-                Err(e) if e.reason == "AlreadyExists" => continue,
+                Err(e)
+                    if e.reason == "AlreadyExists"
+                        && self.lock().get(&rt.gr(), ns, name).is_some() =>
+                {
+                    continue;
+                }
                 done => return done,
             }
         }

@@ -365,6 +365,7 @@ impl Kubelet {
             return Ok(());
         }
         let uid = meta_str(&dep, "uid").to_string();
+        let snapshot_generation = dep["metadata"]["generation"].clone();
         let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let hash = template_hash(&dep["spec"]["template"]);
         let active: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
@@ -429,7 +430,12 @@ impl Kubelet {
             &opts("kube-controller-manager"),
             true,
             |dep| {
-                if meta_str(dep, "uid") != uid {
+                // Another Deployment by the name, or a newer spec than the counts were made
+                // for: its own event reconciles it again (a status must not claim a
+                // generation its counts do not describe).
+                if meta_str(dep, "uid") != uid
+                    || dep["metadata"]["generation"] != snapshot_generation
+                {
                     return Ok(None);
                 }
                 let prev = &dep["status"]["conditions"];

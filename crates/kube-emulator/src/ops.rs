@@ -133,7 +133,7 @@ impl Inner {
     ) -> ApiResult<Arc<Value>> {
         let obj = named(rt, ns, obj, o)?;
         self.may_create(rt, ns, &obj)?;
-        let obj = prepare_create(rt, obj, o, track, self.rv)?;
+        let obj = prepare_create(rt, obj, o, track, self.next_alloc())?;
         self.commit_create(rt, ns, obj, o)
     }
 
@@ -180,7 +180,7 @@ impl Inner {
         o: &WriteOpts,
         track: bool,
     ) -> ApiResult<Arc<Value>> {
-        let prepared = prepare_update(rt, &old, new, scope, o, track, self.rv)?;
+        let prepared = prepare_update(rt, &old, new, scope, o, track, self.next_alloc())?;
         self.commit_update(rt, old, prepared, scope, o)
     }
 

@@ -44,6 +44,9 @@ pub type Objects = BTreeMap<(String, String), Arc<Value>>;
 
 pub struct Inner {
     pub rv: u64,
+    /// Seeds addresses the apiserver allocates (ClusterIPs, NodePorts): one value per
+    /// write, also for writes prepared outside the lock, so no two collide.
+    alloc: AtomicU64,
     pub registry: Registry,
     pub objects: HashMap<GroupResource, Objects>,
     pub uids: HashMap<String, ObjKey>,
@@ -88,6 +91,11 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 impl Inner {
+    /// A fresh allocation seed (see [`Inner::alloc`]).
+    pub fn next_alloc(&self) -> u64 {
+        self.alloc.fetch_add(1, Ordering::Relaxed)
+    }
+
     pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
         self.objects
             .get(gr)?
@@ -226,6 +234,7 @@ impl Store {
         Self {
             inner: Mutex::new(Inner {
                 rv: 1,
+                alloc: AtomicU64::new(1),
                 registry,
                 objects: HashMap::new(),
                 uids: HashMap::new(),

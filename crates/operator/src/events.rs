@@ -38,13 +38,15 @@ impl EventType {
     }
 }
 
-/// What makes two Events the same occurrence.
-#[derive(PartialEq, Eq, Hash)]
+/// What makes two Events the same occurrence: as kube-runtime's key, the whole
+/// reference (resourceVersion included), so a repeat joins a series only while
+/// the object it is about has not changed.
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     type_: EventType,
     reason: String,
     action: String,
-    regarding: (String, String, String, String, String),
+    regarding: [String; 7],
 }
 
 /// A published Event and when it was last seen.
@@ -108,14 +110,21 @@ impl EventRecorder {
         note: String,
     ) {
         let regarding = obj.object_ref(&());
-        let (event, repeat) = self.record(type_, reason, action, truncate(note), regarding);
+        let (key, event, repeat) = self.record(type_, reason, action, truncate(note), regarding);
         if let Err(e) = self.send(&event, repeat).await {
+            // Not published (or, for a repeat, gone from the API server): the next
+            // occurrence starts a new Event rather than patching a missing one.
+            self.cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .by_key
+                .remove(&key);
             tracing::warn!(error = %e, reason, "could not publish Event");
         }
     }
 
     /// The Event to send: a new one, or (`true`) the cached one with its series
-    /// moved on. Cached either way, as sent.
+    /// moved on. Cached either way, as sent, under the returned key.
     fn record(
         &self,
         type_: EventType,
@@ -123,19 +132,22 @@ impl EventRecorder {
         action: &str,
         note: String,
         regarding: ObjectReference,
-    ) -> (Event, bool) {
+    ) -> (Key, Event, bool) {
         let now = Timestamp::now();
         let key = Key {
             type_,
             reason: reason.to_string(),
             action: action.to_string(),
-            regarding: (
-                regarding.api_version.clone().unwrap_or_default(),
-                regarding.kind.clone().unwrap_or_default(),
-                regarding.namespace.clone().unwrap_or_default(),
-                regarding.name.clone().unwrap_or_default(),
-                regarding.uid.clone().unwrap_or_default(),
-            ),
+            regarding: [
+                &regarding.api_version,
+                &regarding.kind,
+                &regarding.namespace,
+                &regarding.name,
+                &regarding.uid,
+                &regarding.resource_version,
+                &regarding.field_path,
+            ]
+            .map(|f| f.clone().unwrap_or_default()),
         };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.swept.is_none_or(|t| t + SWEEP_EVERY <= now) {
@@ -158,13 +170,13 @@ impl EventRecorder {
             ),
         };
         cache.by_key.insert(
-            key,
+            key.clone(),
             Published {
                 event: event.clone(),
                 last: now,
             },
         );
-        (event, repeat)
+        (key, event, repeat)
     }
 
     fn new_event(
@@ -257,7 +269,7 @@ mod tests {
     #[tokio::test]
     async fn repeats_join_a_series_and_others_start_their_own() {
         let r = recorder();
-        let (first, repeat) = r.record(
+        let (_, first, repeat) = r.record(
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -269,7 +281,7 @@ mod tests {
         assert_eq!(first.metadata.namespace.as_deref(), Some("ns"));
         assert_eq!(first.reporting_controller.as_deref(), Some("test-svc"));
         assert_eq!(first.type_.as_deref(), Some("Normal"));
-        let (second, repeat) = r.record(
+        let (_, second, repeat) = r.record(
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -279,7 +291,7 @@ mod tests {
         assert!(repeat);
         assert_eq!(second.metadata.name, first.metadata.name, "the same object");
         assert_eq!(second.series.as_ref().map(|s| s.count), Some(2));
-        let (third, _) = r.record(
+        let (_, third, _) = r.record(
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -287,13 +299,16 @@ mod tests {
             pod("p"),
         );
         assert_eq!(third.series.as_ref().map(|s| s.count), Some(3));
-        // Another reason, type or object is another Event.
+        // Another reason, type or object, or the object changed since, is another Event.
+        let mut changed = pod("p");
+        changed.resource_version = Some("2".into());
         for (t, reason, obj) in [
+            (EventType::Normal, "Started", changed),
             (EventType::Normal, "Ready", pod("p")),
             (EventType::Warning, "Started", pod("p")),
             (EventType::Normal, "Started", pod("q")),
         ] {
-            let (_, repeat) = r.record(t, reason, "Lifecycle", "x".into(), obj);
+            let (_, _, repeat) = r.record(t, reason, "Lifecycle", "x".into(), obj);
             assert!(!repeat);
         }
     }
@@ -315,7 +330,7 @@ mod tests {
             }
             cache.swept = Some(Timestamp::now() - SWEEP_EVERY);
         }
-        let (again, repeat) = r.record(
+        let (_, again, repeat) = r.record(
             EventType::Normal,
             "Started",
             "Lifecycle",
