@@ -140,26 +140,15 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{GroupResource, Registry};
+    use crate::kubelet::{gr, opts, rt_of};
+    use crate::registry::Registry;
     use serde_json::json;
 
     fn store_with_config_map() -> (Store, Arc<ResourceType>) {
         let store = Store::new(Registry::with_builtins(), 100);
-        let rt = store
-            .lock()
-            .registry
-            .get(&GroupResource::new("", "configmaps"))
-            .expect("configmaps are built in");
-        let ns_rt = store
-            .lock()
-            .registry
-            .get(&GroupResource::new("", "namespaces"))
-            .expect("namespaces are built in");
-        let o = WriteOpts {
-            manager: "test".into(),
-            version: "v1".into(),
-            ..Default::default()
-        };
+        let rt = rt_of(&store.lock(), &gr("", "configmaps")).expect("built in");
+        let ns_rt = rt_of(&store.lock(), &gr("", "namespaces")).expect("built in");
+        let o = opts("test");
         store
             .create(&ns_rt, "", json!({"metadata": {"name": "ns"}}), &o, true)
             .expect("namespace");
@@ -175,12 +164,15 @@ mod tests {
         (store, rt)
     }
 
-    fn opts(manager: &str) -> WriteOpts {
-        WriteOpts {
-            manager: manager.into(),
-            version: "v1".into(),
-            ..Default::default()
-        }
+    /// A PATCH of ConfigMap `ns/name` by manager "m".
+    fn patch(
+        store: &Store,
+        rt: &ResourceType,
+        name: &str,
+        kind: PatchKind,
+        body: &Value,
+    ) -> ApiResult<Arc<Value>> {
+        store.patch(rt, "ns", name, kind, body, Scope::All, &opts("m"))
     }
 
     #[test]
@@ -269,29 +261,10 @@ mod tests {
         let (store, rt) = store_with_config_map();
         let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
                           "metadata": {"name": "new"}, "data": {"k": "v"}});
-        let err = store
-            .patch(
-                &rt,
-                "ns",
-                "new",
-                PatchKind::Merge,
-                &body,
-                Scope::All,
-                &opts("m"),
-            )
-            .expect_err("merge patch of nothing");
+        let err =
+            patch(&store, &rt, "new", PatchKind::Merge, &body).expect_err("merge patch of nothing");
         assert_eq!(err.code, 404);
-        let created = store
-            .patch(
-                &rt,
-                "ns",
-                "new",
-                PatchKind::Apply,
-                &body,
-                Scope::All,
-                &opts("m"),
-            )
-            .expect("apply creates");
+        let created = patch(&store, &rt, "new", PatchKind::Apply, &body).expect("apply creates");
         assert_eq!(created["data"]["k"], "v");
         assert_eq!(
             created["metadata"]["managedFields"][0]["operation"],
@@ -299,17 +272,7 @@ mod tests {
         );
         let changed = json!({"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "new"}, "data": {"k": "w"}});
-        let updated = store
-            .patch(
-                &rt,
-                "ns",
-                "new",
-                PatchKind::Apply,
-                &changed,
-                Scope::All,
-                &opts("m"),
-            )
-            .expect("apply updates");
+        let updated = patch(&store, &rt, "new", PatchKind::Apply, &changed).expect("apply updates");
         assert_eq!(updated["data"]["k"], "w");
         assert_eq!(
             updated["metadata"]["uid"], created["metadata"]["uid"],

@@ -205,8 +205,12 @@ impl Kubelet {
         for ev in events {
             index.observe(ev);
         }
+        // The kinds the steps below write, looked up once.
+        let (pod_rt, pvc_rt);
         {
             let inner = self.store.lock();
+            pod_rt = rt_of(&inner, &pod_gr).ok();
+            pvc_rt = rt_of(&inner, &pvc_gr).ok();
             for ev in events {
                 let key = key_of(&ev.gr, &ev.object);
                 if ev.gr == dep_gr {
@@ -253,8 +257,10 @@ impl Kubelet {
             }
         }
         // One lock per item: HTTP requests interleave instead of waiting for the whole batch.
-        for k in &new_pods {
-            pods::schedule(self, &self.store, k);
+        if let Some(rt) = &pod_rt {
+            for k in &new_pods {
+                pods::schedule(self, &self.store, rt, k);
+            }
         }
         if self.endpoint_batch.is_zero() {
             services.append(&mut pod_services);
@@ -276,8 +282,8 @@ impl Kubelet {
                     .unwrap_or_else(|e| e.into_inner())
                     .remove(k);
                 services.insert(k.clone());
-            } else {
-                pods::start(&self.store, k);
+            } else if let Some(rt) = &pod_rt {
+                pods::start(&self.store, rt, k);
             }
         }
         for k in &deployments {
@@ -290,8 +296,10 @@ impl Kubelet {
                 tracing::warn!(job = %k.name, error = %e, "job controller");
             }
         }
-        for k in &pvcs {
-            pods::bind_pvc(&self.store, k);
+        if let Some(rt) = &pvc_rt {
+            for k in &pvcs {
+                pods::bind_pvc(&self.store, rt, k);
+            }
         }
         for k in &services {
             endpoints::reconcile(&mut self.store.lock(), index, k);

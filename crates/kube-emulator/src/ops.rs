@@ -78,6 +78,14 @@ pub fn present(rt: &ResourceType, version: &str, obj: &Value) -> Value {
     present_cow(rt, version, obj).into_owned()
 }
 
+/// Whether a stored object (or a view with its apiVersion and kind) is served to a
+/// client of `api_version` exactly as stored.
+pub fn served_as_stored(rt: &ResourceType, api_version: &str, obj: &Value) -> bool {
+    rt.storage.is_none()
+        && obj["apiVersion"].as_str() == Some(api_version)
+        && obj["kind"].as_str() == Some(rt.kind.as_str())
+}
+
 /// The object as served, borrowed when the stored shape already is that (the
 /// common case): serving a watch event or a LIST then copies nothing.
 pub fn present_cow<'a>(
@@ -86,10 +94,7 @@ pub fn present_cow<'a>(
     obj: &'a Value,
 ) -> std::borrow::Cow<'a, Value> {
     let api_version = rt.api_version(version);
-    if rt.storage.is_none()
-        && obj["apiVersion"].as_str() == Some(api_version.as_str())
-        && obj["kind"].as_str() == Some(rt.kind.as_str())
-    {
+    if served_as_stored(rt, &api_version, obj) {
         return std::borrow::Cow::Borrowed(obj);
     }
     let mut o = crate::events::from_storage(rt, obj);

@@ -142,22 +142,13 @@ impl Applier {
         let (name, ns) = name_and_namespace(obj)?;
         let url = DynamicObject::url_path(&ar, Some(ns));
         let req = kube::core::Request::new(url).patch(name, &Self::params(), &Patch::Apply(obj));
-        self.send(req).await.map_err(|source| ApplyError::Kube {
-            kind: kind_of(obj).to_string(),
-            name: name.to_string(),
-            source,
-        })
-    }
-
-    /// Sends a write whose answer no caller reads, without decoding it: at
-    /// thousands of objects, decoding each returned object (managedFields and
-    /// all) cost the controllers more than building the write.
-    async fn send(
-        &self,
-        req: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
-    ) -> Result<(), kube::Error> {
-        let req = req.map_err(kube::Error::BuildRequest)?;
-        self.client.request_text(req).await.map(drop)
+        send_unread(&self.client, req)
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: kind_of(obj).to_string(),
+                name: name.to_string(),
+                source,
+            })
     }
 
     /// Patches the status subresource (merge patch: no resourceVersion, so no
@@ -176,11 +167,13 @@ impl Applier {
             &PatchParams::default(),
             &Patch::Merge(&body),
         );
-        self.send(req).await.map_err(|source| ApplyError::Kube {
-            kind: K::kind(&()).into_owned(),
-            name,
-            source,
-        })
+        send_unread(&self.client, req)
+            .await
+            .map_err(|source| ApplyError::Kube {
+                kind: K::kind(&()).into_owned(),
+                name,
+                source,
+            })
     }
 
     /// Deletes an object in the foreground (its dependents go first); a
@@ -256,6 +249,17 @@ where
         m.remove("status");
     }
     Ok((name, body))
+}
+
+/// Sends a write whose answer no caller reads, without decoding it: at
+/// thousands of objects, decoding each returned object (managedFields and
+/// all) cost the controllers more than building the write.
+pub(crate) async fn send_unread(
+    client: &kube::Client,
+    req: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<(), kube::Error> {
+    let req = req.map_err(kube::Error::BuildRequest)?;
+    client.request_text(req).await.map(drop)
 }
 
 /// A rendered object's name and namespace.

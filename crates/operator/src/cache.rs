@@ -138,47 +138,57 @@ impl<K: Resource + Clone> LabelIndex<K> {
     }
 }
 
-impl<K> LabelIndex<K>
-where
+/// What kube-runtime's watcher needs of a watched kind.
+pub trait Watched:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
     K: Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+impl<K: Watched> LabelIndex<K> {
     /// Watch every `K` (with `config`), decoded without managedFields and the
-    /// top-level fields `S` names, trim each object, keep this index up to
-    /// date, and yield every touched object: a controller's `owns_stream` /
+    /// top-level fields `S` names, trim each object further with `trim` (what
+    /// lies deeper than the decoder skips, see [`trim`]), keep this index up
+    /// to date, and yield every touched object: a controller's `owns_stream` /
     /// `watches_stream` trigger that also fills the cache its reconciles read.
     pub fn watch<S: Skip>(
         self: &Arc<Self>,
         client: kube::Client,
         config: watcher::Config,
-        trim: fn(&mut K),
+        trim: Option<fn(&mut K)>,
     ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + use<K, S> {
         use kube::runtime::WatchStreamExt;
-        self.feed(slim_watch::<K, S>(client, config).modify(trim))
-            .touched_objects()
+        let events = slim_watch::<K, S>(client, config).modify(move |o| {
+            if let Some(trim) = trim {
+                trim(o);
+            }
+        });
+        self.feed(events).touched_objects()
     }
 }
 
 /// Every `K` in the cluster, watched (with back-off) and decoded as
 /// [`Slim<K, S>`], handed on as `K`.
-pub fn slim_watch<K, S: Skip>(
+pub fn slim_watch<K: Watched, S: Skip>(
     client: kube::Client,
     config: watcher::Config,
-) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K, S>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K, S> {
     use kube::runtime::WatchStreamExt;
     watcher(kube::Api::<Slim<K, S>>::all(client), config)
         .default_backoff()
@@ -195,21 +205,12 @@ where
 /// (see [`Slim`]): `Controller::for_stream(stream, store)`. At thousands of
 /// objects managedFields are most of a controller's memory and decoding
 /// time, and none reads them.
-pub fn trimmed_watch<K>(
+pub fn trimmed_watch<K: Watched>(
     client: kube::Client,
 ) -> (
     impl Stream<Item = Result<K, watcher::Error>> + Send + use<K>,
     kube::runtime::reflector::Store<K>,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) {
     use kube::runtime::WatchStreamExt;
     let (reader, writer) = kube::runtime::reflector::store();
     let stream = slim_watch::<K, ManagedFields>(client, watcher::Config::default())
@@ -261,23 +262,17 @@ fn unfile<K: Resource>(buckets: &mut Buckets<K>, filed: &mut Filed, o: &K) {
     }
 }
 
-/// Trimming cached objects: a controller that reads only metadata (and a
-/// little status) should not hold every pod template and ConfigMap body.
+/// Trimming cached objects below what the decoder skips ([`crate::slim`]
+/// leaves out managedFields and whole top-level fields): a controller that
+/// reads only metadata and a little status should not hold the rest.
 pub mod trim {
     use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
-    use kube::api::ObjectMeta;
+    use k8s_openapi::api::core::v1::Pod;
 
-    /// managedFields are the largest part of most objects and no controller of ours reads them.
-    pub fn meta(m: &mut ObjectMeta) {
-        m.managed_fields = None;
-    }
-
-    /// Keeps metadata and the status counters a rollout reads; drops the pod
-    /// template and the status conditions (long messages nobody reads).
+    /// Keeps metadata and the status counters a rollout reads; drops the
+    /// status conditions (long messages nobody reads). Decode with
+    /// [`crate::slim::Spec`] for the pod template.
     pub fn deployment(d: &mut Deployment) {
-        meta(&mut d.metadata);
-        d.spec = None;
         if let Some(s) = d.status.as_mut() {
             s.conditions = None;
         }
@@ -289,13 +284,12 @@ pub mod trim {
     }
 
     /// Keeps metadata and the status the lifecycle reads (phase, conditions,
-    /// per-container readiness and restart counts, IPs); drops the spec and
-    /// the container details (images, ids, states).
+    /// per-container readiness and restart counts, IPs); drops annotations and
+    /// the container details (images, ids, states). Decode with
+    /// [`crate::slim::Spec`] for the spec.
     pub fn pod(p: &mut Pod) {
-        meta(&mut p.metadata);
         p.metadata.annotations = None;
         p.metadata.generate_name = None;
-        p.spec = None;
         if let Some(s) = p.status.as_mut() {
             s.init_container_statuses = None;
             s.ephemeral_container_statuses = None;
@@ -317,24 +311,6 @@ pub mod trim {
                 c.user = None;
             }
         }
-    }
-
-    pub fn config_map(c: &mut ConfigMap) {
-        meta(&mut c.metadata);
-        c.data = None;
-        c.binary_data = None;
-    }
-
-    pub fn service(s: &mut Service) {
-        meta(&mut s.metadata);
-        s.spec = None;
-        s.status = None;
-    }
-
-    pub fn pvc(p: &mut PersistentVolumeClaim) {
-        meta(&mut p.metadata);
-        p.spec = None;
-        p.status = None;
     }
 }
 

@@ -38,6 +38,15 @@ impl EventType {
     }
 }
 
+/// One thing to report about an object.
+struct Occurrence {
+    type_: EventType,
+    reason: String,
+    action: String,
+    note: String,
+    regarding: ObjectReference,
+}
+
 /// What makes two Events the same occurrence: as kube-runtime's key, the whole
 /// reference (resourceVersion included), so a repeat joins a series only while
 /// the object it is about has not changed.
@@ -109,8 +118,14 @@ impl EventRecorder {
         action: &str,
         note: String,
     ) {
-        let regarding = obj.object_ref(&());
-        let (key, event, repeat) = self.record(type_, reason, action, truncate(note), regarding);
+        let occurrence = Occurrence {
+            type_,
+            reason: reason.to_string(),
+            action: action.to_string(),
+            note: truncate(note),
+            regarding: obj.object_ref(&()),
+        };
+        let (key, event, repeat) = self.record(occurrence);
         if let Err(e) = self.send(&event, repeat).await {
             // Not published (or, for a repeat, gone from the API server): the next
             // occurrence starts a new Event rather than patching a missing one.
@@ -125,27 +140,21 @@ impl EventRecorder {
 
     /// The Event to send: a new one, or (`true`) the cached one with its series
     /// moved on. Cached either way, as sent, under the returned key.
-    fn record(
-        &self,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-        regarding: ObjectReference,
-    ) -> (Key, Event, bool) {
+    fn record(&self, occurrence: Occurrence) -> (Key, Event, bool) {
         let now = Timestamp::now();
+        let r = &occurrence.regarding;
         let key = Key {
-            type_,
-            reason: reason.to_string(),
-            action: action.to_string(),
+            type_: occurrence.type_,
+            reason: occurrence.reason.clone(),
+            action: occurrence.action.clone(),
             regarding: [
-                &regarding.api_version,
-                &regarding.kind,
-                &regarding.namespace,
-                &regarding.name,
-                &regarding.uid,
-                &regarding.resource_version,
-                &regarding.field_path,
+                &r.api_version,
+                &r.kind,
+                &r.namespace,
+                &r.name,
+                &r.uid,
+                &r.resource_version,
+                &r.field_path,
             ]
             .map(|f| f.clone().unwrap_or_default()),
         };
@@ -164,10 +173,7 @@ impl EventRecorder {
                 });
                 (event, true)
             }
-            _ => (
-                self.new_event(type_, reason, action, note, regarding, now),
-                false,
-            ),
+            _ => (self.new_event(occurrence, now), false),
         };
         cache.by_key.insert(
             key.clone(),
@@ -179,29 +185,21 @@ impl EventRecorder {
         (key, event, repeat)
     }
 
-    fn new_event(
-        &self,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-        regarding: ObjectReference,
-        now: Timestamp,
-    ) -> Event {
+    fn new_event(&self, o: Occurrence, now: Timestamp) -> Event {
         let name = format!(
             "{}.{:x}",
-            regarding.name.as_deref().unwrap_or(&self.controller),
+            o.regarding.name.as_deref().unwrap_or(&self.controller),
             now.as_nanosecond()
         );
         Event {
-            action: Some(action.to_string()),
-            reason: Some(reason.to_string()),
+            action: Some(o.action),
+            reason: Some(o.reason),
             event_time: Some(MicroTime(now)),
-            note: Some(note),
+            note: Some(o.note),
             metadata: ObjectMeta {
                 // Cluster-scoped objects' Events go to "default", as kube-runtime's.
                 namespace: Some(
-                    regarding
+                    o.regarding
                         .namespace
                         .clone()
                         .unwrap_or_else(|| "default".into()),
@@ -209,10 +207,10 @@ impl EventRecorder {
                 name: Some(name),
                 ..Default::default()
             },
-            regarding: Some(regarding),
+            type_: Some(o.type_.as_str().to_string()),
+            regarding: Some(o.regarding),
             reporting_controller: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),
-            type_: Some(type_.as_str().to_string()),
             ..Default::default()
         }
     }
@@ -228,8 +226,7 @@ impl EventRecorder {
                 .map_err(kube::core::request::Error::SerializeBody)
                 .and_then(|body| req.create(&PostParams::default(), body))
         };
-        let req = req.map_err(kube::Error::BuildRequest)?;
-        self.client.request_text(req).await.map(drop)
+        crate::apply::send_unread(&self.client, req).await
     }
 }
 
@@ -255,6 +252,23 @@ mod tests {
         EventRecorder::new(Client::try_from(config).expect("client"), "test-svc")
     }
 
+    fn record(
+        r: &EventRecorder,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+        regarding: ObjectReference,
+    ) -> (Key, Event, bool) {
+        r.record(Occurrence {
+            type_,
+            reason: reason.into(),
+            action: action.into(),
+            note,
+            regarding,
+        })
+    }
+
     fn pod(name: &str) -> ObjectReference {
         ObjectReference {
             api_version: Some("v1".into()),
@@ -269,7 +283,8 @@ mod tests {
     #[tokio::test]
     async fn repeats_join_a_series_and_others_start_their_own() {
         let r = recorder();
-        let (_, first, repeat) = r.record(
+        let (_, first, repeat) = record(
+            &r,
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -281,7 +296,8 @@ mod tests {
         assert_eq!(first.metadata.namespace.as_deref(), Some("ns"));
         assert_eq!(first.reporting_controller.as_deref(), Some("test-svc"));
         assert_eq!(first.type_.as_deref(), Some("Normal"));
-        let (_, second, repeat) = r.record(
+        let (_, second, repeat) = record(
+            &r,
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -291,7 +307,8 @@ mod tests {
         assert!(repeat);
         assert_eq!(second.metadata.name, first.metadata.name, "the same object");
         assert_eq!(second.series.as_ref().map(|s| s.count), Some(2));
-        let (_, third, _) = r.record(
+        let (_, third, _) = record(
+            &r,
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -308,7 +325,7 @@ mod tests {
             (EventType::Warning, "Started", pod("p")),
             (EventType::Normal, "Started", pod("q")),
         ] {
-            let (_, _, repeat) = r.record(t, reason, "Lifecycle", "x".into(), obj);
+            let (_, _, repeat) = record(&r, t, reason, "Lifecycle", "x".into(), obj);
             assert!(!repeat);
         }
     }
@@ -316,7 +333,8 @@ mod tests {
     #[tokio::test]
     async fn an_expired_series_starts_over_and_is_swept() {
         let r = recorder();
-        r.record(
+        record(
+            &r,
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -330,7 +348,8 @@ mod tests {
             }
             cache.swept = Some(Timestamp::now() - SWEEP_EVERY);
         }
-        let (_, again, repeat) = r.record(
+        let (_, again, repeat) = record(
+            &r,
             EventType::Normal,
             "Started",
             "Lifecycle",
@@ -339,7 +358,8 @@ mod tests {
         );
         assert!(!repeat, "older than the TTL: a new Event");
         assert!(again.series.is_none());
-        r.record(
+        record(
+            &r,
             EventType::Normal,
             "Other",
             "Lifecycle",

@@ -109,11 +109,7 @@ impl<K: Resource, S: Skip> Resource for Slim<K, S> {
 
 impl<'de, K: DeserializeOwned, S: Skip> de::Deserialize<'de> for Slim<K, S> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        K::deserialize(Filtered {
-            inner: d,
-            level: Level::Object(S::TOP),
-        })
-        .map(Self::new)
+        K::deserialize(Level::Object(S::TOP).filter(d)).map(Self::new)
     }
 }
 
@@ -124,6 +120,16 @@ enum Level {
     Object(&'static [&'static str]),
     /// `metadata`: skip `managedFields`.
     Meta,
+}
+
+impl Level {
+    fn filter<D>(self, inner: D) -> Filtered<D> {
+        Filtered { inner, level: self }
+    }
+
+    fn visitor<V>(self, inner: V) -> FilteredVisitor<V> {
+        FilteredVisitor { inner, level: self }
+    }
 }
 
 /// A deserializer whose maps skip keys by [`Level`]. Objects are always
@@ -138,17 +144,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Filtered<D> {
     type Error = D::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_any(FilteredVisitor {
-            inner: v,
-            level: self.level,
-        })
+        self.inner.deserialize_any(self.level.visitor(v))
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_map(FilteredVisitor {
-            inner: v,
-            level: self.level,
-        })
+        self.inner.deserialize_map(self.level.visitor(v))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -157,22 +157,13 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Filtered<D> {
         fields: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, D::Error> {
-        self.inner.deserialize_struct(
-            name,
-            fields,
-            FilteredVisitor {
-                inner: v,
-                level: self.level,
-            },
-        )
+        self.inner
+            .deserialize_struct(name, fields, self.level.visitor(v))
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
         // `metadata` is an Option in every k8s-openapi type.
-        self.inner.deserialize_option(FilteredVisitor {
-            inner: v,
-            level: self.level,
-        })
+        self.inner.deserialize_option(self.level.visitor(v))
     }
 
     serde::forward_to_deserialize_any! {
@@ -203,10 +194,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for FilteredVisitor<V> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.inner.visit_some(Filtered {
-            inner: d,
-            level: self.level,
-        })
+        self.inner.visit_some(self.level.filter(d))
     }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
@@ -275,10 +263,7 @@ impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for MetaSeed<T> {
     type Value = T::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T::Value, D::Error> {
-        self.0.deserialize(Filtered {
-            inner: d,
-            level: Level::Meta,
-        })
+        self.0.deserialize(Level::Meta.filter(d))
     }
 }
 

@@ -3,8 +3,8 @@
 use crate::{Context, app_controller, component_controller};
 use futures::StreamExt;
 use kube::runtime::{Controller, watcher};
-use midplane_api::{App, Component, Group};
-use midplane_operator::cache::{trim, trimmed_watch};
+use midplane_api::{App, Component};
+use midplane_operator::cache::trimmed_watch;
 use midplane_operator::slim::ManagedFields;
 use midplane_operator::{instrumented, on_error, plugin_store};
 use midplane_runtime::Shutdown;
@@ -20,16 +20,12 @@ pub async fn run_controllers(ctx: Arc<Context>, plugin_namespace: String, shutdo
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
     // Children come through the caches the reconciles read from.
-    let component_stream = ctx.components.watch::<ManagedFields>(
-        client.clone(),
-        watcher::Config::default(),
-        |c: &mut Component| trim::meta(&mut c.metadata),
-    );
-    let group_stream = ctx.groups.watch::<ManagedFields>(
-        client.clone(),
-        watcher::Config::default(),
-        |g: &mut Group| trim::meta(&mut g.metadata),
-    );
+    let component_stream =
+        ctx.components
+            .watch::<ManagedFields>(client.clone(), watcher::Config::default(), None);
+    let group_stream =
+        ctx.groups
+            .watch::<ManagedFields>(client.clone(), watcher::Config::default(), None);
     let (app_stream, app_store) = trimmed_watch::<App>(client.clone());
     let (comp_stream, comp_store) = trimmed_watch::<Component>(client.clone());
     let apps = Controller::for_stream(app_stream, app_store)

@@ -28,12 +28,12 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
     let stop = shutdown.clone();
     controller
         // Owned kinds come through the caches the reconcile reads from.
-        .owns_stream(owned.deployments.watch::<slim::Spec>(client.clone(), by_group.clone(), trim::deployment))
-        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), trim::service))
-        .owns_stream(owned.config_maps.watch::<slim::Data>(client.clone(), by_group.clone(), trim::config_map))
-        .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), trim::pvc))
+        .owns_stream(owned.deployments.watch::<slim::Spec>(client.clone(), by_group.clone(), Some(trim::deployment)))
+        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), None))
+        .owns_stream(owned.config_maps.watch::<slim::Data>(client.clone(), by_group.clone(), None))
+        .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), None))
         // Pods belong to Deployments, not to the Group: map them by label.
-        .watches_stream(owned.pods.watch::<slim::Spec>(client.clone(), by_group.clone(), trim::pod), |pod: Pod| {
+        .watches_stream(owned.pods.watch::<slim::Spec>(client.clone(), by_group.clone(), Some(trim::pod)), |pod: Pod| {
             let ns = pod.namespace();
             pod.labels()
                 .get(labels::GROUP)

@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::logged::LoggedEvent;
-use crate::ops::present_cow;
+use crate::ops::{present_cow, served_as_stored};
 use crate::registry::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{EventReceiver, EventType, Store, meta_str};
@@ -53,10 +53,7 @@ impl Filter {
     /// A retained change as this watcher sees it: the event's shared serialization when the
     /// object needs no conversion for this watcher's version.
     fn logged_line(&self, etype: &str, ev: &LoggedEvent) -> Bytes {
-        let native = self.rt.storage.is_none()
-            && ev.view["apiVersion"].as_str() == Some(self.api_version.as_str())
-            && ev.view["kind"].as_str() == Some(self.rt.kind.as_str());
-        if native {
+        if served_as_stored(&self.rt, &self.api_version, &ev.view) {
             event_line(etype, &ev.json())
         } else {
             self.line(etype, &ev.object())

@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::{Fault, Kubelet, condition, gr, opts, rt_of};
+use super::{Fault, Kubelet, condition, opts};
 use crate::fields::Scope;
 use crate::ops::now;
+use crate::registry::ResourceType;
 use crate::store::{ObjKey, Store, meta_str};
 
 pub const NODE: &str = "midplane-node";
@@ -141,15 +142,12 @@ pub fn fault_status(pod: &Value, fault: Fault, now: &str) -> Value {
 }
 
 /// A new pod: bind it to the node and start creating its containers.
-pub fn schedule(k: &Kubelet, store: &Store, key: &ObjKey) {
-    let Ok(rt) = rt_of(&store.lock(), &key.gr) else {
-        return;
-    };
+pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
     let now = now();
     // Binding and the kubelet's first status land in one write (Scope::All is internal only).
     let mut binds = false;
     let bound = store.guaranteed_update(
-        &rt,
+        rt,
         &key.namespace,
         &key.name,
         Scope::All,
@@ -186,13 +184,10 @@ pub fn schedule(k: &Kubelet, store: &Store, key: &ObjKey) {
 }
 
 /// The readiness timer fired: waiting containers start and turn ready.
-pub fn start(store: &Store, key: &ObjKey) {
-    let Ok(rt) = rt_of(&store.lock(), &key.gr) else {
-        return;
-    };
+pub fn start(store: &Store, rt: &ResourceType, key: &ObjKey) {
     let now = now();
     let started = store.guaranteed_update(
-        &rt,
+        rt,
         &key.namespace,
         &key.name,
         Scope::Status,
@@ -246,13 +241,10 @@ pub fn from_template(dep: &Value, hash: &str) -> Value {
 }
 
 /// A pending claim binds at once to an emulated volume of the requested size.
-pub fn bind_pvc(store: &Store, key: &ObjKey) {
-    let Ok(rt) = rt_of(&store.lock(), &gr("", "persistentvolumeclaims")) else {
-        return;
-    };
+pub fn bind_pvc(store: &Store, rt: &ResourceType, key: &ObjKey) {
     // Bind and report Bound in one write, as the PV controller's two updates would end up.
     let bound = store.guaranteed_update(
-        &rt,
+        rt,
         &key.namespace,
         &key.name,
         Scope::All,
