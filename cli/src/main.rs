@@ -62,6 +62,9 @@ enum Command {
         /// How long emulated Pods take to turn Ready.
         #[arg(long, default_value_t = 500)]
         pod_ready_delay_ms: u64,
+        /// Publish the platform's events on this RabbitMQ (AMQP URL).
+        #[arg(long, env = "MIDPLANE_BUS__URL")]
+        bus: Option<String>,
     },
     /// Create or update an App (server-side apply).
     Apply {
@@ -111,9 +114,15 @@ fn main() -> ExitCode {
             state,
             port,
             pod_ready_delay_ms,
+            bus,
         } => runtime().and_then(|rt| {
             init_logs();
-            rt.block_on(commands::dev::run(&state, port, pod_ready_delay_ms))
+            rt.block_on(commands::dev::run(commands::dev::DevOptions {
+                state: &state,
+                port,
+                pod_ready_delay_ms,
+                bus,
+            }))
         }),
         Command::Apply { file, kubeconfig } => runtime()
             .and_then(|rt| rt.block_on(commands::cluster::apply(&file, kubeconfig.as_deref()))),

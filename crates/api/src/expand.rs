@@ -80,6 +80,7 @@ pub fn components(app: &App) -> Vec<Component> {
                 namespace: app.namespace(),
                 labels: Some(common_labels(&app_name, &c.name)),
                 owner_references: Some(vec![owner_reference(app)]),
+                finalizers: Some(vec![crate::FINALIZER.to_string()]),
                 ..ObjectMeta::default()
             },
             spec: ComponentSpec {
@@ -107,6 +108,7 @@ pub fn groups(component: &Component) -> Vec<Group> {
                     namespace: component.namespace(),
                     labels: Some(labels),
                     owner_references: Some(vec![owner_reference(component)]),
+                    finalizers: Some(vec![crate::FINALIZER.to_string()]),
                     ..ObjectMeta::default()
                 },
                 spec: GroupSpec {
@@ -119,6 +121,11 @@ pub fn groups(component: &Component) -> Vec<Group> {
             }
         })
         .collect()
+}
+
+/// How many instances a middleware spec asks for, over all its shards.
+pub fn instance_count(spec: &crate::MiddlewareSpec) -> i32 {
+    spec.replicas * spec.shards.max(1)
 }
 
 /// Instance names of a Group, ordinal 0 first (the initial primary).

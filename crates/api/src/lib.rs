@@ -15,8 +15,11 @@ pub use types::*;
 pub use validate::{FieldError, ValidationErrors};
 
 /// The API group every Midplane resource belongs to.
-pub const GROUP: &str = "midplane.dev";
+pub const API_GROUP: &str = "midplane.dev";
 /// The served and stored version.
 pub const VERSION: &str = "v1alpha1";
-/// The field manager every Midplane controller applies with.
-pub const FIELD_MANAGER: &str = "midplane";
+/// The finalizer each Midplane controller keeps on the objects it
+/// reconciles, so children go before parents (docs/design.md, "Deletion").
+/// A parent writes it on the children it creates, so creating a child is one
+/// write, not two; the child's own controller takes it off.
+pub const FINALIZER: &str = "midplane.dev/cleanup";

@@ -1,15 +1,19 @@
-//! The one way Midplane writes objects: server-side apply under one field
-//! manager, forced (Midplane owns what it renders), with deletes that only
-//! touch what the caller controls.
+//! The one way Midplane's controllers write objects. Each controller has its
+//! own field manager (`midplane/<controller>`, so `managedFields` tells who
+//! wrote what); objects, statuses and Pod role labels go through server-side
+//! apply, forced (Midplane owns what it renders); finalizers are merge
+//! patches carrying the resourceVersion, so a concurrent change fails (409)
+//! instead of losing someone else's finalizer. Whether an object needs
+//! writing at all is decided here too, once: see [`Applier::apply_stamped`].
 
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
-    PostParams, PropagationPolicy,
+    ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+    PropagationPolicy,
 };
 use kube::{Client, Resource, ResourceExt};
-use midplane_api::FIELD_MANAGER;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,165 +64,252 @@ pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
+/// sha256 of an object as applied, stamped on it: an unchanged object is not
+/// applied again.
+pub const APPLIED_HASH: &str = "midplane.dev/applied-hash";
+
+/// Writes objects for one controller, under its own field manager.
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
+    manager: &'static str,
 }
 
 impl Applier {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    /// `manager` is the field manager, `midplane/<controller>`.
+    pub fn new(client: Client, manager: &'static str) -> Self {
+        Self { client, manager }
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
-    fn params() -> PatchParams {
-        PatchParams::apply(FIELD_MANAGER).force()
+    pub fn manager(&self) -> &'static str {
+        self.manager
     }
 
-    /// Applies a typed namespaced object.
+    fn params(&self) -> PatchParams {
+        PatchParams::apply(self.manager).force()
+    }
+
+    /// Applies a typed object and returns it as stored.
     pub async fn apply<K>(&self, obj: &K) -> Result<K, ApplyError>
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
     {
         let (name, body) = apply_body(obj)?;
-        self.patch_typed(obj, name, &body).await
+        let ns = obj.meta().namespace.as_deref();
+        let req = kube::core::Request::new(K::url_path(&(), ns)).patch(
+            &name,
+            &self.params(),
+            &Patch::Apply(&body),
+        );
+        let req = req.map_err(|e| kube_error::<K>(&name, kube::Error::BuildRequest(e)))?;
+        self.client
+            .request::<K>(req)
+            .await
+            .map_err(|e| kube_error::<K>(&name, e))
     }
 
     /// Applies a typed object unless `live` already carries what this apply
-    /// would write: the body is stamped with [`APPLIED_HASH`] (its sha256
-    /// without the stamp) and the apply is skipped when `live` has the same
-    /// stamp. Returns whether it applied. A controller woken by every status
-    /// change of its children writes only when its desired state moved.
+    /// would write (see [`Applier::apply_stamped`]). Returns whether it wrote.
     pub async fn apply_if_changed<K>(&self, obj: &K, live: Option<&K>) -> Result<bool, ApplyError>
     where
-        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
+        K: Resource<DynamicType = ()> + Serialize,
     {
-        let (name, mut body) = apply_body(obj)?;
+        let (_, mut body) = apply_body(obj)?;
         let hash = stamp_applied_hash(&mut body);
-        let current = live
+        let live_hash = live
             .filter(|l| l.meta().deletion_timestamp.is_none())
-            .and_then(|l| l.meta().annotations.as_ref()?.get(APPLIED_HASH))
-            .is_some_and(|h| *h == hash);
-        if current {
+            .and_then(|l| l.annotations().get(APPLIED_HASH))
+            .map(String::as_str);
+        self.apply_stamped(&body, &hash, live_hash).await
+    }
+
+    /// The hash skip, in one place: applies `obj` (already stamped with
+    /// [`stamp_applied_hash`], which returned `hash`) unless the live object's
+    /// stamp `live_hash` is the same. A controller woken by every status
+    /// change of its children writes only when its desired state moved.
+    /// Returns whether it wrote.
+    pub async fn apply_stamped(
+        &self,
+        obj: &serde_json::Value,
+        hash: &str,
+        live_hash: Option<&str>,
+    ) -> Result<bool, ApplyError> {
+        if live_hash == Some(hash) {
             return Ok(false);
         }
-        self.patch_typed(obj, name, &body).await?;
+        self.apply_json(obj).await?;
         Ok(true)
     }
 
-    async fn patch_typed<K>(
-        &self,
-        obj: &K,
-        name: String,
-        body: &serde_json::Value,
-    ) -> Result<K, ApplyError>
-    where
-        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
-    {
-        let ns = obj
-            .meta()
-            .namespace
-            .clone()
-            .ok_or(ApplyError::Missing("namespace"))?;
-        let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
-        api.patch(&name, &Self::params(), &Patch::Apply(body))
-            .await
-            .map_err(|source| ApplyError::Kube {
-                kind: K::kind(&()).into_owned(),
-                name,
-                source,
-            })
-    }
-
-    /// Applies a rendered object given as JSON (`apiVersion`, `kind`, `metadata.namespace` set).
+    /// Applies an object given as JSON (`apiVersion`, `kind`, `metadata.name`
+    /// set; `metadata.namespace` for namespaced kinds). The answer is not read.
     pub async fn apply_json(&self, obj: &serde_json::Value) -> Result<(), ApplyError> {
         let ar = api_resource(obj).ok_or(ApplyError::Missing("apiVersion/kind"))?;
-        let (name, ns) = name_and_namespace(obj)?;
-        let url = DynamicObject::url_path(&ar, Some(ns));
-        let req = kube::core::Request::new(url).patch(name, &Self::params(), &Patch::Apply(obj));
+        let name = str_at(obj, "/metadata/name").ok_or(ApplyError::Missing("name"))?;
+        let ns = str_at(obj, "/metadata/namespace");
+        let url = DynamicObject::url_path(&ar, ns);
+        let req = kube::core::Request::new(url).patch(name, &self.params(), &Patch::Apply(obj));
         send_unread(&self.client, req)
             .await
             .map_err(|source| ApplyError::Kube {
-                kind: kind_of(obj).to_string(),
+                kind: ar.kind.clone(),
                 name: name.to_string(),
                 source,
             })
     }
 
-    /// Patches the status subresource (merge patch: no resourceVersion, so no
-    /// conflict with spec writers).
-    pub async fn patch_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<(), ApplyError>
+    /// Applies the status subresource: the whole status, owned by this
+    /// controller's field manager.
+    pub async fn apply_status<K>(&self, obj: &K, status: &impl Serialize) -> Result<(), ApplyError>
     where
         K: Resource<DynamicType = ()>,
-        K: Resource<Scope = kube::core::NamespaceResourceScope>,
     {
         let name = obj.name_any();
-        let ns = obj.namespace().ok_or(ApplyError::Missing("namespace"))?;
-        let body = serde_json::json!({ "status": status });
-        let req = kube::core::Request::new(K::url_path(&(), Some(&ns))).patch_subresource(
+        let ns = obj.meta().namespace.as_deref();
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name, "namespace": ns },
+            "status": status,
+        });
+        let req = kube::core::Request::new(K::url_path(&(), ns)).patch_subresource(
             "status",
             &name,
-            &PatchParams::default(),
-            &Patch::Merge(&body),
+            &self.params(),
+            &Patch::Apply(&body),
         );
         send_unread(&self.client, req)
             .await
-            .map_err(|source| ApplyError::Kube {
-                kind: K::kind(&()).into_owned(),
-                name,
-                source,
-            })
+            .map_err(|e| kube_error::<K>(&name, e))
+    }
+
+    /// Applies labels on an object this controller does not otherwise write
+    /// (a Pod's runtime role): only these labels are owned by this manager,
+    /// the rest of the object is left as it is. A missing object is fine.
+    pub async fn apply_labels<K>(
+        &self,
+        obj: &K,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError>
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let name = obj.name_any();
+        let ns = obj.meta().namespace.as_deref();
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name, "namespace": ns, "labels": labels },
+        });
+        let req = kube::core::Request::new(K::url_path(&(), ns)).patch(
+            &name,
+            &self.params(),
+            &Patch::Apply(&body),
+        );
+        match send_unread(&self.client, req).await {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other.map_err(|e| kube_error::<K>(&name, e)),
+        }
+    }
+
+    /// Adds `finalizer` (if missing) and returns the object as stored.
+    pub async fn add_finalizer<K>(&self, obj: &K, finalizer: &str) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    {
+        let mut f = obj.finalizers().to_vec();
+        f.push(finalizer.to_string());
+        self.write_finalizers(obj, f).await
+    }
+
+    /// Removes `finalizer`; an object already gone is fine.
+    pub async fn remove_finalizer<K>(&self, obj: &K, finalizer: &str) -> Result<(), ApplyError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    {
+        let f = obj
+            .finalizers()
+            .iter()
+            .filter(|f| *f != finalizer)
+            .cloned()
+            .collect();
+        match self.write_finalizers(obj, f).await {
+            Err(ApplyError::Kube { source, .. }) if is_not_found(&source) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Finalizers are a list other controllers write too: a merge patch with
+    /// the resourceVersion we read, so a concurrent change is a 409, not a loss.
+    async fn write_finalizers<K>(&self, obj: &K, finalizers: Vec<String>) -> Result<K, ApplyError>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    {
+        let name = obj.name_any();
+        let body = serde_json::json!({
+            "metadata": {
+                "finalizers": finalizers,
+                "resourceVersion": obj.resource_version(),
+            }
+        });
+        let pp = PatchParams {
+            field_manager: Some(self.manager.to_string()),
+            ..PatchParams::default()
+        };
+        let req = kube::core::Request::new(K::url_path(&(), obj.meta().namespace.as_deref()))
+            .patch(&name, &pp, &Patch::Merge(&body))
+            .map_err(|e| kube_error::<K>(&name, kube::Error::BuildRequest(e)))?;
+        self.client
+            .request::<K>(req)
+            .await
+            .map_err(|e| kube_error::<K>(&name, e))
     }
 
     /// Deletes an object in the foreground (its dependents go first); a
     /// missing object counts as deleted.
-    pub async fn delete_dynamic(
-        &self,
-        ar: &ApiResource,
-        ns: &str,
-        name: &str,
-    ) -> Result<(), ApplyError> {
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, ar);
+    pub async fn delete(&self, ar: &ApiResource, ns: &str, name: &str) -> Result<(), ApplyError> {
         let dp = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Foreground),
             ..DeleteParams::default()
         };
-        match api.delete(name, &dp).await {
-            Ok(_) => Ok(()),
+        let url = DynamicObject::url_path(ar, Some(ns));
+        let req = kube::core::Request::new(url).delete(name, &dp);
+        match send_unread(&self.client, req).await {
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(source) => Err(ApplyError::Kube {
+            other => other.map_err(|source| ApplyError::Kube {
                 kind: ar.kind.clone(),
                 name: name.to_string(),
                 source,
             }),
         }
     }
-
-    /// Creates an object, retrying on a 409 from a concurrent writer.
-    pub async fn create_or_get<K>(&self, api: &Api<K>, obj: &K) -> Result<K, kube::Error>
-    where
-        K: Resource + Serialize + DeserializeOwned + Clone + Debug,
-    {
-        match api.create(&PostParams::default(), obj).await {
-            Err(kube::Error::Api(s)) if s.code == 409 => api.get(&obj.name_any()).await,
-            other => other,
-        }
-    }
 }
 
-/// sha256 of an object as applied, stamped on it: an unchanged object is not
-/// applied again.
-pub const APPLIED_HASH: &str = "midplane.dev/applied-hash";
+fn kube_error<K: Resource<DynamicType = ()>>(name: &str, source: kube::Error) -> ApplyError {
+    ApplyError::Kube {
+        kind: K::kind(&()).into_owned(),
+        name: name.to_string(),
+        source,
+    }
+}
 
 /// Stamps the applied-hash annotation (computed without it) and returns it.
 pub fn stamp_applied_hash(obj: &mut serde_json::Value) -> String {
     use sha2::Digest;
+    // Stamping is idempotent: an old stamp (and the map it alone made) goes first.
+    if let Some(meta) = obj.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let emptied = meta
+            .get_mut("annotations")
+            .and_then(|a| a.as_object_mut())
+            .is_some_and(|a| a.remove(APPLIED_HASH).is_some() && a.is_empty());
+        if emptied {
+            meta.remove("annotations");
+        }
+    }
     let hash = hex::encode(sha2::Sha256::digest(obj.to_string().as_bytes()));
     if let Some(meta) = obj.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         let ann = meta
@@ -262,30 +353,14 @@ pub(crate) async fn send_unread(
     client.request_text(req).await.map(drop)
 }
 
-/// A rendered object's name and namespace.
-fn name_and_namespace(obj: &serde_json::Value) -> Result<(&str, &str), ApplyError> {
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .ok_or(ApplyError::Missing("name"))?;
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(|v| v.as_str())
-        .ok_or(ApplyError::Missing("namespace"))?;
-    Ok((name, ns))
-}
-
-fn kind_of(obj: &serde_json::Value) -> &str {
-    obj.get("kind").and_then(|v| v.as_str()).unwrap_or_default()
+fn str_at<'a>(obj: &'a serde_json::Value, pointer: &str) -> Option<&'a str> {
+    obj.pointer(pointer).and_then(|v| v.as_str())
 }
 
 /// The API resource for an object's apiVersion and kind.
 pub fn api_resource(obj: &serde_json::Value) -> Option<ApiResource> {
-    let api_version = obj.get("apiVersion")?.as_str()?;
-    let kind = kind_of(obj);
-    if kind.is_empty() {
-        return None;
-    }
+    let api_version = str_at(obj, "/apiVersion")?;
+    let kind = str_at(obj, "/kind").filter(|k| !k.is_empty())?;
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version),
@@ -303,3 +378,7 @@ pub fn controlled_by(obj: &impl Resource, owner_uid: &str) -> bool {
         .flatten()
         .any(|r| r.controller == Some(true) && r.uid == owner_uid)
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;

@@ -46,6 +46,76 @@ pub fn set(
     }
 }
 
+/// The three conditions every Midplane object carries, as one value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub ready: bool,
+    /// Why Ready is what it is (also Progressing's reason).
+    pub reason: String,
+    pub message: String,
+    /// Work is under way toward Ready (false when waiting on the user).
+    pub progressing: bool,
+    /// Something is broken: (reason, message).
+    pub degraded: Option<(String, String)>,
+}
+
+impl Summary {
+    pub fn new(ready: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            ready,
+            reason: reason.into(),
+            message: message.into(),
+            progressing: !ready,
+            degraded: None,
+        }
+    }
+
+    pub fn degraded(mut self, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        self.degraded = Some((reason.into(), message.into()));
+        self
+    }
+
+    /// Nothing moves until the object changes (it is invalid).
+    pub fn waiting(mut self) -> Self {
+        self.progressing = false;
+        self
+    }
+}
+
+/// Sets Ready, Progressing and Degraded from `s`; returns whether Ready's
+/// status changed.
+pub fn set_summary(conditions: &mut Vec<Condition>, s: &Summary, generation: Option<i64>) -> bool {
+    let changed = set(
+        conditions,
+        READY,
+        s.ready,
+        &s.reason,
+        s.message.clone(),
+        generation,
+    );
+    set(
+        conditions,
+        PROGRESSING,
+        s.progressing,
+        &s.reason,
+        s.message.clone(),
+        generation,
+    );
+    let (reason, message) = s
+        .degraded
+        .clone()
+        .unwrap_or_else(|| ("AsExpected".into(), String::new()));
+    set(
+        conditions,
+        DEGRADED,
+        s.degraded.is_some(),
+        &reason,
+        message,
+        generation,
+    );
+    changed
+}
+
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions
         .iter()

@@ -10,6 +10,8 @@ use kube::{Client, ResourceExt};
 use std::time::Duration;
 use tokio::sync::watch;
 
+use crate::readiness::{Readiness, Role};
+
 #[derive(Clone)]
 pub struct LeaderElector {
     api: Api<Lease>,
@@ -51,17 +53,20 @@ impl LeaderElector {
     }
 
     /// Waits until this process holds the Lease, then keeps renewing it.
-    pub async fn acquire(&self) -> Leadership {
+    /// `role` hears where this replica stands after every attempt.
+    pub async fn acquire(&self, role: &(impl Fn(Role) + Send + Sync)) -> Leadership {
         loop {
             match self.try_acquire().await {
                 Ok(true) => break,
-                Ok(false) => {}
+                Ok(false) => role(Role::Standby { healthy: true }),
                 Err(e) => {
+                    role(Role::Standby { healthy: false });
                     tracing::warn!(error = %e, lease = %self.name, "lease acquisition failed")
                 }
             }
             tokio::time::sleep(self.lease / 3).await;
         }
+        role(Role::Leading);
         tracing::info!(lease = %self.name, identity = %self.identity, "became leader");
         let (tx, rx) = watch::channel(true);
         let me = self.clone();
@@ -176,15 +181,18 @@ impl Default for LeaderElectionConfig {
 /// Runs `work` only while this process holds the service's Lease (or always,
 /// when election is off). Losing the Lease ends `work` and calls `on_lost`, so
 /// a replica never acts without it; `stop` ends the wait for the Lease.
+/// `readiness` hears where this replica stands (see [`crate::readiness`]).
 pub async fn run_as_leader(
     client: Client,
     config: &LeaderElectionConfig,
     service: &str,
+    readiness: &Readiness,
     stop: impl std::future::Future<Output = ()>,
     work: impl std::future::Future<Output = ()>,
     on_lost: impl FnOnce(),
 ) {
     if !config.enabled {
+        readiness.set_role(Role::Leading);
         work.await;
         return;
     }
@@ -201,8 +209,9 @@ pub async fn run_as_leader(
         &identity,
         Duration::from_secs(config.lease_seconds),
     );
+    let role = |r: Role| readiness.set_role(r);
     let leadership = tokio::select! {
-        l = elector.acquire() => l,
+        l = elector.acquire(&role) => l,
         _ = stop => return,
     };
     tokio::select! {

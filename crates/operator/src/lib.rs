@@ -4,29 +4,21 @@
 pub mod apply;
 pub mod backoff;
 pub mod cache;
+pub mod children;
 pub mod condition;
+pub mod error;
 pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod metrics;
-pub mod plugin_store;
+pub mod plugins;
+pub mod readiness;
 pub mod slim;
 
 pub use apply::Applier;
 pub use backoff::Backoff;
+pub use error::ReconcileError;
 pub use events::EventRecorder;
-
-/// Every reconcile error says what kind of failure it is: the category is the
-/// Event reason and the metric label; `transient` decides between a requeue
-/// with back-off and waiting for the object to change.
-pub trait ErrorCategory {
-    fn category(&self) -> &'static str;
-    fn is_transient(&self) -> bool;
-    /// A 409 from a concurrent writer: retried at once, without an Event.
-    fn is_conflict(&self) -> bool {
-        false
-    }
-}
 
 /// How every Midplane controller schedules its reconciles. Bounded
 /// concurrency keeps memory flat when thousands of objects wake at once (the
@@ -42,9 +34,7 @@ pub fn controller_config() -> kube::runtime::controller::Config {
 /// Reconciles one controller runs at a time.
 pub const CONCURRENT_RECONCILES: u16 = 32;
 
-/// The finalizer each Midplane controller puts on the objects it reconciles,
-/// so children go before parents (seed §6.2).
-pub const FINALIZER: &str = "midplane.dev/cleanup";
+pub use midplane_api::FINALIZER;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -89,20 +79,24 @@ pub fn object_key<K: kube::Resource>(controller: &str, obj: &K) -> String {
     )
 }
 
-/// Runs a reconcile, records its metrics and clears the object's back-off on
-/// success; the error is returned as is for the error policy.
-pub async fn instrumented<K: kube::Resource, T, E: ErrorCategory>(
+/// Runs a reconcile inside a tracing span naming the controller and the
+/// object, records its metrics and clears the object's back-off on success;
+/// the error is returned as is for the error policy.
+pub async fn instrumented<K: kube::Resource, T>(
     controller: &'static str,
     obj: &K,
     backoff: &Backoff,
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, E> {
+    fut: impl std::future::Future<Output = Result<T, ReconcileError>>,
+) -> Result<T, ReconcileError> {
+    use tracing::Instrument as _;
+    let key = object_key(controller, obj);
+    let span = tracing::info_span!("reconcile", controller, object = %key);
     let start = std::time::Instant::now();
-    let result = fut.await;
+    let result = fut.instrument(span).await;
     match &result {
         Ok(_) => {
             metrics::reconciled(controller, start.elapsed());
-            backoff.reset(&object_key(controller, obj));
+            backoff.reset(&key);
         }
         Err(e) => metrics::failed(controller, e.category()),
     }
@@ -112,16 +106,15 @@ pub async fn instrumented<K: kube::Resource, T, E: ErrorCategory>(
 /// The error policy every controller uses: a Warning Event whose reason is the
 /// error's category, then a back-off requeue for transient errors, or a wait
 /// for the object to change.
-pub fn on_error<K, E>(
+pub fn on_error<K>(
     controller: &'static str,
     obj: &std::sync::Arc<K>,
-    err: &E,
+    err: &ReconcileError,
     events: &EventRecorder,
     backoff: &Backoff,
 ) -> kube::runtime::controller::Action
 where
     K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-    E: ErrorCategory + std::fmt::Display,
 {
     let key = object_key(controller, obj.as_ref());
     if err.is_conflict() {

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 pub struct GroupRender {
     /// Every object, in apply order.
     pub objects: Vec<RenderedObject>,
+    /// The instances, in ordinal order (the first starts as primary).
+    pub instances: Vec<String>,
     /// Content hash per instance name.
     pub instance_hashes: BTreeMap<String, String>,
     /// sha256 of the rendered config file, if the plugin has one.
@@ -72,6 +74,7 @@ pub fn render_group(group: &Group, plugin: &Plugin) -> Result<GroupRender, Rende
     order::sort_for_apply(&mut objects);
     Ok(GroupRender {
         objects,
+        instances: ctx.instances.iter().map(|i| i.name.clone()).collect(),
         instance_hashes,
         config_hash,
         plugin: plugin.id(),

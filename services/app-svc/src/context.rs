@@ -1,22 +1,26 @@
+use crate::{app_controller, component_controller};
 use midplane_api::{Component, Group, labels};
 use midplane_operator::cache::LabelIndex;
-use midplane_operator::plugin_store::PluginStore;
+use midplane_operator::plugins::PluginStore;
+use midplane_operator::{Applier, Backoff, EventRecorder};
 use std::sync::Arc;
 
 /// The key Groups are indexed under: the App and Component they belong to.
 pub fn group_key(app: &str, component: &str) -> String {
     format!("{app}/{component}")
 }
-use midplane_operator::{Applier, Backoff, EventRecorder};
 
 /// What every reconcile of app-svc gets.
 #[derive(Clone)]
 pub struct Context {
     pub client: kube::Client,
-    pub applier: Applier,
+    /// The App controller's writes (field manager `midplane/app`).
+    pub app_applier: Applier,
+    /// The Component controller's writes (field manager `midplane/component`).
+    pub component_applier: Applier,
     pub events: EventRecorder,
     pub plugins: PluginStore,
-    pub backoff: std::sync::Arc<Backoff>,
+    pub backoff: Arc<Backoff>,
     /// Components by App, from the App controller's watch (filled by `run`).
     pub components: Arc<LabelIndex<Component>>,
     /// Groups by App and Component, from the Component controller's watch.
@@ -33,11 +37,12 @@ impl Context {
 
     pub fn new(client: kube::Client, plugins: PluginStore) -> Self {
         Self {
-            applier: Applier::new(client.clone()),
+            app_applier: Applier::new(client.clone(), app_controller::FIELD_MANAGER),
+            component_applier: Applier::new(client.clone(), component_controller::FIELD_MANAGER),
             events: EventRecorder::new(client.clone(), "midplane-app-svc"),
             client,
             plugins,
-            backoff: std::sync::Arc::new(Backoff::default()),
+            backoff: Arc::new(Backoff::default()),
             components: LabelIndex::new(|l| l.get(labels::APP).cloned()),
             bus: midplane_bus::EventSink::disabled(),
             // The Component reads a Group's spec and conditions, not its instances.
@@ -55,5 +60,10 @@ impl Context {
                 },
             ),
         }
+    }
+
+    /// Whether every watch cache the reconciles read has listed once.
+    pub fn caches_synced(&self) -> bool {
+        self.components.is_ready() && self.groups.is_ready()
     }
 }

@@ -7,8 +7,8 @@ pub mod app_controller;
 pub mod component_controller;
 pub mod config;
 pub mod context;
-pub mod error;
 pub mod grpc;
+pub mod parent;
 pub mod run;
 
 pub use config::Config;

@@ -1,7 +1,8 @@
 use anyhow::Context as _;
 use midplane_app_svc::{Config, Context, grpc::AppApi, run::run_controllers};
 use midplane_operator::leader::run_as_leader;
-use midplane_operator::plugin_store::PluginStore;
+use midplane_operator::plugins::{PluginStore, sources};
+use midplane_operator::readiness::Readiness;
 use midplane_proto::app::app_service_server::AppServiceServer;
 use midplane_runtime::Service;
 use std::sync::Arc;
@@ -19,31 +20,47 @@ async fn main() -> anyhow::Result<()> {
         }
         .with_source("/midplane/app-svc")
     });
-    let (bus, publisher) = midplane_bus::EventSink::connect(bus, "App and Component")
+    let (sink, publisher) = midplane_bus::EventSink::connect(bus.clone(), "App and Component")
         .await
         .context("connecting to the event bus")?;
-    let ctx = Arc::new(Context::new(client.clone(), plugins).with_bus(bus));
+    let ctx = Arc::new(Context::new(client.clone(), plugins.clone()).with_bus(sink));
     let shutdown = service.shutdown();
-
+    let subscriber = sources::route(
+        bus.as_ref(),
+        "app-svc",
+        client.clone(),
+        config.kube.plugin_namespace.clone(),
+        plugins,
+        shutdown.clone(),
+    )
+    .await?;
     let controllers = {
-        let (ctx, le, plugin_ns) = (
+        let (ctx, le, stop) = (
             ctx.clone(),
             config.leader_election.clone(),
-            config.kube.plugin_namespace.clone(),
+            shutdown.clone(),
         );
-        let stop = shutdown.clone();
+        let readiness = Readiness::new(service.health());
+        let synced = ctx.clone();
+        readiness.track(move || synced.caches_synced());
         tokio::spawn(async move {
             let wait = {
                 let s = stop.clone();
                 async move { s.wait().await }
             };
-            let work = run_controllers(ctx, plugin_ns, stop.clone());
+            let work = run_controllers(ctx, stop.clone());
             // Never act without the Lease: stop so Kubernetes restarts us as a standby.
-            run_as_leader(client, &le, "app-svc", wait, work, || stop.trigger()).await;
+            run_as_leader(client, &le, "app-svc", &readiness, wait, work, || {
+                stop.trigger()
+            })
+            .await;
         })
     };
     let routes = tonic::service::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
     service.serve(routes).await?;
+    if let Some(sub) = subscriber {
+        sub.shutdown().await?;
+    }
     // The sink's task sends what is queued once the last clone of the context is gone.
     let _ = controllers.await;
     if let Some(task) = publisher {

@@ -12,6 +12,9 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use midplane_operator::Applier;
+
+/// The field manager of the Backup Jobs backup-svc creates.
+pub const FIELD_MANAGER: &str = "midplane/backup";
 use tokio::sync::Notify;
 
 use crate::job::JOB_SELECTOR;
@@ -111,7 +114,7 @@ impl KubeJobs {
         });
         (
             Self {
-                applier: Applier::new(client),
+                applier: Applier::new(client, FIELD_MANAGER),
                 store,
                 changed,
             },

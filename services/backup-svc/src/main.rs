@@ -12,9 +12,14 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the event bus")?;
     let scheduler = if config.scheduler.enabled {
         Some(
-            run::start_scheduler(&config, events.clone(), service.shutdown())
-                .await
-                .context("starting the backup scheduler")?,
+            run::start_scheduler(
+                &config,
+                events.clone(),
+                service.shutdown(),
+                service.health(),
+            )
+            .await
+            .context("starting the backup scheduler")?,
         )
     } else {
         None

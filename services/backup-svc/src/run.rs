@@ -40,6 +40,7 @@ pub async fn start_scheduler(
     config: &Config,
     events: EventSink,
     stop: midplane_runtime::Shutdown,
+    health: midplane_runtime::Health,
 ) -> Result<JoinHandle<()>, midplane_operator::ClientError> {
     let s = &config.scheduler;
     let client = midplane_operator::kube_client(s.kubeconfig.as_deref()).await?;
@@ -64,6 +65,9 @@ pub async fn start_scheduler(
         recorder: Some(recorder),
     };
     let (le, client) = (s.leader_election.clone(), lp.client.clone());
+    // The scheduler reads no watch cache: ready once it leads or stands by healthily.
+    let readiness = midplane_operator::readiness::Readiness::new(health);
+    readiness.track(|| true);
     Ok(tokio::spawn(async move {
         let (wait, work_stop, on_lost) = (stop.clone(), stop.clone(), stop);
         let work = lp.run(async move { work_stop.wait().await }, None);
@@ -72,6 +76,7 @@ pub async fn start_scheduler(
             client,
             &le,
             "backup-svc",
+            &readiness,
             async move { wait.wait().await },
             work,
             move || on_lost.trigger(),

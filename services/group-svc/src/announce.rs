@@ -1,5 +1,6 @@
-//! The Group events group-svc publishes on the bus (catalogue:
-//! `midplane.group.*`). Rendered fires when an apply changed objects;
+//! Step 7, announce: what happened to a Group, as Kubernetes Events and as
+//! bus events (catalogue: `midplane.group.*`). Rendered fires when an apply
+//! changed objects;
 //! a rollout is tracked from the first pass that finds an instance running
 //! other content to the pass that finds every instance updated and Ready
 //! (or one Failed), so a subscriber sees started → completed|failed once per
@@ -7,8 +8,10 @@
 //! `started` may be seen again (consumers dedup by Group and content hash).
 
 use crate::memo::RenderSummary;
+use crate::status::Outcome;
+use crate::{Context, lifecycle};
 use kube::ResourceExt;
-use midplane_api::{Group, labels};
+use midplane_api::{Group, GroupStatus, labels};
 use midplane_bus::catalogue::{
     GroupRendered, GroupRolloutCompleted, GroupRolloutFailed, GroupRolloutStarted, GroupSwitchover,
     ObjectRef, RolloutReason,
@@ -17,6 +20,84 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// A rollout begins: `rollout.started`, once per target content.
+pub fn rollout_started(
+    group: &Group,
+    status: &GroupStatus,
+    summary: &RenderSummary,
+    order: Vec<String>,
+    ctx: &Context,
+) {
+    let reason = reason(
+        status.plugin_hash.as_deref(),
+        &format!("{}/{}", summary.plugin_id, summary.plugin_hash),
+        status.replicas != summary.instances.len() as i32,
+    );
+    if let Some(ev) = ctx
+        .rollouts
+        .started(group, &content_hash(summary), reason, order)
+    {
+        ctx.bus.publish(&ev);
+    }
+}
+
+/// The primary waits for its replicas: an Event the first pass that holds it.
+pub async fn replicas_first(group: &Group, status: &GroupStatus, held: &str, ctx: &Context) {
+    if status
+        .conditions
+        .iter()
+        .any(|c| c.reason == "ReplicasFirst")
+    {
+        return;
+    }
+    let note =
+        format!("primary {held} waits until every replica runs the new content and is ready");
+    ctx.events
+        .normal(group, "ReplicasFirst", "Rollout", note)
+        .await;
+}
+
+/// After the status step: an Event per instance phase change, the end of a
+/// rollout on the bus, and Ready when it turned true.
+pub async fn outcome(
+    group: &Group,
+    status: &GroupStatus,
+    outcome: &Outcome,
+    primary: &str,
+    ctx: &Context,
+) {
+    for ((warning, reason), instance, phase) in &outcome.transitions {
+        let note = format!("instance {instance} is {phase}");
+        if *warning {
+            ctx.events.warning(group, reason, "Lifecycle", note).await;
+        } else {
+            ctx.events.normal(group, reason, "Lifecycle", note).await;
+        }
+    }
+    if outcome.all_ready
+        && let Some(ev) = ctx.rollouts.completed(group, primary)
+    {
+        ctx.bus.publish(&ev);
+    }
+    if let Some(failed) = status
+        .instances
+        .iter()
+        .find(|i| i.phase == lifecycle::FAILED)
+        && let Some(ev) = ctx.rollouts.failed(
+            group,
+            Some(failed.name.clone()),
+            format!("instance {} failed while rolling", failed.name),
+        )
+    {
+        ctx.bus.publish(&ev);
+    }
+    if let Some(message) = &outcome.became_ready {
+        ctx.events
+            .normal(group, "Ready", "Reconcile", message.clone())
+            .await;
+    }
+}
 
 pub fn group_ref(group: &Group) -> ObjectRef {
     ObjectRef::new(
@@ -206,6 +287,7 @@ mod tests {
     fn content_hash_follows_every_instance() {
         let s = |h: &str| RenderSummary {
             objects: vec![],
+            instances: vec!["g-0".into(), "g-1".into()],
             instance_hashes: BTreeMap::from([("g-0".into(), "a".into()), ("g-1".into(), h.into())]),
             plugin_id: "redis@7".into(),
             plugin_hash: "p".into(),

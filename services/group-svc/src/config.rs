@@ -14,8 +14,10 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct BusSettings {
-    /// AMQP URL of RabbitMQ; set: plugin updates arrive as `midplane.plugin.updated`
-    /// and Group events are published (`midplane.group.*`).
+    /// AMQP URL of RabbitMQ; set: plugin updates arrive as
+    /// `midplane.plugin.updated` (published by plugin-svc) and Group events
+    /// are published (`midplane.group.*`); unset: plugin ConfigMaps are
+    /// watched directly.
     pub url: Option<String>,
 }
 
@@ -35,8 +37,6 @@ pub struct KubeSettings {
     pub kubeconfig: Option<PathBuf>,
     /// Where plugin ConfigMaps live.
     pub plugin_namespace: String,
-    /// Also watch plugin ConfigMaps directly, besides the bus.
-    pub watch_plugin_configmaps: bool,
 }
 
 impl Default for KubeSettings {
@@ -44,7 +44,6 @@ impl Default for KubeSettings {
         Self {
             kubeconfig: None,
             plugin_namespace: "midplane-system".into(),
-            watch_plugin_configmaps: true,
         }
     }
 }

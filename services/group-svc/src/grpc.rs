@@ -2,7 +2,7 @@
 //! re-render, and run a planned switchover through the agent gateway.
 
 use crate::Context;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::{Resource, ResourceExt};
 use midplane_api::{Group, labels};
 use midplane_proto::common::{Condition, ObjectRef};
@@ -155,7 +155,7 @@ impl GroupService for GroupApi {
         let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
             Api::namespaced(self.ctx.client.clone(), &ns);
         let live = deployments
-            .list(&ListParams::default().labels(&format!("{}={}", labels::GROUP, group.name_any())))
+            .list(&ListParams::default().labels(&crate::live::selector(&group)))
             .await
             .map_err(kube_status)?
             .items;
@@ -169,18 +169,15 @@ impl GroupService for GroupApi {
             })
             .map(|(n, _)| n.clone())
             .collect();
-        // Touching an annotation wakes the controller for this Group.
-        let body = serde_json::json!({"metadata": {"annotations": {
-            "midplane.dev/rerender-requested": format!("{} {}", k8s_openapi::jiff::Timestamp::now(), req.reason)
-        }}});
-        Api::<Group>::namespaced(self.ctx.client.clone(), &ns)
-            .patch(
-                &group.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&body),
-            )
-            .await
-            .map_err(kube_status)?;
+        // Render afresh (forget the memo) and wake the controller for this
+        // Group, in-process: no write to the Group is needed to wake it.
+        self.ctx.renders.forget(&group.uid().unwrap_or_default());
+        tracing::info!(group = %group.name_any(), reason = %req.reason, "re-render requested");
+        if !self.ctx.wake.group(&ns, &group.name_any()) {
+            return Err(Status::unavailable(
+                "the Group controller is not running here",
+            ));
+        }
         Ok(Response::new(pb::RerenderResponse {
             changed_instances: changed,
         }))
@@ -215,7 +212,7 @@ impl GroupService for GroupApi {
         status.term = status.term.max(resp.term);
         self.ctx
             .applier
-            .patch_status(&group, &status)
+            .apply_status(&group, &status)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         self.ctx

@@ -1,12 +1,13 @@
-//! group-svc: the Group controller. Render (pure) → apply every object with
-//! server-side apply → prune what is no longer rendered → roll changed
-//! instances replicas first, primary last → report Pod lifecycle in status.
+//! group-svc: the Group controller. Its reconcile is a pipeline (see
+//! `reconcile`): render (pure) → plan the rollout → apply with SSA → prune
+//! what is no longer rendered → role labels → status from the Pods →
+//! announce, rolling changed instances replicas first, primary last.
 
 pub mod announce;
+pub mod apply;
 pub mod cleanup;
 pub mod config;
 pub mod context;
-pub mod error;
 pub mod expect;
 pub mod gateway;
 pub mod grpc;
@@ -14,8 +15,9 @@ pub mod lifecycle;
 pub mod live;
 pub mod memo;
 pub mod owned;
-pub mod plugin_events;
+pub mod prune;
 pub mod reconcile;
+pub mod render;
 pub mod roles;
 pub mod rollout;
 pub mod run;

@@ -4,23 +4,21 @@
 //! already matches, the rollout reads the Deployments, prune deletes what is
 //! no longer rendered, status reads the Pods.
 
-use crate::error::GroupError;
 use crate::owned::OwnedCaches;
-use crate::reconcile::selector;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::{Resource, ResourceExt};
-use midplane_api::Group;
+use midplane_api::{Group, labels};
+use midplane_operator::ReconcileError;
 use midplane_operator::apply::controlled_by;
-use midplane_render::RenderedObject;
 use std::sync::Arc;
 
 pub use midplane_operator::apply::APPLIED_HASH;
 
-/// Stamps the applied-hash annotation (computed without it) and returns it.
-pub fn stamp_applied_hash(o: &mut RenderedObject) -> String {
-    midplane_operator::apply::stamp_applied_hash(&mut o.object)
+/// The label selector of everything a Group owns.
+pub fn selector(group: &Group) -> String {
+    format!("{}={}", labels::GROUP, group.name_any())
 }
 
 /// One live object labelled with the Group, as apply and prune see it.
@@ -91,7 +89,7 @@ impl LiveObjects {
         other_kinds: &[ApiResource],
         caches: &OwnedCaches,
         client: &kube::Client,
-    ) -> Result<Self, GroupError> {
+    ) -> Result<Self, ReconcileError> {
         let ns = group.namespace().unwrap_or_default();
         let name = group.name_any();
         let uid = group.uid().unwrap_or_default();

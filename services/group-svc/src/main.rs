@@ -2,7 +2,8 @@ use anyhow::Context as _;
 use midplane_group_svc::grpc::GroupApi;
 use midplane_group_svc::{Config, Context, run::run_controller};
 use midplane_operator::leader::run_as_leader;
-use midplane_operator::plugin_store::PluginStore;
+use midplane_operator::plugins::{PluginStore, sources};
+use midplane_operator::readiness::Readiness;
 use midplane_proto::group::group_service_server::GroupServiceServer;
 use midplane_runtime::Service;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let service = Service::init("group-svc", config.server.clone())?;
     let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
     let plugins = PluginStore::new(midplane_plugin::registry::bundled()?);
-    let mut ctx = Context::new(client.clone(), plugins);
+    let mut ctx = Context::new(client.clone(), plugins.clone());
     if let Some(addr) = &config.agent_gateway.addr {
         let token = match &config.agent_gateway.token_file {
             Some(path) => Some(
@@ -27,7 +28,6 @@ async fn main() -> anyhow::Result<()> {
             token.as_deref(),
         )?);
     }
-    ctx.watch_plugin_configmaps = config.kube.watch_plugin_configmaps || config.bus.url.is_none();
     let bus = config.bus.url.as_ref().map(|url| {
         midplane_bus::BusConfig {
             url: url.clone(),
@@ -40,27 +40,38 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the event bus")?;
     ctx = ctx.with_bus(sink);
     let ctx = Arc::new(ctx);
-    let api_ctx = ctx.clone();
-    let subscriber = match &bus {
-        Some(bus) => {
-            Some(midplane_group_svc::plugin_events::subscribe(bus, "group-svc", ctx.clone()).await?)
-        }
-        None => None,
-    };
     let shutdown = service.shutdown();
-    let plugin_ns = config.kube.plugin_namespace.clone();
+    let subscriber = sources::route(
+        bus.as_ref(),
+        "group-svc",
+        client.clone(),
+        config.kube.plugin_namespace.clone(),
+        plugins,
+        shutdown.clone(),
+    )
+    .await?;
     let controller = {
-        let (le, stop) = (config.leader_election.clone(), shutdown.clone());
+        let (le, stop, ctx) = (
+            config.leader_election.clone(),
+            shutdown.clone(),
+            ctx.clone(),
+        );
+        let readiness = Readiness::new(service.health());
+        let owned = ctx.owned.clone();
+        readiness.track(move || owned.ready());
         tokio::spawn(async move {
             let wait = {
                 let s = stop.clone();
                 async move { s.wait().await }
             };
-            let work = run_controller(ctx, plugin_ns, stop.clone());
-            run_as_leader(client, &le, "group-svc", wait, work, || stop.trigger()).await;
+            let work = run_controller(ctx, stop.clone());
+            run_as_leader(client, &le, "group-svc", &readiness, wait, work, || {
+                stop.trigger()
+            })
+            .await;
         })
     };
-    let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
+    let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(ctx)));
     service.serve(routes).await?;
     if let Some(sub) = subscriber {
         sub.shutdown().await?;

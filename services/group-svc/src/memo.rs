@@ -4,11 +4,11 @@
 //! output cannot have changed. A render is a pure function of the Group's
 //! spec and metadata and the plugin's content, which is exactly the key.
 
-use crate::live::{LiveObjects, stamp_applied_hash};
+use crate::live::LiveObjects;
 use kube::ResourceExt;
 use kube::api::ApiResource;
 use midplane_api::Group;
-use midplane_operator::apply::api_resource;
+use midplane_operator::apply::{api_resource, stamp_applied_hash};
 use midplane_plugin::Plugin;
 use midplane_render::GroupRender;
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +25,8 @@ pub struct RenderedRef {
 #[derive(Debug, Clone)]
 pub struct RenderSummary {
     pub objects: Vec<RenderedRef>,
+    /// The instances, in ordinal order.
+    pub instances: Vec<String>,
     pub instance_hashes: BTreeMap<String, String>,
     pub plugin_id: String,
     pub plugin_hash: String,
@@ -37,7 +39,7 @@ impl RenderSummary {
             .objects
             .iter_mut()
             .map(|o| {
-                let applied_hash = stamp_applied_hash(o);
+                let applied_hash = stamp_applied_hash(&mut o.object);
                 RenderedRef {
                     resource: api_resource(&o.object).unwrap_or_else(|| {
                         ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("", "v1", o.kind()))
@@ -49,6 +51,7 @@ impl RenderSummary {
             .collect();
         Self {
             objects,
+            instances: render.instances.clone(),
             instance_hashes: render.instance_hashes.clone(),
             plugin_id: render.plugin.clone(),
             plugin_hash: render.plugin_hash.clone(),
@@ -115,13 +118,5 @@ impl RenderMemo {
     pub fn forget(&self, uid: &str) {
         let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
         m.remove(uid);
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_uid.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }

@@ -1,15 +1,49 @@
-//! Roles are runtime state: the Group's status names the primary, and the
-//! controller labels each instance's Pod `midplane.dev/role` to match, so the
-//! client Service (selector `midplane.dev/role: primary`) follows switchovers
-//! and a restarted old primary never claims the role from its template.
+//! Step 5, role labels. Roles are runtime state: the Group's status names
+//! the primary, and the controller labels each instance's Pod
+//! `midplane.dev/role` to match, so the client Service (selector
+//! `midplane.dev/role: primary`) follows switchovers and a restarted old
+//! primary never claims the role from its template.
 
+use crate::Context;
+use crate::lifecycle;
+use crate::render::Rendered;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
-use midplane_api::labels;
+use midplane_api::{Group, labels};
+use midplane_operator::ReconcileError;
+use std::collections::BTreeMap;
 
 pub const PRIMARY: &str = "primary";
 pub const REPLICA: &str = "replica";
+
+/// Labels every instance's Pod with its role. Returns whether a relabel sent
+/// a moment ago is still not in the Pod cache (the Group looks again once
+/// that expectation has expired).
+pub async fn relabel(
+    group: &Group,
+    rendered: &Rendered,
+    primary: &str,
+    ctx: &Context,
+) -> Result<bool, ReconcileError> {
+    let uid = group.uid().unwrap_or_default();
+    let pods: Vec<(&str, &Pod)> = rendered
+        .summary
+        .instances
+        .iter()
+        .filter_map(|i| lifecycle::pod_of(&rendered.live.pods, i).map(|p| (i.as_str(), p)))
+        .collect();
+    let mut expecting = false;
+    for (pod, role) in relabels(&pods, primary) {
+        if ctx.expected.relabelling(&uid, &pod.name_any(), role) {
+            expecting = true;
+            continue;
+        }
+        let label = BTreeMap::from([(labels::ROLE.to_string(), role.to_string())]);
+        ctx.applier.apply_labels(pod, &label).await?;
+        ctx.expected.relabelled(&uid, &pod.name_any(), role);
+    }
+    Ok(expecting)
+}
 
 /// Pods whose role label differs from what `primary` implies: (pod, role).
 pub fn relabels<'a>(pods: &'a [(&'a str, &'a Pod)], primary: &str) -> Vec<(&'a Pod, &'static str)> {
@@ -27,26 +61,9 @@ pub fn relabels<'a>(pods: &'a [(&'a str, &'a Pod)], primary: &str) -> Vec<(&'a P
         .collect()
 }
 
-pub async fn label(api: &Api<Pod>, pod: &Pod, role: &str) -> Result<(), kube::Error> {
-    let body = serde_json::json!({ "metadata": { "labels": { labels::ROLE: role } } });
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&body),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn pod(role: Option<&str>) -> Pod {
         let mut p = Pod::default();

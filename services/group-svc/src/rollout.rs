@@ -1,11 +1,13 @@
-//! Role-ordered rollout (seed §2): instances are separate Deployments so the
-//! controller, not the Deployment strategy, decides the order. Replicas take a
+//! Step 2, plan the rollout (pure). Role-ordered rollout (docs/design.md,
+//! "Rollouts"): instances are separate Deployments so the controller, not
+//! the Deployment strategy, decides the order. Replicas take a
 //! change first; the primary's Deployment is held back until every replica
 //! runs the new content and is ready.
 
+use crate::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use midplane_api::labels;
+use midplane_api::{GroupStatus, labels};
 use midplane_render::RenderedObject;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -51,6 +53,57 @@ pub struct Plan {
     /// The primary's content changes now and an up-to-date, ready replica
     /// exists: move the role there first (switchover), then roll the old primary.
     pub switchover_first: bool,
+}
+
+/// What the plan step hands on.
+pub struct RolloutStep {
+    /// The instance holding the primary role.
+    pub primary: String,
+    /// The instance Deployments as they run.
+    pub live: BTreeMap<String, LiveInstance>,
+    /// What to apply; None when this pass has nothing to apply.
+    pub plan: Option<Plan>,
+}
+
+/// Plans this pass from the Group's status and the render step.
+pub fn step(status: &GroupStatus, r: &Rendered) -> RolloutStep {
+    let live = live_instances(&r.live.deployments);
+    let instances = &r.summary.instances;
+    let primary = status
+        .primary
+        .clone()
+        .filter(|p| instances.contains(p))
+        .or_else(|| instances.first().cloned())
+        .unwrap_or_default();
+    let plan = r
+        .objects
+        .as_ref()
+        .map(|o| plan(&o.objects, &o.instance_hashes, &live, &primary));
+    RolloutStep {
+        primary,
+        live,
+        plan,
+    }
+}
+
+/// The order a rollout takes: replicas first, the primary last.
+pub fn order(changed: &[String], primary: &str) -> Vec<String> {
+    let mut order: Vec<String> = changed.iter().filter(|i| *i != primary).cloned().collect();
+    order.extend(changed.iter().filter(|i| *i == primary).cloned());
+    order
+}
+
+/// An updated, ready replica to move the primary role to before the primary
+/// rolls.
+pub fn switchover_candidate(
+    desired_hashes: &BTreeMap<String, String>,
+    live: &BTreeMap<String, LiveInstance>,
+    primary: &str,
+) -> Option<String> {
+    desired_hashes.iter().find_map(|(name, hash)| {
+        let l = live.get(name)?;
+        (name != primary && l.ready && l.content_hash.as_ref() == Some(hash)).then(|| name.clone())
+    })
 }
 
 /// Plans one pass. `primary` is the instance holding the primary role.
@@ -167,6 +220,12 @@ mod tests {
             p.switchover_first,
             "the role moves to the updated replica before the primary rolls"
         );
+        assert_eq!(
+            switchover_candidate(&desired, &l, "g-0").as_deref(),
+            Some("g-1")
+        );
+        let changed = ["g-0".to_string(), "g-1".to_string()];
+        assert_eq!(order(&changed, "g-0"), ["g-1", "g-0"], "replicas first");
     }
 
     #[test]

@@ -1,21 +1,24 @@
 //! Wiring the Group controller: what it owns, the Pods it reports on, and the
-//! plugin ConfigMaps whose change re-renders every Group using the plugin.
+//! in-process triggers (a plugin changed, a re-render was asked for).
 
+use crate::context::CONTROLLER;
 use crate::{Context, reconcile};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, ResourceExt};
 use midplane_api::{Group, labels};
 use midplane_operator::cache::{trim, trimmed_watch};
-use midplane_operator::plugin_store::Update;
+use midplane_operator::plugins::sources;
 use midplane_operator::slim;
 use midplane_operator::{instrumented, on_error};
 use midplane_runtime::Shutdown;
 use std::sync::Arc;
 
-pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdown: Shutdown) {
+/// Runs the Group controller until `shutdown`. The plugin store in `ctx` is
+/// kept current by whoever built it (see `midplane_operator::plugins::sources`).
+pub async fn run_controller(ctx: Arc<Context>, shutdown: Shutdown) {
     midplane_operator::metrics::describe();
     let client = ctx.client.clone();
     let owned = &ctx.owned;
@@ -23,64 +26,63 @@ pub async fn run_controller(ctx: Arc<Context>, plugin_namespace: String, shutdow
     let by_group = watcher::Config::default().labels(labels::GROUP);
     let (group_stream, group_store) = trimmed_watch::<Group>(client.clone());
     let controller = Controller::for_stream(group_stream, group_store);
-    let groups = controller.store();
-    let plugin_ctx = ctx.clone();
+    let plugin_changes =
+        sources::triggers(&ctx.plugins, controller.store(), |g: &Group, plugin| {
+            g.spec.middleware.plugin == plugin
+        });
+    let woken = ctx.wake.take().map(|rx| {
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+    });
     let stop = shutdown.clone();
-    controller
+    let controller = controller
         // Owned kinds come through the caches the reconcile reads from.
-        .owns_stream(owned.deployments.watch::<slim::Spec>(client.clone(), by_group.clone(), Some(trim::deployment)))
-        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), None))
-        .owns_stream(owned.config_maps.watch::<slim::Data>(client.clone(), by_group.clone(), None))
-        .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(client.clone(), by_group.clone(), None))
+        .owns_stream(owned.deployments.watch::<slim::Spec>(
+            client.clone(),
+            by_group.clone(),
+            Some(trim::deployment),
+        ))
+        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(
+            client.clone(),
+            by_group.clone(),
+            None,
+        ))
+        .owns_stream(
+            owned
+                .config_maps
+                .watch::<slim::Data>(client.clone(), by_group.clone(), None),
+        )
+        .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(
+            client.clone(),
+            by_group.clone(),
+            None,
+        ))
         // Pods belong to Deployments, not to the Group: map them by label.
-        .watches_stream(owned.pods.watch::<slim::Spec>(client.clone(), by_group.clone(), Some(trim::pod)), |pod: Pod| {
-            let ns = pod.namespace();
-            pod.labels()
-                .get(labels::GROUP)
-                .cloned()
-                .map(|g| ObjectRef::<Group>::new(&g).within(ns.as_deref().unwrap_or_default()))
-        })
-        // A plugin ConfigMap changed: load it (a broken one keeps the last good
-        // version) and re-render every Group that uses the plugin.
-        .watches(
-            Api::<ConfigMap>::namespaced(client.clone(), &plugin_namespace),
-            watcher::Config::default().labels(labels::PLUGIN),
-            move |cm: ConfigMap| {
-                if !plugin_ctx.watch_plugin_configmaps {
-                    return Vec::new();
-                }
-                let update = plugin_ctx.plugins.apply_config_map(&cm);
-                let affected: Vec<ObjectRef<Group>> = match &update {
-                    Update::Accepted(p) => {
-                        tracing::info!(plugin = %p.id(), hash = %p.content_hash, "plugin changed; re-rendering its Groups");
-                        groups
-                            .state()
-                            .iter()
-                            .filter(|g| g.spec.middleware.plugin == p.metadata.name)
-                            .map(|g| ObjectRef::from_obj(g.as_ref()))
-                            .collect()
-                    }
-                    Update::Rejected { plugin, error, .. } => {
-                        tracing::warn!(%plugin, %error, "plugin update refused; last good version keeps serving");
-                        let (events, cm, reason, note) = (plugin_ctx.events.clone(), cm.clone(), error.reason(), error.to_string());
-                        tokio::spawn(async move {
-                            events.warning(&cm, reason, "LoadPlugin", format!("refused, last good version kept: {note}")).await;
-                        });
-                        Vec::new()
-                    }
-                    Update::Unchanged => Vec::new(),
-                };
-                affected
+        .watches_stream(
+            owned
+                .pods
+                .watch::<slim::Spec>(client.clone(), by_group, Some(trim::pod)),
+            |pod: Pod| {
+                let ns = pod.namespace();
+                pod.labels()
+                    .get(labels::GROUP)
+                    .cloned()
+                    .map(|g| ObjectRef::<Group>::new(&g).within(ns.as_deref().unwrap_or_default()))
             },
         )
+        .reconcile_on(plugin_changes);
+    let controller = match woken {
+        Some(woken) => controller.reconcile_on(woken),
+        None => controller,
+    };
+    controller
         .with_config(midplane_operator::controller_config())
         .graceful_shutdown_on(async move { stop.wait().await })
         .run(
             |group, ctx: Arc<Context>| async move {
                 let fut = reconcile::reconcile(group.clone(), ctx.clone());
-                instrumented(reconcile::CONTROLLER, group.as_ref(), &ctx.backoff, fut).await
+                instrumented(CONTROLLER, group.as_ref(), &ctx.backoff, fut).await
             },
-            |group, err, ctx| on_error(reconcile::CONTROLLER, &group, err, &ctx.events, &ctx.backoff),
+            |group, err, ctx| on_error(CONTROLLER, &group, err, &ctx.events, &ctx.backoff),
             ctx,
         )
         .for_each(|_| async {})

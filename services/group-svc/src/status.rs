@@ -1,14 +1,21 @@
-//! The Group's status from what is live: instance phases from the Pods, roles,
-//! content hashes, and the Ready / Progressing / Degraded conditions. Pure:
-//! the reconcile writes it and records the Events it returns.
+//! Step 6, status: the Group's status from what is live (instance phases
+//! from the Pods, roles, content hashes, the Ready / Progressing / Degraded
+//! conditions), computed purely by [`compute`] and written only when it
+//! changed what a reader sees.
 
+use crate::Context;
+use crate::apply::Applied;
 use crate::lifecycle;
 use crate::memo::RenderSummary;
-use crate::rollout::LiveInstance;
+use crate::render::Rendered;
+use crate::rollout::{LiveInstance, RolloutStep};
 use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
-use midplane_api::{GroupStatus, InstanceStatus};
-use midplane_operator::condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use midplane_api::{Group, GroupStatus, InstanceStatus};
+use midplane_operator::condition::{self, Summary};
+use midplane_operator::{ReconcileError, children};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -33,35 +40,68 @@ pub struct Inputs<'a> {
     pub now: String,
 }
 
-pub fn update(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
-    let mut next_instances = Vec::new();
-    let mut transitions = Vec::new();
-    for name in i.instances {
-        let pod = lifecycle::pod_of(i.pods, name);
-        let phase = lifecycle::phase(pod);
-        let previous = status.instances.iter().find(|p| &p.name == name);
-        if let Some(ev) = lifecycle::transition_event(previous.map(|p| p.phase.as_str()), phase) {
-            transitions.push((ev, name.clone(), phase));
-        }
-        let next = InstanceStatus {
-            name: name.clone(),
-            pod: pod.map(|p| p.name_any()),
-            phase: phase.to_string(),
-            role: Some(
-                if name == i.primary {
-                    "primary"
-                } else {
-                    "replica"
-                }
-                .to_string(),
-            ),
-            content_hash: i.live.get(name).and_then(|l| l.content_hash.clone()),
-            restarts: lifecycle::restarts(pod),
-            last_transition_time: None,
-        };
-        next_instances.push(lifecycle::next_status(previous, next, i.now.clone()));
+/// Computes the status from the pipeline's hand-offs and writes it if it changed.
+pub async fn update(
+    group: &Group,
+    status: &mut GroupStatus,
+    rendered: &Rendered,
+    step: &RolloutStep,
+    _applied: &Applied,
+    ctx: &Context,
+) -> Result<Outcome, ReconcileError> {
+    let outcome = compute(
+        status,
+        Inputs {
+            instances: &rendered.summary.instances,
+            primary: &step.primary,
+            pods: &rendered.live.pods,
+            live: &step.live,
+            summary: &rendered.summary,
+            deferred: step.plan.as_ref().and_then(|p| p.deferred.as_deref()),
+            generation: group.meta().generation,
+            now: Timestamp::now().to_string(),
+        },
+    );
+    children::write_status(&ctx.applier, group, group.status.as_ref(), status).await?;
+    Ok(outcome)
+}
+
+/// Writes the status now (after a switchover: a crash must not forget it).
+pub async fn write(
+    group: &Group,
+    status: &GroupStatus,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    ctx.applier.apply_status(group, status).await?;
+    Ok(())
+}
+
+/// The plugin is missing or its templates fail for this Group: Ready=False
+/// and Degraded with the reason, an Event when that is news, then wait for a
+/// change to the Group or the plugin.
+pub async fn render_failed(
+    group: &Group,
+    mut status: GroupStatus,
+    reason: &'static str,
+    message: String,
+    ctx: &Context,
+) -> Result<Action, ReconcileError> {
+    let generation = group.meta().generation;
+    let summary = Summary::new(false, reason, message.clone())
+        .waiting()
+        .degraded(reason, message.clone());
+    let changed = condition::set_summary(&mut status.conditions, &summary, generation);
+    status.observed_generation = generation;
+    children::write_status(&ctx.applier, group, group.status.as_ref(), &status).await?;
+    if changed {
+        ctx.events.warning(group, reason, "Render", message).await;
     }
-    let ready_count = next_instances
+    Ok(Action::await_change())
+}
+
+pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
+    let (instances, transitions) = instance_statuses(status, &i);
+    let ready_count = instances
         .iter()
         .filter(|s| s.phase == lifecycle::READY)
         .count() as i32;
@@ -72,65 +112,84 @@ pub fn update(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
             .is_some_and(|l| l.content_hash.as_ref() == Some(h))
     });
     let all_ready = up_to_date && i.deferred.is_none() && ready_count == total;
-    let failed: Vec<&str> = next_instances
-        .iter()
-        .filter(|s| s.phase == lifecycle::FAILED)
-        .map(|s| s.name.as_str())
-        .collect();
-    let (reason, message) = if all_ready {
-        ("Ready", format!("{ready_count}/{total} instances ready"))
-    } else if i.deferred.is_some() {
-        (
-            "ReplicasFirst",
-            format!("rolling replicas before primary {}", i.primary),
-        )
-    } else {
-        (
-            "InstancesNotReady",
-            format!("{ready_count}/{total} instances ready"),
-        )
-    };
-    let became_ready = condition::set(
-        &mut status.conditions,
-        condition::READY,
-        all_ready,
-        reason,
-        &message,
-        i.generation,
-    ) && all_ready;
-    condition::set(
-        &mut status.conditions,
-        condition::PROGRESSING,
-        !all_ready,
-        reason,
-        &message,
-        i.generation,
-    );
-    condition::set(
-        &mut status.conditions,
-        condition::DEGRADED,
-        !failed.is_empty(),
-        if failed.is_empty() {
-            "AsExpected"
-        } else {
-            "InstanceFailed"
-        },
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!("failed: {}", failed.join(", "))
-        },
-        i.generation,
-    );
+    let summary = conditions(&instances, &i, all_ready, ready_count, total);
+    let became_ready =
+        condition::set_summary(&mut status.conditions, &summary, i.generation) && all_ready;
     status.observed_generation = i.generation;
     status.replicas = total;
     status.ready_replicas = ready_count;
     status.primary = Some(i.primary.to_string());
     status.plugin_hash = Some(format!("{}/{}", i.summary.plugin_id, i.summary.plugin_hash));
-    status.instances = next_instances;
+    status.instances = instances;
     Outcome {
         all_ready,
-        became_ready: became_ready.then_some(message),
+        became_ready: became_ready.then_some(summary.message),
         transitions,
+    }
+}
+
+/// Each instance's status from its Pod, and the phase changes worth an Event.
+fn instance_statuses(
+    status: &GroupStatus,
+    i: &Inputs<'_>,
+) -> (Vec<InstanceStatus>, Vec<Transition>) {
+    let mut next_instances = Vec::new();
+    let mut transitions = Vec::new();
+    for name in i.instances {
+        let pod = lifecycle::pod_of(i.pods, name);
+        let phase = lifecycle::phase(pod);
+        let previous = status.instances.iter().find(|p| &p.name == name);
+        if let Some(ev) = lifecycle::transition_event(previous.map(|p| p.phase.as_str()), phase) {
+            transitions.push((ev, name.clone(), phase));
+        }
+        let role = if name == i.primary {
+            "primary"
+        } else {
+            "replica"
+        };
+        let next = InstanceStatus {
+            name: name.clone(),
+            pod: pod.map(|p| p.name_any()),
+            phase: phase.to_string(),
+            role: Some(role.to_string()),
+            content_hash: i.live.get(name).and_then(|l| l.content_hash.clone()),
+            restarts: lifecycle::restarts(pod),
+            last_transition_time: None,
+        };
+        next_instances.push(lifecycle::next_status(previous, next, i.now.clone()));
+    }
+    (next_instances, transitions)
+}
+
+/// Ready, Progressing and Degraded for the Group.
+fn conditions(
+    instances: &[InstanceStatus],
+    i: &Inputs<'_>,
+    all_ready: bool,
+    ready_count: i32,
+    total: i32,
+) -> Summary {
+    let failed: Vec<&str> = instances
+        .iter()
+        .filter(|s| s.phase == lifecycle::FAILED)
+        .map(|s| s.name.as_str())
+        .collect();
+    let summary = if all_ready {
+        Summary::new(
+            true,
+            "Ready",
+            format!("{ready_count}/{total} instances ready"),
+        )
+    } else if i.deferred.is_some() {
+        let message = format!("rolling replicas before primary {}", i.primary);
+        Summary::new(false, "ReplicasFirst", message)
+    } else {
+        let message = format!("{ready_count}/{total} instances ready");
+        Summary::new(false, "InstancesNotReady", message)
+    };
+    if failed.is_empty() {
+        summary
+    } else {
+        summary.degraded("InstanceFailed", format!("failed: {}", failed.join(", ")))
     }
 }

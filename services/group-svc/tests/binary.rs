@@ -1,20 +1,29 @@
-//! group-svc as deployed against the emulator: a Group appears, its workloads
-//! follow; a plugin ConfigMap change re-renders it; a broken one is refused
-//! with an Event and the last good version keeps serving; SIGTERM stops it.
+//! group-svc as deployed against the emulator, without a bus: a Group
+//! appears, its workloads follow; a plugin ConfigMap change re-renders it; a
+//! broken one is not loaded and the last good version keeps serving (the
+//! Warning Event is plugin-svc's to record); SIGTERM stops it.
 
-mod common;
-use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use midplane_api::Group;
+use midplane_e2e::apply_cm;
 use midplane_runtime::testing::SpawnedService;
 use midplane_runtime::testing::eventually as until;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renders_groups_follows_plugin_changes_and_stops() {
-    let (emu, client) = common::emulator().await;
+    // Only the API and the plugins: the controller under test is the binary.
+    let mut cfg = midplane_platform::PlatformConfig::emulator(Default::default()).expect("plugins");
+    cfg.controllers = false;
+    let platform = midplane_platform::Platform::start(cfg)
+        .await
+        .expect("platform");
+    let (emu, client) = (
+        platform.emulator().expect("in-process emulator"),
+        platform.client(),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     emu.write_kubeconfig(&kubeconfig).expect("kubeconfig");
@@ -31,7 +40,7 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
     )
     .expect("start group-svc");
 
-    let groups = common::create_redis_group(&client).await;
+    let groups = midplane_e2e::create_redis_group(&client).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let ready_hash = |groups: Api<Group>| async move {
         let g = groups.get("cache-0").await.ok()?;
@@ -87,20 +96,40 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
     .await;
     assert_eq!(grace, 45);
 
-    // A broken template is refused: Event on the ConfigMap, nothing re-rendered.
+    // A broken template is not loaded: nothing re-rendered.
+    let good = cm.clone();
     cm.data.get_or_insert_with(Default::default).insert(
         "templates.service.yaml".into(),
         "kind: Service\nmetadata:\n  name: {{ .Group.Name | nosuchfunc }}\n".into(),
     );
     apply_cm(&cms, &cm).await;
-    let note = common::event_note(&client, "midplane-system", "PluginTemplateError").await;
-    assert!(note.contains("redis/templates/service.yaml:3"), "{note}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         ready_hash(groups.clone()).await,
-        Some(second_hash),
+        Some(second_hash.clone()),
         "last good version keeps serving"
     );
+    // A good version again is loaded and rendered.
+    let mut fixed = good;
+    let values = fixed
+        .data
+        .as_ref()
+        .and_then(|d| d.get("values.yaml"))
+        .cloned()
+        .unwrap_or_default();
+    fixed.data.get_or_insert_with(Default::default).insert(
+        "values.yaml".into(),
+        values.replace(
+            "terminationGracePeriodSeconds: 45",
+            "terminationGracePeriodSeconds: 50",
+        ),
+    );
+    apply_cm(&cms, &fixed).await;
+    until("re-rendered after the fix", 30, || {
+        let (groups, second) = (groups.clone(), second_hash.clone());
+        async move { ready_hash(groups).await.filter(|h| *h != second) }
+    })
+    .await;
 
     let status = svc.terminate(Duration::from_secs(15)).expect("stops");
     assert!(status.success(), "{status}");

@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 use midplane_operator::EventRecorder;
-use midplane_operator::plugin_store::PluginStore;
+use midplane_operator::plugins::PluginStore;
 use midplane_plugin::{Registry, registry};
 use midplane_plugin_svc::{Config, PluginRegistryService, watch};
 use midplane_proto::plugin::plugin_registry_server::PluginRegistryServer;
@@ -17,20 +17,20 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(plugins = ?plugins.names(), "plugins loaded");
     let store = PluginStore::new(plugins);
 
+    let mut publisher = None;
     if config.kube.watch {
         let client = midplane_operator::kube_client(config.kube.kubeconfig.as_deref()).await?;
-        let publisher = match &config.bus.url {
-            Some(url) => {
-                let bus = midplane_bus::BusConfig {
-                    url: url.clone(),
-                    ..midplane_bus::BusConfig::default()
-                }
-                .with_source("/midplane/plugin-svc");
-                bus.validate()?;
-                Some(midplane_bus::Publisher::connect(bus).await?)
+        let bus = config.bus.url.as_ref().map(|url| {
+            midplane_bus::BusConfig {
+                url: url.clone(),
+                ..midplane_bus::BusConfig::default()
             }
-            None => None,
-        };
+            .with_source("/midplane/plugin-svc")
+        });
+        let (sink, task) = midplane_bus::EventSink::connect(bus, "plugin")
+            .await
+            .context("connecting to the event bus")?;
+        publisher = task;
         let events = EventRecorder::new(client.clone(), "midplane-plugin-svc");
         let (ns, store, shutdown) = (
             config.kube.plugin_namespace.clone(),
@@ -39,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::spawn(async move {
             tokio::select! {
-                _ = watch::run(client, ns, store, events, publisher) => {}
+                _ = watch::run(client, ns, store, events, sink) => {}
                 _ = shutdown.wait() => {}
             }
         });
@@ -47,5 +47,9 @@ async fn main() -> anyhow::Result<()> {
     let routes =
         tonic::service::Routes::new(PluginRegistryServer::new(PluginRegistryService::new(store)));
     service.serve(routes).await?;
+    // The sink's task sends what is queued once the watch (its last user) is gone.
+    if let Some(task) = publisher {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The PluginRegistry gRPC service over a shared, swappable registry.
 
-use midplane_operator::plugin_store::PluginStore;
+use midplane_operator::plugins::PluginStore;
 use midplane_plugin::{Files, Parameter, ParameterClass, Plugin, Registry};
 use midplane_proto::common::{ErrorDetail, FieldError};
 use midplane_proto::plugin as pb;

@@ -1,14 +1,15 @@
-//! The plugin watcher (seed §3.2): a changed plugin ConfigMap is validated
-//! first; a good one serves at once and `midplane.plugin.updated` goes on the
-//! bus for group-svc to re-render; a broken one is refused with an Event and
+//! The plugin watcher (docs/design.md, "Plugins"): a changed plugin
+//! ConfigMap is validated first; a good one serves at once and
+//! `midplane.plugin.updated` goes on the bus for app-svc and group-svc; a
+//! broken one is refused with the one Warning Event and
 //! `midplane.plugin.rejected`, and the last good version keeps serving.
+//! plugin-svc is the only process that validates and reports plugins.
 
-use midplane_bus::Publisher;
+use midplane_bus::EventSink;
 use midplane_bus::catalogue::{ObjectRef, PluginRejected, PluginUpdated};
 use midplane_operator::EventRecorder;
-use midplane_operator::plugin_store::{self, PluginStore, Update};
+use midplane_operator::plugins::{PluginStore, Update, sources};
 use midplane_plugin::PluginError;
-use tokio::sync::mpsc;
 
 /// The bus event for a store update, if it deserves one.
 pub enum Outgoing {
@@ -65,53 +66,35 @@ fn line_of(message: &str) -> Option<u32> {
     rest.split(':').nth(1)?.trim().parse().ok()
 }
 
-/// Watches the plugin ConfigMaps of `namespace` and publishes every change.
+/// Watches the plugin ConfigMaps of `namespace`, validates and reports every
+/// change (a Warning Event for a refused one) and publishes it on `bus`.
 pub async fn run(
     client: kube::Client,
     namespace: String,
     store: PluginStore,
     events: EventRecorder,
-    publisher: Option<Publisher>,
+    bus: EventSink,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let sender = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let Some(publisher) = &publisher else {
-                continue;
-            };
-            let result = match &out {
-                Outgoing::Updated(e) => publisher.publish(e).await,
-                Outgoing::Rejected(e) => publisher.publish(e).await,
-            };
-            // The publisher retries until the broker confirms; an error here
-            // means it gave up, which must be loud.
-            if let Err(e) = result {
-                tracing::error!(error = %e, "could not publish a plugin event");
-            }
-        }
-    });
-    let ns = namespace.clone();
-    let previous = store.clone();
-    let mut last_hash: std::collections::BTreeMap<String, String> = previous
+    let mut last_hash: std::collections::BTreeMap<String, String> = store
         .registry()
         .iter()
         .map(|p| (p.metadata.name.clone(), p.content_hash.clone()))
         .collect();
-    plugin_store::watch(client, &namespace, store, events, move |update| {
-        let name = match update {
-            Update::Accepted(p) => Some(p.metadata.name.clone()),
+    let ns = namespace.clone();
+    sources::watch_config_maps(client, &namespace, store, Some(events), move |update| {
+        let previous = match update {
+            Update::Accepted(p) => {
+                last_hash.insert(p.metadata.name.clone(), p.content_hash.clone())
+            }
             _ => None,
         };
-        let prev = name.as_ref().and_then(|n| last_hash.get(n).cloned());
-        if let Some(out) = outgoing(update, &ns, prev) {
-            let _ = tx.send(out);
-        }
-        if let (Some(n), Update::Accepted(p)) = (name, update) {
-            last_hash.insert(n, p.content_hash.clone());
+        match outgoing(update, &ns, previous) {
+            Some(Outgoing::Updated(e)) => bus.publish(&e),
+            Some(Outgoing::Rejected(e)) => bus.publish(&e),
+            None => {}
         }
     })
     .await;
-    sender.abort();
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use kube::ResourceExt;
 use midplane_plugin::{Plugin, PluginError, Registry};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
 
 /// What a ConfigMap change did to the store.
 #[derive(Debug)]
@@ -28,9 +29,14 @@ pub enum Update {
     },
 }
 
+/// The plugins in effect, shared by every controller of a process. Each
+/// change of the version a plugin name serves is announced to
+/// [`PluginStore::changes`] subscribers, which is how controllers learn to
+/// re-reconcile the objects using it (no writes to wake themselves).
 #[derive(Clone)]
 pub struct PluginStore {
     inner: Arc<RwLock<State>>,
+    changed: broadcast::Sender<String>,
 }
 
 struct State {
@@ -49,7 +55,20 @@ impl PluginStore {
                 from_cluster: BTreeMap::new(),
                 rejected: BTreeMap::new(),
             })),
+            changed: broadcast::channel(CHANGES).0,
         }
+    }
+
+    /// The names of plugins whose serving version changed, from now on. A
+    /// receiver that falls behind gets `Lagged` and should treat every
+    /// plugin as changed.
+    pub fn changes(&self) -> broadcast::Receiver<String> {
+        self.changed.subscribe()
+    }
+
+    fn announce(&self, name: &str) {
+        // No receiver is fine: nothing renders with this store yet.
+        let _ = self.changed.send(name.to_string());
     }
 
     /// The plugin a label value names, from the cluster first, then bundled.
@@ -103,7 +122,9 @@ impl PluginStore {
                     return Update::Unchanged;
                 }
                 let plugin = Arc::new(plugin);
-                s.from_cluster.insert(name, plugin.clone());
+                s.from_cluster.insert(name.clone(), plugin.clone());
+                drop(s);
+                self.announce(&name);
                 Update::Accepted(plugin)
             }
             Err(error) => {
@@ -131,14 +152,25 @@ impl PluginStore {
 
     /// A plugin ConfigMap was deleted: fall back to the bundled version.
     pub fn remove_config_map(&self, cm: &ConfigMap) {
-        if let (Some(label), Ok(mut s)) = (
-            cm.labels().get(midplane_api::labels::PLUGIN).cloned(),
-            self.inner.write(),
-        ) {
-            s.from_cluster.remove(&label);
+        let Some(label) = cm.labels().get(midplane_api::labels::PLUGIN).cloned() else {
+            return;
+        };
+        let removed = match self.inner.write() {
+            Ok(mut s) => {
+                let gone = s.from_cluster.remove(&label);
+                let fallback = s.bundled.get(&label).map(|p| p.content_hash.clone());
+                gone.is_some_and(|g| Some(&g.content_hash) != fallback.as_ref())
+            }
+            Err(_) => false,
+        };
+        if removed {
+            self.announce(&label);
         }
     }
 }
+
+/// Changes a slow receiver may fall behind by before it is told it lagged.
+const CHANGES: usize = 256;
 
 /// The `version:` a plugin.yaml declares, read leniently (the file may be broken).
 fn declared_version(cm: &ConfigMap) -> Option<String> {
@@ -146,52 +178,6 @@ fn declared_version(cm: &ConfigMap) -> Option<String> {
     meta.lines()
         .find_map(|l| l.strip_prefix("version:"))
         .map(|v| v.trim().trim_matches('"').to_string())
-}
-
-/// Keeps `store` in step with the plugin ConfigMaps of `namespace` until the
-/// stream ends; `on_update` sees every accepted or rejected change (group-svc
-/// re-renders, plugin-svc publishes), and a rejection gets a Warning Event on
-/// the ConfigMap naming the template and line.
-pub async fn watch(
-    client: kube::Client,
-    namespace: &str,
-    store: PluginStore,
-    events: crate::EventRecorder,
-    mut on_update: impl FnMut(&Update) + Send,
-) {
-    use futures::StreamExt;
-    use kube::runtime::{WatchStreamExt, watcher};
-    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
-    let cfg = watcher::Config::default().labels(midplane_api::labels::PLUGIN);
-    let mut stream = watcher(api, cfg).default_backoff().boxed();
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
-                let update = store.apply_config_map(&cm);
-                match &update {
-                    Update::Accepted(p) => {
-                        tracing::info!(plugin = %p.id(), hash = %p.content_hash, "plugin updated")
-                    }
-                    Update::Rejected { plugin, error, .. } => {
-                        tracing::warn!(%plugin, %error, "plugin update refused; last good version keeps serving");
-                        events
-                            .warning(
-                                &cm,
-                                error.reason(),
-                                "LoadPlugin",
-                                format!("refused, last good version kept: {error}"),
-                            )
-                            .await;
-                    }
-                    Update::Unchanged => {}
-                }
-                on_update(&update);
-            }
-            Ok(watcher::Event::Delete(cm)) => store.remove_config_map(&cm),
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
-            Err(e) => tracing::warn!(error = %e, "plugin ConfigMap watch failed; retrying"),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -203,9 +189,11 @@ mod tests {
         let bundled = midplane_plugin::registry::bundled().expect("bundled");
         let good = bundled.get("redis").expect("redis");
         let store = PluginStore::new(bundled);
+        let mut changes = store.changes();
 
         let mut cm = good.to_config_map("midplane-system");
         assert!(matches!(store.apply_config_map(&cm), Update::Unchanged));
+        assert!(changes.try_recv().is_err(), "the same content is no change");
 
         let data = cm.data.get_or_insert_with(Default::default);
         let values = data.get("values.yaml").cloned().unwrap_or_default();
@@ -218,6 +206,7 @@ mod tests {
             other => panic!("expected Accepted, got {other:?}"),
         };
         assert_ne!(changed.content_hash, good.content_hash);
+        assert_eq!(changes.try_recv().ok().as_deref(), Some("redis"));
 
         let mut broken = cm.clone();
         broken.data.get_or_insert_with(Default::default).insert(
@@ -240,11 +229,20 @@ mod tests {
             "last good version keeps serving"
         );
         assert!(store.rejected("redis").is_some());
+        assert!(
+            changes.try_recv().is_err(),
+            "a refused version changes nothing"
+        );
 
         store.remove_config_map(&cm);
         assert_eq!(
             store.get("redis").expect("bundled").content_hash,
             good.content_hash
+        );
+        assert_eq!(
+            changes.try_recv().ok().as_deref(),
+            Some("redis"),
+            "falling back to the bundled version is a change"
         );
     }
 }

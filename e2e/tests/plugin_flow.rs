@@ -4,36 +4,28 @@
 //! here) re-renders the Groups using it. A broken template publishes
 //! `midplane.plugin.rejected`, records an Event, and re-renders nothing.
 
-mod common;
-use common::apply_cm;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::Api;
 use midplane_api::Group;
-use midplane_bus::{BusConfig, HandlerError, Publisher, Received, Subscriber, SubscriberConfig};
-use midplane_operator::EventRecorder;
-use midplane_operator::plugin_store::PluginStore;
-use midplane_runtime::Shutdown;
-use midplane_runtime::testing::eventually as until;
+use midplane_bus::{HandlerError, Received, Subscriber, SubscriberConfig};
+use midplane_e2e::{apply_cm, drop_bus, eventually as until, test_bus};
+use midplane_operator::plugins::{PluginStore, sources};
+use midplane_platform::{Platform, PlatformConfig};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_update_flows_over_the_bus() {
-    let url = std::env::var(midplane_bus::config::AMQP_URL_ENV)
-        .unwrap_or_else(|_| midplane_bus::config::DEFAULT_AMQP_URL.to_owned());
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let bus = BusConfig {
-        url,
-        exchange: format!("midplane.test.flow.{}", &suffix[..10]),
-        ..BusConfig::default()
-    };
-    if let Err(e) = midplane_bus::topology::queue_depth(&bus, "amq.nonexistent-probe").await {
-        panic!("RabbitMQ is not reachable ({e}); start it with scripts/services/rabbitmq.sh");
-    }
-
-    let (_emu, client) = common::emulator().await;
+    let bus = test_bus("flow").await;
+    // The API, the plugins and plugin-svc's watcher publishing on the bus;
+    // group-svc runs on its own below, with a plugin store of its own.
+    let mut cfg = PlatformConfig::emulator(Default::default()).expect("plugins");
+    cfg.bus = Some(bus.clone());
+    cfg.controllers = false;
+    let platform = Platform::start(cfg).await.expect("platform");
+    let client = platform.client();
     let bundled = midplane_plugin::registry::bundled().expect("bundled");
 
     // An outside subscriber: what an operator's `events tail` would see.
@@ -55,37 +47,27 @@ async fn plugin_update_flows_over_the_bus() {
     .await
     .expect("tail subscriber");
 
-    // group-svc: no ConfigMap watch, so only the bus can trigger the re-render.
-    let shutdown = Shutdown::new();
-    let mut ctx =
-        midplane_group_svc::Context::new(client.clone(), PluginStore::new(bundled.clone()));
-    ctx.watch_plugin_configmaps = false;
-    let ctx = Arc::new(ctx);
-    let group_sub = midplane_group_svc::plugin_events::subscribe(&bus, "group-svc", ctx.clone())
+    // group-svc: no ConfigMap watch, so only the bus can bring it the new plugin.
+    let shutdown = midplane_runtime::Shutdown::new();
+    let store = PluginStore::new(bundled.clone());
+    let ctx = Arc::new(midplane_group_svc::Context::new(
+        client.clone(),
+        store.clone(),
+    ));
+    let group_sub = sources::follow_bus(&bus, "group-svc", client.clone(), store)
         .await
         .expect("group-svc subscriber");
     tokio::spawn(midplane_group_svc::run::run_controller(
         ctx,
-        "midplane-system".into(),
         shutdown.clone(),
     ));
 
-    // plugin-svc: the watcher publishes every change.
-    let publisher = Publisher::connect(bus.clone().with_source("/midplane/plugin-svc"))
-        .await
-        .expect("publisher");
-    tokio::spawn(midplane_plugin_svc::watch::run(
-        client.clone(),
-        "midplane-system".into(),
-        PluginStore::new(bundled.clone()),
-        EventRecorder::new(client.clone(), "midplane-plugin-svc"),
-        Some(publisher),
-    ));
-
-    let groups = common::create_redis_group(&client).await;
+    let groups = midplane_e2e::create_redis_group(&client).await;
+    // The plugin the Group runs, once it is Ready on it (rolled and settled).
     let plugin_hash = |groups: Api<Group>| async move {
         let st = groups.get("cache-0").await.ok()?.status?;
-        (st.ready_replicas == 2).then_some(st.plugin_hash?)
+        let ready = midplane_operator::condition::is_true(&st.conditions, "Ready");
+        (ready && st.ready_replicas == 2).then_some(st.plugin_hash?)
     };
     let first = until("group ready", 30, || plugin_hash(groups.clone())).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
@@ -154,7 +136,7 @@ async fn plugin_update_flows_over_the_bus() {
         }
     })
     .await;
-    let note = common::event_note(&client, "midplane-system", "PluginTemplateError").await;
+    let note = midplane_e2e::event_note(&client, "midplane-system", "PluginTemplateError").await;
     assert!(note.contains("redis/templates/pvc.yaml:3"), "{note}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -170,10 +152,6 @@ async fn plugin_update_flows_over_the_bus() {
         .await
         .expect("drain group-svc subscriber");
     tail.shutdown().await.expect("drain tail");
-    for name in ["group-svc", "tail"] {
-        let delays = SubscriberConfig::new(name, &[]).retry_delays;
-        let queues = midplane_bus::topology::SubscriberQueues::new(&bus.exchange, name, &delays);
-        let _ = midplane_bus::topology::delete_subscriber(&bus, &queues).await;
-    }
-    let _ = midplane_bus::topology::delete_exchange(&bus).await;
+    platform.stop().await;
+    drop_bus(&bus, &["group-svc", "tail"]).await;
 }

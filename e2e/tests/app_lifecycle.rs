@@ -4,120 +4,15 @@
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use midplane_api::{App, Component, Group};
-use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use midplane_e2e::{NS, app_ready, apply_app, eventually, example_app, names, platform};
 use midplane_operator::condition;
-use midplane_operator::plugin_store::PluginStore;
-use midplane_runtime::Shutdown;
-use midplane_runtime::testing::eventually;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-const NS: &str = "default";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Suite {
-    _emu: EmulatorHandle,
-    client: Client,
-    shutdown: Shutdown,
-}
-
-async fn start() -> Suite {
-    let emu = Emulator::start(EmulatorConfig {
-        crd_dir: Some(root().join("k8s/crds")),
-        namespaces: vec!["midplane-system".into()],
-        pod_ready_delay: Duration::from_millis(100),
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator");
-    let url: http::Uri = emu.url().parse().expect("url");
-    let client = Client::try_from(kube::Config::new(url)).expect("client");
-    let shutdown = Shutdown::new();
-    let bundled = midplane_plugin::registry::bundled().expect("bundled plugins");
-    let app_ctx = Arc::new(midplane_app_svc::Context::new(
-        client.clone(),
-        PluginStore::new(bundled.clone()),
-    ));
-    let group_ctx = Arc::new(midplane_group_svc::Context::new(
-        client.clone(),
-        PluginStore::new(bundled),
-    ));
-    tokio::spawn(midplane_app_svc::run::run_controllers(
-        app_ctx,
-        "midplane-system".into(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(midplane_group_svc::run::run_controller(
-        group_ctx,
-        "midplane-system".into(),
-        shutdown.clone(),
-    ));
-    Suite {
-        _emu: emu,
-        client,
-        shutdown,
-    }
-}
-
-fn example_app() -> App {
-    let text = std::fs::read_to_string(root().join("examples/redis-app.yaml")).expect("example");
-    serde_yaml::from_str(&text).expect("parses")
-}
-
-async fn apply_app(client: &Client, app: &App) {
-    let api: Api<App> = Api::namespaced(client.clone(), NS);
-    let mut body = serde_json::to_value(app).expect("json");
-    body.as_object_mut().expect("object").remove("status");
-    api.patch(
-        &app.name_any(),
-        &PatchParams::apply("e2e-test").force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .expect("apply App");
-}
-
-async fn app_ready(client: &Client, name: &str) -> Option<App> {
-    let app = Api::<App>::namespaced(client.clone(), NS)
-        .get(name)
-        .await
-        .ok()?;
-    let st = app.status.clone()?;
-    let ready = condition::get(&st.conditions, condition::READY)?;
-    (ready.status == "True"
-        && ready.observed_generation == app.metadata.generation
-        && st.observed_generation == app.metadata.generation)
-        .then_some(app)
-}
-
-async fn names<K>(client: &Client) -> Vec<String>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    let mut v: Vec<String> = Api::<K>::namespaced(client.clone(), NS)
-        .list(&ListParams::default())
-        .await
-        .expect("list")
-        .items
-        .iter()
-        .filter(|o| o.meta().deletion_timestamp.is_none())
-        .map(|o| o.name_any())
-        .collect();
-    v.sort();
-    v
-}
 
 fn resource_versions<K: kube::Resource>(items: &[K]) -> BTreeMap<String, String> {
     items
@@ -128,8 +23,8 @@ fn resource_versions<K: kube::Resource>(items: &[K]) -> BTreeMap<String, String>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_lifecycle_on_the_emulator() {
-    let s = start().await;
-    let client = s.client.clone();
+    let platform = platform(None).await;
+    let client = platform.client();
 
     // Apply the example → every object with owner and labels; Ready at the current generation.
     let mut app = example_app();
@@ -423,7 +318,7 @@ async fn app_lifecycle_on_the_emulator() {
     assert!(last("Deployment") < first("Group"), "{order:?}");
     assert!(last("Group") < first("Component"), "{order:?}");
     assert!(last("Component") < first("App"), "{order:?}");
-    s.shutdown.trigger();
+    platform.stop().await;
 }
 
 fn record_deletions<K>(client: &Client, kind: &'static str, order: Arc<Mutex<Vec<(u64, String)>>>)

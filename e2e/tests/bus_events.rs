@@ -3,23 +3,15 @@
 //! changed and deleted on the Kubernetes API emulator — what an outside
 //! subscriber bound to `midplane.#` sees.
 
-mod common;
-
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use midplane_api::App;
 use midplane_bus::catalogue::{
     AppApplied, AppDeleted, AppReady, ComponentApplied, ComponentReady, GroupRendered,
     GroupRolloutCompleted, GroupRolloutStarted,
 };
-use midplane_bus::{
-    BusConfig, Envelope, EventSink, HandlerError, Publisher, Received, Subscriber, SubscriberConfig,
-};
-use midplane_operator::plugin_store::PluginStore;
-use midplane_runtime::Shutdown;
-use midplane_runtime::testing::eventually;
+use midplane_bus::{Envelope, HandlerError, Received, Subscriber, SubscriberConfig};
+use midplane_e2e::{NS, drop_bus, eventually, platform, test_bus};
 use std::sync::{Arc, Mutex};
-
-const NS: &str = "default";
 
 fn app(maxmemory: &str) -> serde_json::Value {
     serde_json::json!({
@@ -28,13 +20,6 @@ fn app(maxmemory: &str) -> serde_json::Value {
         "spec": {"components": [{"name": "cache", "plugin": "redis", "replicas": 2, "shards": 1,
                   "parameters": {"maxmemory": maxmemory}}]}
     })
-}
-
-async fn sink(bus: &BusConfig, source: &str) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let publisher = Publisher::connect(bus.clone().with_source(source))
-        .await
-        .expect("publisher");
-    EventSink::start(publisher)
 }
 
 type Seen = Arc<Mutex<Vec<Envelope>>>;
@@ -57,17 +42,7 @@ async fn wait_for(seen: &Seen, event_type: &str, n: usize) -> Vec<Envelope> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controllers_publish_the_lifecycle_of_an_app() {
-    let url = std::env::var(midplane_bus::config::AMQP_URL_ENV)
-        .unwrap_or_else(|_| midplane_bus::config::DEFAULT_AMQP_URL.to_owned());
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let bus = BusConfig {
-        url,
-        exchange: format!("midplane.test.lifecycle.{}", &suffix[..10]),
-        ..BusConfig::default()
-    };
-    if let Err(e) = midplane_bus::topology::queue_depth(&bus, "amq.nonexistent-probe").await {
-        panic!("RabbitMQ is not reachable ({e}); start it with scripts/services/rabbitmq.sh");
-    }
+    let bus = test_bus("lifecycle").await;
     let seen: Seen = Arc::default();
     let seen_by_sub = seen.clone();
     let sub = Subscriber::start(
@@ -89,25 +64,8 @@ async fn controllers_publish_the_lifecycle_of_an_app() {
     .await
     .expect("subscriber");
 
-    let (_emu, client) = common::emulator().await;
-    let bundled = midplane_plugin::registry::bundled().expect("bundled");
-    let shutdown = Shutdown::new();
-    let (app_sink, app_task) = sink(&bus, "/midplane/app-svc").await;
-    let (group_sink, group_task) = sink(&bus, "/midplane/group-svc").await;
-    let app_ctx = midplane_app_svc::Context::new(client.clone(), PluginStore::new(bundled.clone()))
-        .with_bus(app_sink);
-    let group_ctx = midplane_group_svc::Context::new(client.clone(), PluginStore::new(bundled))
-        .with_bus(group_sink);
-    let app_run = tokio::spawn(midplane_app_svc::run::run_controllers(
-        Arc::new(app_ctx),
-        "midplane-system".into(),
-        shutdown.clone(),
-    ));
-    let group_run = tokio::spawn(midplane_group_svc::run::run_controller(
-        Arc::new(group_ctx),
-        "midplane-system".into(),
-        shutdown.clone(),
-    ));
+    let platform = platform(Some(bus.clone())).await;
+    let client = platform.client();
 
     // Created: applied → rendered → ready, each once.
     let apps: Api<App> = Api::namespaced(client.clone(), NS);
@@ -213,19 +171,11 @@ async fn controllers_publish_the_lifecycle_of_an_app() {
         .into()
     );
 
-    shutdown.trigger();
-    let drained = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        let _ = tokio::join!(app_run, group_run);
-        let _ = tokio::join!(app_task, group_task);
-    })
-    .await;
+    let drained = tokio::time::timeout(std::time::Duration::from_secs(20), platform.stop()).await;
     assert!(
         drained.is_ok(),
         "controllers and their event sinks stop on shutdown"
     );
     sub.shutdown().await.expect("drain subscriber");
-    let delays = SubscriberConfig::new("watcher", &[]).retry_delays;
-    let queues = midplane_bus::topology::SubscriberQueues::new(&bus.exchange, "watcher", &delays);
-    let _ = midplane_bus::topology::delete_subscriber(&bus, &queues).await;
-    let _ = midplane_bus::topology::delete_exchange(&bus).await;
+    drop_bus(&bus, &["watcher"]).await;
 }

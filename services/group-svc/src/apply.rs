@@ -1,0 +1,135 @@
+//! Step 3, apply: what the plan says, through the one apply helper, each
+//! object only when its live stamp differs. A primary that must roll moves
+//! its role to an updated replica first (a planned switchover through the
+//! agent gateway), when a gateway is configured.
+
+use crate::announce;
+use crate::render::Rendered;
+use crate::rollout::{self, RolloutStep};
+use crate::{Context, status};
+use kube::ResourceExt;
+use midplane_api::{Group, GroupStatus};
+use midplane_operator::ReconcileError;
+use midplane_render::GroupRender;
+use std::time::{Duration, Instant};
+
+/// How long a planned switchover may take, agents included.
+pub const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the apply step did.
+#[derive(Default)]
+pub struct Applied {
+    /// `Kind/name` of every object written.
+    pub objects: Vec<String>,
+}
+
+pub async fn apply(
+    group: &Group,
+    rendered: &Rendered,
+    step: &mut RolloutStep,
+    status: &mut GroupStatus,
+    ctx: &Context,
+) -> Result<Applied, ReconcileError> {
+    let (Some(objects), Some(plan)) = (&rendered.objects, step.plan.as_ref()) else {
+        return Ok(Applied::default());
+    };
+    if !plan.changed.is_empty() {
+        let order = rollout::order(&plan.changed, &step.primary);
+        announce::rollout_started(group, status, &rendered.summary, order, ctx);
+    }
+    if plan.switchover_first
+        && let Some(new_primary) = switchover(group, objects, step, status, ctx).await?
+    {
+        step.primary = new_primary;
+        step.plan = Some(rollout::plan(
+            &objects.objects,
+            &objects.instance_hashes,
+            &step.live,
+            &step.primary,
+        ));
+    }
+    let Some(plan) = step.plan.as_ref() else {
+        return Ok(Applied::default());
+    };
+    let uid = group.uid().unwrap_or_default();
+    let mut applied = Applied::default();
+    for i in &plan.apply {
+        let (o, want) = (&objects.objects[*i], &rendered.summary.objects[*i]);
+        let live_hash = rendered.live.applied_hash(o.kind(), o.name());
+        if ctx
+            .applier
+            .apply_stamped(&o.object, &want.applied_hash, live_hash)
+            .await?
+        {
+            ctx.expected
+                .applied(&uid, o.kind(), o.name(), &want.applied_hash);
+            applied.objects.push(format!("{}/{}", o.kind(), o.name()));
+        }
+    }
+    if !applied.objects.is_empty() {
+        let ev = announce::rendered(
+            group,
+            &rendered.plugin,
+            &rendered.summary,
+            applied.objects.clone(),
+        );
+        ctx.bus.publish(&ev);
+    }
+    if let Some(held) = &plan.deferred {
+        announce::replicas_first(group, status, held, ctx).await;
+    }
+    Ok(applied)
+}
+
+/// Moves the primary role to an updated, ready replica before the primary
+/// rolls. Returns the new primary; None when there is no gateway or no
+/// candidate (the primary then rolls in place, after its replicas).
+async fn switchover(
+    group: &Group,
+    objects: &GroupRender,
+    step: &RolloutStep,
+    status: &mut GroupStatus,
+    ctx: &Context,
+) -> Result<Option<String>, ReconcileError> {
+    let Some(gateway) = &ctx.gateway else {
+        return Ok(None);
+    };
+    let Some(candidate) =
+        rollout::switchover_candidate(&objects.instance_hashes, &step.live, &step.primary)
+    else {
+        return Ok(None);
+    };
+    let ns = group.namespace().unwrap_or_default();
+    let began = Instant::now();
+    let resp = gateway
+        .switchover(&ns, &group.name_any(), &candidate, SWITCHOVER_TIMEOUT)
+        .await
+        .map_err(|e| ReconcileError::Agents {
+            category: "SwitchoverFailed",
+            message: e.to_string(),
+            transient: true,
+        })?;
+    let new_primary = if resp.new_primary_instance.is_empty() {
+        candidate
+    } else {
+        resp.new_primary_instance.clone()
+    };
+    let note = format!(
+        "primary moved from {} to {new_primary} (term {}) before rolling it",
+        step.primary, resp.term
+    );
+    ctx.events
+        .normal(group, "Switchover", "Rollout", note)
+        .await;
+    ctx.bus.publish(&announce::switchover(
+        group,
+        &step.primary,
+        &new_primary,
+        began,
+    ));
+    status.primary = Some(new_primary.clone());
+    status.term = status.term.max(resp.term);
+    // Persist the new primary first: a crash now must not forget it.
+    status::write(group, status, ctx).await?;
+    Ok(Some(new_primary))
+}
