@@ -43,10 +43,7 @@ enum Command {
         command: commands::backup::BackupCommand,
     },
     /// The event bus: tail live events, inspect and replay dead letters.
-    Events {
-        #[command(subcommand)]
-        command: commands::events::EventsCommand,
-    },
+    Events(commands::events::EventsArgs),
     /// Render a Helm chart directory the way `helm template` does.
     Template(commands::template::TemplateArgs),
     /// Print the CustomResourceDefinitions (App, Component, Group).
@@ -171,9 +168,7 @@ fn main() -> ExitCode {
         Command::Backup { command } => {
             runtime().and_then(|rt| rt.block_on(commands::backup::run(command)))
         }
-        Command::Events { command } => {
-            runtime().and_then(|rt| rt.block_on(commands::events::run(command)))
-        }
+        Command::Events(args) => runtime().and_then(|rt| rt.block_on(commands::events::run(args))),
         Command::Crds => commands::crds(),
     };
     match result {

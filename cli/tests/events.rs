@@ -1,4 +1,6 @@
-//! `midplane events tail` prints what is published on the real broker.
+//! `midplane events tail` prints what is published on the real broker. The
+//! test uses an exchange of its own: nothing else binds to it, so a publish
+//! is routable exactly when the tail's own queue is bound.
 
 use midplane_bus::catalogue::{ObjectRef, PluginUpdated};
 use midplane_bus::{BusConfig, BusError, Publisher};
@@ -7,12 +9,16 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn tail_prints_a_published_event() {
+    let exchange = format!("midplane.test.cli-tail.{}", std::process::id());
     let bus = BusConfig::from_env()
         .expect("bus config")
-        .with_source("/midplane/test/cli");
-    let child = Command::new(env!("CARGO_BIN_EXE_midplane"))
+        .with_source("/midplane/test/cli")
+        .with_exchange(exchange.clone());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_midplane"))
         .args([
             "events",
+            "--exchange",
+            &exchange,
             "tail",
             "--type",
             "midplane.plugin.*",
@@ -25,7 +31,7 @@ async fn tail_prints_a_published_event() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start tail");
-    let publisher = Publisher::connect(bus).await.unwrap_or_else(|e| {
+    let publisher = Publisher::connect(bus.clone()).await.unwrap_or_else(|e| {
         panic!("RabbitMQ not reachable ({e}); start it with scripts/services/rabbitmq.sh")
     });
     let event = PluginUpdated {
@@ -46,10 +52,17 @@ async fn tail_prints_a_published_event() {
             Err(e) => panic!("publish: {e}"),
         }
     }
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("tail output");
+    // The tail stops after one event; it must not hang the suite if none comes.
+    let waited = Instant::now();
+    while child.try_wait().expect("poll tail").is_none() {
+        if waited.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the tail printed nothing within 20 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = child.wait_with_output().expect("tail output");
+    let _ = midplane_bus::topology::delete_exchange(&bus).await;
     assert!(
         out.status.success(),
         "{}",

@@ -1,4 +1,4 @@
-//! The plugin hot update across the bus (seed §3.2), with the real RabbitMQ:
+//! The plugin hot update across the bus (docs/design.md, "Plugins"), with the real RabbitMQ:
 //! a plugin ConfigMap changes → plugin-svc validates it and publishes
 //! `midplane.plugin.updated` → group-svc (which does not watch ConfigMaps
 //! here) re-renders the Groups using it. A broken template publishes

@@ -12,4 +12,5 @@ pub mod redis;
 pub mod resp;
 pub mod rpc_stats;
 pub mod state;
+#[cfg(feature = "testkit")]
 pub mod testkit;

@@ -208,7 +208,10 @@ async fn restart_waits_for_the_supervised_server_to_come_back() {
     a.restart(true, Duration::from_secs(10))
         .await
         .expect("restart");
-    supervisor.await.expect("supervisor");
+    tokio::time::timeout(Duration::from_secs(20), supervisor)
+        .await
+        .expect("redis-server restarted within 20 s")
+        .expect("supervisor");
     let after = a.stats().await.expect("stats").run_id;
     assert_ne!(before, after, "a new redis-server process answers");
 

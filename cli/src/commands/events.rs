@@ -1,9 +1,18 @@
 //! `midplane events tail|dlq`: an operator's window onto the bus.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use midplane_bus::BusConfig;
 use midplane_bus::cli::{Format, TailOptions};
 use midplane_bus::dlq::ReplayOptions;
+
+#[derive(Parser)]
+pub struct EventsArgs {
+    /// The topic exchange events go through (default: midplane.events).
+    #[arg(long, global = true)]
+    exchange: Option<String>,
+    #[command(subcommand)]
+    command: EventsCommand,
+}
 
 #[derive(Subcommand)]
 pub enum EventsCommand {
@@ -64,8 +73,12 @@ impl From<Output> for Format {
 }
 
 /// The broker comes from `MIDPLANE_AMQP_URL` (default: the local RabbitMQ).
-pub async fn run(cmd: EventsCommand) -> anyhow::Result<()> {
-    let bus = BusConfig::from_env()?.with_source("/midplane/cli");
+pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
+    let mut bus = BusConfig::from_env()?.with_source("/midplane/cli");
+    if let Some(exchange) = args.exchange {
+        bus = bus.with_exchange(exchange);
+    }
+    let cmd = args.command;
     let mut out = tokio::io::stdout();
     match cmd {
         EventsCommand::Tail {

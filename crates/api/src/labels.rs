@@ -27,5 +27,23 @@ pub const CONTENT_HASH: &str = "midplane.dev/content-hash";
 pub const RESTART_HASH: &str = "midplane.dev/restart-hash";
 /// sha256 of the rendered config file, passed to the agent's ReloadConfig.
 pub const CONFIG_HASH: &str = "midplane.dev/config-hash";
-/// Plugin name@version and content hash the object was rendered from.
-pub const PLUGIN_HASH: &str = "midplane.dev/plugin-hash";
+
+/// On a plugin ConfigMap: the plugin's own version (plugin.yaml `version`).
+pub const PLUGIN_VERSION_ANNOTATION: &str = "midplane.dev/plugin-version";
+/// On a plugin ConfigMap: sha256 of the plugin's files.
+pub const PLUGIN_HASH_ANNOTATION: &str = "midplane.dev/plugin-hash";
+
+/// Backups: the backup id a Backup Job produces (label and annotation).
+pub const BACKUP_ID: &str = "midplane.dev/backup-id";
+/// On a Backup Pod: the instance whose data it reads. Deliberately not
+/// [`MIDDLEWARE_INSTANCE`], so nothing that selects an instance's Pods picks
+/// up a Backup Pod.
+pub const BACKUP_OF: &str = "midplane.dev/backup-of";
+/// On a Backup Job: the storage it writes to.
+pub const BACKUP_STORAGE: &str = "midplane.dev/backup-storage";
+/// Backup manifest label: what started the backup (`schedule` or `api`).
+pub const BACKUP_TRIGGER: &str = "midplane.dev/backup-trigger";
+/// Backup manifest label: the namespace of the App the backup came from.
+pub const BACKUP_NAMESPACE: &str = "midplane.dev/namespace";
+/// Backup manifest label: the App the backup came from.
+pub const BACKUP_APP_NAME: &str = "midplane.dev/name";

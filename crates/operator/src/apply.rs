@@ -13,8 +13,10 @@ use kube::api::{
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -68,17 +70,39 @@ pub fn is_not_found(e: &kube::Error) -> bool {
 /// applied again.
 pub const APPLIED_HASH: &str = "midplane.dev/applied-hash";
 
+/// How long an apply is trusted over a watch cache that has not shown it yet.
+pub const EXPECT_TTL: Duration = Duration::from_secs(5);
+
+/// What [`Applier::apply_stamped`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The object was written.
+    Written,
+    /// The live object already carries this stamp.
+    Current,
+    /// This controller wrote this very stamp moments ago and the caller's
+    /// cache has not shown it yet: not written again. Look again after
+    /// [`EXPECT_TTL`] if the cache still does not show it.
+    Expected,
+}
+
 /// Writes objects for one controller, under its own field manager.
 #[derive(Clone)]
 pub struct Applier {
     client: Client,
     manager: &'static str,
+    /// Stamps written lately, by object: (hash, when).
+    recent: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 impl Applier {
     /// `manager` is the field manager, `midplane/<controller>`.
     pub fn new(client: Client, manager: &'static str) -> Self {
-        Self { client, manager }
+        Self {
+            client,
+            manager,
+            recent: Arc::default(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -113,8 +137,12 @@ impl Applier {
     }
 
     /// Applies a typed object unless `live` already carries what this apply
-    /// would write (see [`Applier::apply_stamped`]). Returns whether it wrote.
-    pub async fn apply_if_changed<K>(&self, obj: &K, live: Option<&K>) -> Result<bool, ApplyError>
+    /// would write (see [`Applier::apply_stamped`]).
+    pub async fn apply_if_changed<K>(
+        &self,
+        obj: &K,
+        live: Option<&K>,
+    ) -> Result<Applied, ApplyError>
     where
         K: Resource<DynamicType = ()> + Serialize,
     {
@@ -129,20 +157,55 @@ impl Applier {
 
     /// The hash skip, in one place: applies `obj` (already stamped with
     /// [`stamp_applied_hash`], which returned `hash`) unless the live object's
-    /// stamp `live_hash` is the same. A controller woken by every status
-    /// change of its children writes only when its desired state moved.
-    /// Returns whether it wrote.
+    /// stamp `live_hash` is the same, or this controller wrote the same stamp
+    /// less than [`EXPECT_TTL`] ago (the caller's watch cache is only behind:
+    /// client-go's expectations). A controller woken by every status change
+    /// of its children writes only when its desired state moved.
     pub async fn apply_stamped(
         &self,
         obj: &serde_json::Value,
         hash: &str,
         live_hash: Option<&str>,
-    ) -> Result<bool, ApplyError> {
+    ) -> Result<Applied, ApplyError> {
         if live_hash == Some(hash) {
-            return Ok(false);
+            return Ok(Applied::Current);
+        }
+        let key = object_key(obj);
+        if self.wrote_lately(&key, hash) {
+            return Ok(Applied::Expected);
         }
         self.apply_json(obj).await?;
-        Ok(true)
+        self.remember(key, hash);
+        Ok(Applied::Written)
+    }
+
+    /// Whether this controller wrote `hash` on the object `api_version`,
+    /// `kind`, `namespace`, `name` less than [`EXPECT_TTL`] ago: a cache that
+    /// does not show it yet is only behind.
+    pub fn expecting(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        hash: &str,
+    ) -> bool {
+        self.wrote_lately(&format!("{api_version}/{kind}/{namespace}/{name}"), hash)
+    }
+
+    fn wrote_lately(&self, key: &str, hash: &str) -> bool {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .get(key)
+            .is_some_and(|(h, at)| h == hash && at.elapsed() < EXPECT_TTL)
+    }
+
+    fn remember(&self, key: String, hash: &str) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() > 4096 && recent.len().is_power_of_two() {
+            recent.retain(|_, (_, at)| at.elapsed() < EXPECT_TTL);
+        }
+        recent.insert(key, (hash.to_string(), Instant::now()));
     }
 
     /// Applies an object given as JSON (`apiVersion`, `kind`, `metadata.name`
@@ -190,11 +253,13 @@ impl Applier {
     /// Applies labels on an object this controller does not otherwise write
     /// (a Pod's runtime role): only these labels are owned by this manager,
     /// the rest of the object is left as it is. A missing object is fine.
+    /// The same labels sent less than [`EXPECT_TTL`] ago are not sent again
+    /// ([`Applied::Expected`]): the caller's cache is only behind.
     pub async fn apply_labels<K>(
         &self,
         obj: &K,
         labels: &BTreeMap<String, String>,
-    ) -> Result<(), ApplyError>
+    ) -> Result<Applied, ApplyError>
     where
         K: Resource<DynamicType = ()>,
     {
@@ -205,14 +270,25 @@ impl Applier {
             "kind": K::kind(&()),
             "metadata": { "name": name, "namespace": ns, "labels": labels },
         });
+        let (key, hash) = (
+            format!("{}#labels", object_key(&body)),
+            format!("{labels:?}"),
+        );
+        if self.wrote_lately(&key, &hash) {
+            return Ok(Applied::Expected);
+        }
         let req = kube::core::Request::new(K::url_path(&(), ns)).patch(
             &name,
             &self.params(),
             &Patch::Apply(&body),
         );
         match send_unread(&self.client, req).await {
-            Err(e) if is_not_found(&e) => Ok(()),
-            other => other.map_err(|e| kube_error::<K>(&name, e)),
+            Err(e) if is_not_found(&e) => Ok(Applied::Current),
+            Err(e) => Err(kube_error::<K>(&name, e)),
+            Ok(()) => {
+                self.remember(key, &hash);
+                Ok(Applied::Written)
+            }
         }
     }
 
@@ -287,6 +363,18 @@ impl Applier {
             }),
         }
     }
+}
+
+/// `apiVersion/kind/namespace/name` of an object given as JSON.
+fn object_key(obj: &serde_json::Value) -> String {
+    let at = |p| str_at(obj, p).unwrap_or_default();
+    format!(
+        "{}/{}/{}/{}",
+        at("/apiVersion"),
+        at("/kind"),
+        at("/metadata/namespace"),
+        at("/metadata/name")
+    )
 }
 
 fn kube_error<K: Resource<DynamicType = ()>>(name: &str, source: kube::Error) -> ApplyError {

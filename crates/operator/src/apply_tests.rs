@@ -123,7 +123,7 @@ async fn an_unchanged_stamp_is_not_written() {
     .await
     .expect("no request, no wait")
     .expect("ok");
-    assert!(!wrote);
+    assert_eq!(wrote, Applied::Current);
 }
 
 #[tokio::test]
@@ -135,8 +135,9 @@ async fn a_typed_apply_is_stamped_and_skipped_when_live_matches() {
         async move { a.apply_if_changed(&d, None).await }
     });
     let seen = answer(&mut handle, 200, json!({})).await;
-    assert!(
+    assert_eq!(
         call.await.expect("join").expect("applied"),
+        Applied::Written,
         "nothing live: written"
     );
     assert_eq!(seen.body["kind"], "ConfigMap");
@@ -158,7 +159,41 @@ async fn a_typed_apply_is_stamped_and_skipped_when_live_matches() {
     .await
     .expect("no request")
     .expect("ok");
-    assert!(!wrote, "live carries the same stamp: skipped");
+    assert_eq!(
+        wrote,
+        Applied::Current,
+        "live carries the same stamp: skipped"
+    );
+}
+
+#[tokio::test]
+async fn a_stamp_just_written_is_not_written_again_before_the_cache_shows_it() {
+    let (applier, mut handle) = mock();
+    let desired = cm();
+    let call = tokio::spawn({
+        let (a, d) = (applier.clone(), desired.clone());
+        async move { a.apply_if_changed(&d, None).await }
+    });
+    answer(&mut handle, 200, json!({})).await;
+    assert_eq!(call.await.expect("join").expect("ok"), Applied::Written);
+    // The cache still shows nothing: the same stamp is expected, not re-sent.
+    let again = tokio::time::timeout(
+        Duration::from_secs(1),
+        applier.apply_if_changed(&desired, None),
+    )
+    .await
+    .expect("no request")
+    .expect("ok");
+    assert_eq!(again, Applied::Expected);
+    // Another desired state is written at once.
+    let mut other = desired.clone();
+    other.data = Some(BTreeMap::from([("k".to_string(), "w".to_string())]));
+    let call = tokio::spawn({
+        let a = applier.clone();
+        async move { a.apply_if_changed(&other, None).await }
+    });
+    answer(&mut handle, 200, json!({})).await;
+    assert_eq!(call.await.expect("join").expect("ok"), Applied::Written);
 }
 
 #[tokio::test]
@@ -208,6 +243,18 @@ async fn labels_are_applied_alone_and_a_missing_pod_is_fine() {
                "metadata": {"name": "p", "namespace": "ns", "labels": {"midplane.dev/role": "primary"}}}),
         "only the label this controller owns is in the body"
     );
+    // Written once, the same labels are expected, not sent again.
+    let call = tokio::spawn({
+        let (a, p, l) = (applier.clone(), pod.clone(), labels.clone());
+        async move { a.apply_labels(&p, &l).await }
+    });
+    answer(&mut handle, 200, json!({})).await;
+    assert_eq!(call.await.expect("join").expect("ok"), Applied::Written);
+    let again = tokio::time::timeout(Duration::from_secs(1), applier.apply_labels(&pod, &labels))
+        .await
+        .expect("no request")
+        .expect("ok");
+    assert_eq!(again, Applied::Expected);
 }
 
 #[tokio::test]

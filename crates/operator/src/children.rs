@@ -3,7 +3,7 @@
 //! them first when the parent goes, and write the parent's status once it
 //! changed what a reader sees.
 
-use crate::apply::Applier;
+use crate::apply::{Applied, Applier};
 use crate::error::ReconcileError;
 use crate::finalizer;
 use kube::api::ApiResource;
@@ -20,8 +20,9 @@ pub struct Synced {
     pub applied: Vec<String>,
     /// Children deleted because the parent no longer lists them.
     pub removed: Vec<String>,
-    /// A wanted child is still being deleted: it is created again once it is
-    /// gone (its deletion wakes the parent).
+    /// A wanted child is still being deleted (it is created again once it is
+    /// gone), or was written a moment ago and the cache has not shown it yet:
+    /// look again shortly.
     pub waiting: bool,
 }
 
@@ -44,11 +45,14 @@ where
             out.waiting = true;
             continue;
         }
-        if applier
+        match applier
             .apply_if_changed(d, current.map(Arc::as_ref))
             .await?
         {
-            out.applied.push(name);
+            Applied::Written => out.applied.push(name),
+            Applied::Current => {}
+            // Written a moment ago; the watch will show it (or we look again).
+            Applied::Expected => out.waiting = true,
         }
     }
     let ar = ApiResource::erase::<C>(&());
@@ -114,23 +118,4 @@ where
             .add_finalizer(parent.as_ref(), crate::FINALIZER)
             .await?,
     ))
-}
-
-/// Writes `next` unless it equals what the object carries: a status is
-/// written only when it changes what a reader sees. Returns whether it wrote.
-pub async fn write_status<P, S>(
-    applier: &Applier,
-    parent: &P,
-    current: Option<&S>,
-    next: &S,
-) -> Result<bool, ReconcileError>
-where
-    P: Resource<DynamicType = ()>,
-    S: Serialize + PartialEq,
-{
-    if current == Some(next) {
-        return Ok(false);
-    }
-    applier.apply_status(parent, next).await?;
-    Ok(true)
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plugins;
 pub mod readiness;
 pub mod slim;
+pub mod status;
 
 pub use apply::Applier;
 pub use backoff::Backoff;

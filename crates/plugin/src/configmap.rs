@@ -1,4 +1,4 @@
-//! The ConfigMap form of a plugin (seed §3.2): the same files, keys flattened
+//! The ConfigMap form of a plugin (docs/design.md, "Plugins"): the same files, keys flattened
 //! (`templates/deployment.yaml` → `templates.deployment.yaml`, since ConfigMap
 //! keys cannot hold '/'), labelled `midplane.dev/plugin: <name>`.
 
@@ -7,9 +7,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use midplane_api::labels;
 use std::collections::BTreeMap;
-
-pub const VERSION_ANNOTATION: &str = "midplane.dev/plugin-version";
-pub const HASH_ANNOTATION: &str = "midplane.dev/plugin-hash";
 
 /// The ConfigMap name a plugin is packed under.
 pub fn configmap_name(plugin: &str) -> String {
@@ -51,10 +48,13 @@ impl Plugin {
                 ])),
                 annotations: Some(BTreeMap::from([
                     (
-                        VERSION_ANNOTATION.to_string(),
+                        labels::PLUGIN_VERSION_ANNOTATION.to_string(),
                         self.metadata.version.clone(),
                     ),
-                    (HASH_ANNOTATION.to_string(), self.content_hash.clone()),
+                    (
+                        labels::PLUGIN_HASH_ANNOTATION.to_string(),
+                        self.content_hash.clone(),
+                    ),
                 ])),
                 ..ObjectMeta::default()
             },

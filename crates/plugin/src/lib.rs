@@ -193,7 +193,7 @@ pub fn template_name(plugin: &str, file: &str) -> String {
 
 pub const BUILTIN_HELPERS_NAME: &str = "midplane/builtin/_helpers.tpl";
 
-/// Helpers every plugin gets (seed §9.3). Labels follow the Kubernetes
+/// Helpers every plugin gets (docs/design.md, "Plugins"). Labels follow the Kubernetes
 /// recommended labels plus Midplane's own selectors.
 pub const BUILTIN_HELPERS: &str = r#"{{- define "middleware.labels" -}}
 app.kubernetes.io/name: {{ .Plugin.Name }}

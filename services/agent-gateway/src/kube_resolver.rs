@@ -5,12 +5,11 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
+use midplane_api::labels;
 use midplane_proto::gateway::PodTarget;
 
 use crate::resolver::{PodResolver, ResolveError};
 
-pub const GROUP_LABEL: &str = "midplane.dev/group";
-pub const INSTANCE_LABEL: &str = "midplane.dev/instance";
 /// Container port names the plugin gives the agents.
 pub const ADAPTER_PORT_NAME: &str = "agent-adapter";
 pub const LIFECYCLE_PORT_NAME: &str = "agent-lifecycle";
@@ -60,7 +59,7 @@ pub fn pod_target(pod: &Pod, adapter_port: u16, lifecycle_port: u16) -> Option<P
         .metadata
         .labels
         .as_ref()
-        .and_then(|l| l.get(INSTANCE_LABEL).cloned())
+        .and_then(|l| l.get(labels::MIDDLEWARE_INSTANCE).cloned())
         .unwrap_or_else(|| name.clone());
     let adapter = named_port(pod, ADAPTER_PORT_NAME).unwrap_or(adapter_port);
     let lifecycle = named_port(pod, LIFECYCLE_PORT_NAME).unwrap_or(lifecycle_port);
@@ -79,12 +78,12 @@ impl PodResolver for KubeResolver {
         }
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let list = pods
-            .list(&ListParams::default().labels(&format!("{GROUP_LABEL}={name}")))
+            .list(&ListParams::default().labels(&format!("{}={name}", labels::GROUP)))
             .await
             .map_err(|e| ResolveError::Backend {
                 namespace: namespace.into(),
                 name: name.into(),
-                message: format!("listing pods labelled {GROUP_LABEL}={name}: {e}"),
+                message: format!("listing pods labelled {}={name}: {e}", labels::GROUP),
             })?;
         if list.items.is_empty() {
             return Err(ResolveError::UnknownGroup {

@@ -39,15 +39,19 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     }
     let app = children::with_finalizer(&ctx.app_applier, app).await?;
     if let Err(message) = validate(&app, &live, &ctx) {
-        return parent::invalid(&ctx.app_applier, app.as_ref(), message, &ctx).await;
+        return parent::invalid(&ctx.app_status, app.as_ref(), message, &ctx).await;
     }
     let desired = expand::components(&app);
     let synced = children::sync(&ctx.app_applier, &desired, &live).await?;
     let mut status = app.status.clone().unwrap_or_default();
     let view = status_of(&app, &desired, &live, &mut status);
-    children::write_status(&ctx.app_applier, app.as_ref(), app.status.as_ref(), &status).await?;
+    let transition = parent::transition(app.as_ref(), &status);
+    let written = ctx
+        .app_status
+        .write(app.as_ref(), app.status.as_ref(), &status, transition)
+        .await?;
     announce_pass(&app, &synced, &view, &ctx).await;
-    Ok(parent::next(&synced))
+    Ok(parent::next(&synced, written))
 }
 
 /// Structure and plugins; immutable parameters against the Components as they run.

@@ -59,15 +59,19 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
         &mut errs,
     );
     if !errs.is_empty() {
-        return parent::invalid(applier, comp.as_ref(), errs.to_string(), &ctx).await;
+        return parent::invalid(&ctx.component_status, comp.as_ref(), errs.to_string(), &ctx).await;
     }
     let desired = expand::groups(&comp);
     let synced = children::sync(applier, &desired, &live).await?;
     let mut status = comp.status.clone().unwrap_or_default();
     let view = status_of(&comp, &desired, &live, &mut status);
-    children::write_status(applier, comp.as_ref(), comp.status.as_ref(), &status).await?;
+    let transition = parent::transition(comp.as_ref(), &status);
+    let written = ctx
+        .component_status
+        .write(comp.as_ref(), comp.status.as_ref(), &status, transition)
+        .await?;
     announce_pass(&comp, &synced, &view, &status, &ctx).await;
-    Ok(parent::next(&synced))
+    Ok(parent::next(&synced, written))
 }
 
 /// What the status step saw, for the announce step.

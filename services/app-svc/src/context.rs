@@ -2,6 +2,7 @@ use crate::{app_controller, component_controller};
 use midplane_api::{Component, Group, labels};
 use midplane_operator::cache::LabelIndex;
 use midplane_operator::plugins::PluginStore;
+use midplane_operator::status::StatusWriter;
 use midplane_operator::{Applier, Backoff, EventRecorder};
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub struct Context {
     pub app_applier: Applier,
     /// The Component controller's writes (field manager `midplane/component`).
     pub component_applier: Applier,
+    pub app_status: StatusWriter,
+    pub component_status: StatusWriter,
     pub events: EventRecorder,
     pub plugins: PluginStore,
     pub backoff: Arc<Backoff>,
@@ -36,9 +39,13 @@ impl Context {
     }
 
     pub fn new(client: kube::Client, plugins: PluginStore) -> Self {
+        let app_applier = Applier::new(client.clone(), app_controller::FIELD_MANAGER);
+        let component_applier = Applier::new(client.clone(), component_controller::FIELD_MANAGER);
         Self {
-            app_applier: Applier::new(client.clone(), app_controller::FIELD_MANAGER),
-            component_applier: Applier::new(client.clone(), component_controller::FIELD_MANAGER),
+            app_status: StatusWriter::new(app_applier.clone()),
+            component_status: StatusWriter::new(component_applier.clone()),
+            app_applier,
+            component_applier,
             events: EventRecorder::new(client.clone(), "midplane-app-svc"),
             client,
             plugins,

@@ -8,7 +8,8 @@ use kube::Resource;
 use kube::runtime::controller::Action;
 use midplane_api::{App, AppStatus, Component, ComponentStatus};
 use midplane_operator::condition::{self, Summary};
-use midplane_operator::{Applier, ReconcileError, children};
+use midplane_operator::status::{StatusWriter, Written};
+use midplane_operator::{ReconcileError, children};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ impl Parent for Component {
 /// a Warning Event when that is news, and nothing changes until the object
 /// (or a plugin it uses) does.
 pub async fn invalid<P: Parent>(
-    applier: &Applier,
+    writer: &StatusWriter,
     obj: &P,
     message: String,
     ctx: &Context,
@@ -60,7 +61,8 @@ pub async fn invalid<P: Parent>(
     let summary = Summary::new(false, "Invalid", message.clone()).waiting();
     let changed = condition::set_summary(P::conditions(&mut status), &summary, generation);
     *P::observed(&mut status) = generation;
-    children::write_status(applier, obj, obj.status(), &status).await?;
+    // Invalid is news to a reader whatever the detail: always a transition.
+    writer.write(obj, obj.status(), &status, true).await?;
     if changed {
         let note = format!("{} is invalid:\n{message}", P::kind(&()));
         ctx.events.warning(obj, "Invalid", "Validate", note).await;
@@ -68,12 +70,32 @@ pub async fn invalid<P: Parent>(
     Ok(Action::await_change())
 }
 
+/// Whether a status change is a transition (see `midplane_operator::status`).
+pub fn transition<P: Parent>(obj: &P, next: &P::Status) -> bool {
+    let mut current = obj.status().cloned().unwrap_or_default();
+    let mut next = next.clone();
+    let (c, n) = (
+        P::conditions(&mut current).clone(),
+        P::conditions(&mut next).clone(),
+    );
+    midplane_operator::status::transition(
+        &c,
+        *P::observed(&mut current),
+        &n,
+        *P::observed(&mut next),
+    )
+}
+
 /// After a pass: soon again while a child is on its way out (it is created
-/// anew once gone), else a slow resync (children wake us through `.owns()`).
-pub fn next(synced: &children::Synced) -> Action {
+/// anew once gone) or status detail waits to be written, else a slow resync
+/// (children wake us through `.owns()`).
+pub fn next(synced: &children::Synced, written: Written) -> Action {
+    let mut after = Duration::from_secs(300);
     if synced.waiting {
-        Action::requeue(Duration::from_millis(500))
-    } else {
-        Action::requeue(Duration::from_secs(300))
+        after = after.min(Duration::from_millis(500));
     }
+    if let Some(d) = written.requeue() {
+        after = after.min(d);
+    }
+    Action::requeue(after)
 }

@@ -1,6 +1,7 @@
 //! Conversions between the pipeline's types and the proto's, and gRPC status codes for
 //! pipeline errors.
 
+use midplane_api::labels;
 use std::collections::HashMap;
 
 use midplane_backup::catalog::CatalogError;
@@ -8,8 +9,6 @@ use midplane_backup::{Algorithm, BackupError, Manifest, RestoreError};
 use midplane_proto::backup::{Backup, BackupPhase, Encryption};
 use midplane_proto::common::ObjectRef;
 use tonic::Status;
-
-use crate::service::{LABEL_INSTANCE, LABEL_NAME, LABEL_NAMESPACE};
 
 /// A path segment taken from a request: a Kubernetes-style name, nothing that walks paths.
 pub fn check_segment(field: &str, v: &str) -> Result<(), Status> {
@@ -53,14 +52,14 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
 /// The proto view of a manifest.
 pub fn to_proto(m: &Manifest, storage: &str) -> Backup {
     let label = |k: &str| m.labels.get(k).cloned().unwrap_or_default();
-    let source = (m.labels.contains_key(LABEL_NAME)).then(|| ObjectRef {
-        namespace: label(LABEL_NAMESPACE),
-        name: label(LABEL_NAME),
+    let source = (m.labels.contains_key(labels::BACKUP_APP_NAME)).then(|| ObjectRef {
+        namespace: label(labels::BACKUP_NAMESPACE),
+        name: label(labels::BACKUP_APP_NAME),
     });
     Backup {
         id: m.id.clone(),
         source,
-        instance: label(LABEL_INSTANCE),
+        instance: label(labels::MIDDLEWARE_INSTANCE),
         storage: storage.to_string(),
         encryption: encryption(m.algorithm) as i32,
         key_id: m.key_id.clone(),
@@ -81,8 +80,8 @@ pub fn to_proto(m: &Manifest, storage: &str) -> Backup {
 
 pub fn matches_source(m: &Manifest, source: Option<&ObjectRef>) -> bool {
     source.is_none_or(|s| {
-        m.labels.get(LABEL_NAMESPACE).map(String::as_str) == Some(s.namespace.as_str())
-            && m.labels.get(LABEL_NAME).map(String::as_str) == Some(s.name.as_str())
+        m.labels.get(labels::BACKUP_NAMESPACE).map(String::as_str) == Some(s.namespace.as_str())
+            && m.labels.get(labels::BACKUP_APP_NAME).map(String::as_str) == Some(s.name.as_str())
     })
 }
 

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use midplane_backup_svc::{BackupSvc, Config, run};
+use midplane_backup_svc::{BackupSvc, Config, startup};
 use midplane_proto::backup::backup_service_server::BackupServiceServer;
 use midplane_runtime::Service;
 
@@ -7,12 +7,12 @@ use midplane_runtime::Service;
 async fn main() -> anyhow::Result<()> {
     let config: Config = midplane_runtime::load("backup-svc").context("loading configuration")?;
     let service = Service::init("backup-svc", config.server.clone())?;
-    let (events, publisher) = run::event_sink(&config.bus)
+    let (events, publisher) = startup::event_sink(&config.bus)
         .await
         .context("connecting to the event bus")?;
     let scheduler = if config.scheduler.enabled {
         Some(
-            run::start_scheduler(
+            startup::start_scheduler(
                 &config,
                 events.clone(),
                 service.shutdown(),

@@ -10,11 +10,7 @@ use midplane_backup::Algorithm;
 use midplane_backup::retention::RetentionPolicy;
 
 use crate::config::BackupSettings;
-use crate::schedule::Schedule;
-use crate::service::{LABEL_INSTANCE, LABEL_NAME, LABEL_NAMESPACE};
-
-/// Manifest label: what started the backup (`schedule` or `api`).
-pub const LABEL_TRIGGER: &str = "midplane.dev/backup-trigger";
+use crate::cron::Schedule;
 
 /// One instance whose data a policy backs up.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,12 +53,15 @@ impl Target {
     /// Labels written into the manifest of each backup of this target.
     pub fn manifest_labels(&self, trigger: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
-            (LABEL_NAMESPACE.into(), self.key.namespace.clone()),
-            (LABEL_NAME.into(), self.group.clone()),
-            (LABEL_INSTANCE.into(), self.key.instance.clone()),
+            (labels::BACKUP_NAMESPACE.into(), self.key.namespace.clone()),
+            (labels::BACKUP_APP_NAME.into(), self.group.clone()),
+            (
+                labels::MIDDLEWARE_INSTANCE.into(),
+                self.key.instance.clone(),
+            ),
             (labels::APP.into(), self.key.app.clone()),
             (labels::COMPONENT_NAME.into(), self.key.component.clone()),
-            (LABEL_TRIGGER.into(), trigger.into()),
+            (labels::BACKUP_TRIGGER.into(), trigger.into()),
         ])
     }
 
@@ -327,7 +326,7 @@ mod tests {
         );
         assert_eq!(t.owner.controller, Some(true));
         let labels = t.manifest_labels("schedule");
-        assert_eq!(labels[LABEL_NAME], "cache-redis-1");
+        assert_eq!(labels[labels::BACKUP_APP_NAME], "cache-redis-1");
         assert_eq!(labels[labels::APP], "cache");
     }
 

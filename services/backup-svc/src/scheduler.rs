@@ -16,9 +16,9 @@ use midplane_operator::EventRecorder;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::BackupSettings;
+use crate::cron::{Clock, Decision, decide};
+use crate::execute::{RunError, RunReport, Runner, same_instance};
 use crate::policy::{self, PolicyError, Target, TargetKey};
-use crate::runner::{RunError, RunReport, Runner, same_instance};
-use crate::schedule::{Clock, Decision, decide};
 
 /// The outcome of the last run of a target.
 #[derive(Clone, Debug)]

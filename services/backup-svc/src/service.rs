@@ -6,6 +6,7 @@
 //! the earlier of the two deadlines with phase RUNNING and the backup's id, which GetBackup
 //! then reports as RUNNING, FAILED (with the error), or complete.
 
+use midplane_api::labels;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use std::sync::{Arc, Mutex};
@@ -25,19 +26,13 @@ use midplane_proto::backup::{
 use midplane_proto::common::ErrorDetail;
 use tonic::{Request, Response, Status};
 
+use crate::announce::{self, EventSink, Subject};
 use crate::config::BackupSettings;
 use crate::convert::{
     algorithm, backup_status, catalog_status, encryption, matches_source, restore_status,
     timestamp, to_proto,
 };
-use crate::events::{self, EventSink, Subject};
-use crate::policy::LABEL_TRIGGER;
 use crate::resolve;
-
-/// Manifest labels that record which App object and instance a backup came from.
-pub const LABEL_NAMESPACE: &str = "midplane.dev/namespace";
-pub const LABEL_NAME: &str = "midplane.dev/name";
-pub const LABEL_INSTANCE: &str = "midplane.dev/instance";
 
 /// Failed CreateBackup runs remembered for GetBackup.
 const FAILED_KEPT: usize = 256;
@@ -151,13 +146,13 @@ impl BackupService for BackupSvc {
         let mut labels: BTreeMap<String, String> = req.labels.clone().into_iter().collect();
         let mut source_label = dir.display().to_string();
         if let Some(obj) = &req.source {
-            labels.insert(LABEL_NAMESPACE.into(), obj.namespace.clone());
-            labels.insert(LABEL_NAME.into(), obj.name.clone());
-            labels.insert(LABEL_INSTANCE.into(), req.instance.clone());
+            labels.insert(labels::BACKUP_NAMESPACE.into(), obj.namespace.clone());
+            labels.insert(labels::BACKUP_APP_NAME.into(), obj.name.clone());
+            labels.insert(labels::MIDDLEWARE_INSTANCE.into(), req.instance.clone());
             source_label = format!("{}/{}/{}", obj.namespace, obj.name, req.instance);
         }
         labels
-            .entry(LABEL_TRIGGER.into())
+            .entry(labels::BACKUP_TRIGGER.into())
             .or_insert_with(|| "api".into());
         let started_at = chrono::Utc::now();
         let id = midplane_backup::manifest::new_backup_id(started_at);
@@ -176,7 +171,7 @@ impl BackupService for BackupSvc {
         };
         self.flights().by_id.insert(id.clone(), running.clone());
         self.events
-            .publish(&events::started(&subject, &id, &store, algorithm));
+            .publish(&announce::started(&subject, &id, &store, algorithm));
         let opts = BackupOptions {
             algorithm,
             level: self.settings.compression_level,
@@ -196,7 +191,8 @@ impl BackupService for BackupSvc {
                         metrics::counter!("midplane_backup_stored_bytes_total")
                             .increment(m.sizes.stored_bytes);
                         tracing::info!(id = %m.id, storage = %store.describe(), bytes = m.sizes.stored_bytes, "backup completed");
-                        svc.events.publish(&events::completed(&subject, &m, &store));
+                        svc.events
+                            .publish(&announce::completed(&subject, &m, &store));
                         svc.flights().by_id.remove(&m.id);
                         Ok(to_proto(&m, &store.describe()))
                     }
@@ -204,10 +200,10 @@ impl BackupService for BackupSvc {
                         metrics::counter!("midplane_backups_failed_total", "trigger" => "api")
                             .increment(1);
                         tracing::warn!(%id, error = %e, "backup failed");
-                        svc.events.publish(&events::failed(
+                        svc.events.publish(&announce::failed(
                             &subject,
                             &id,
-                            events::backup_stage(&e),
+                            announce::backup_stage(&e),
                             e.to_string(),
                         ));
                         let status = backup_status(e);
@@ -279,7 +275,7 @@ impl BackupService for BackupSvc {
         store.delete(&req.id).await.map_err(catalog_status)?;
         metrics::counter!("midplane_backups_deleted_total").increment(1);
         self.events
-            .publish(&events::deleted(&m, &store, DeleteReason::Manual));
+            .publish(&announce::deleted(&m, &store, DeleteReason::Manual));
         Ok(Response::new(DeleteBackupResponse {}))
     }
 
@@ -322,7 +318,7 @@ impl BackupService for BackupSvc {
                     backup_id: req.id.clone(),
                     app: subject.app,
                     component: subject.component,
-                    stage: events::restore_stage(&e).into(),
+                    stage: announce::restore_stage(&e).into(),
                     message: e.to_string(),
                 });
                 return Err(restore_status(e));
@@ -388,7 +384,7 @@ impl BackupService for BackupSvc {
             for id in &plan.delete {
                 store.delete(id).await.map_err(catalog_status)?;
                 if let Some(m) = mine.iter().find(|m| &m.id == id) {
-                    events::retention_deleted(&self.events, &store, m);
+                    announce::retention_deleted(&self.events, &store, m);
                 }
             }
         }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::Tail;
-use midplane_backup_svc::events::EventSink;
+use midplane_backup_svc::announce::EventSink;
 use midplane_backup_svc::{BackupSettings, BackupSvc};
 use midplane_bus::Publisher;
 use midplane_bus::catalogue::{

@@ -10,6 +10,7 @@ use crate::{Context, status};
 use kube::ResourceExt;
 use midplane_api::{Group, GroupStatus};
 use midplane_operator::ReconcileError;
+use midplane_operator::apply;
 use midplane_render::GroupRender;
 use std::time::{Duration, Instant};
 
@@ -51,18 +52,15 @@ pub async fn apply(
     let Some(plan) = step.plan.as_ref() else {
         return Ok(Applied::default());
     };
-    let uid = group.uid().unwrap_or_default();
     let mut applied = Applied::default();
     for i in &plan.apply {
         let (o, want) = (&objects.objects[*i], &rendered.summary.objects[*i]);
         let live_hash = rendered.live.applied_hash(o.kind(), o.name());
-        if ctx
+        let outcome = ctx
             .applier
             .apply_stamped(&o.object, &want.applied_hash, live_hash)
-            .await?
-        {
-            ctx.expected
-                .applied(&uid, o.kind(), o.name(), &want.applied_hash);
+            .await?;
+        if outcome == apply::Applied::Written {
             applied.objects.push(format!("{}/{}", o.kind(), o.name()));
         }
     }

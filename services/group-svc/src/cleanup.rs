@@ -43,7 +43,6 @@ pub async fn run(group: &Group, ctx: &Context) -> Result<Action, ReconcileError>
     // 3. The Group itself.
     ctx.applier.remove_finalizer(group, FINALIZER).await?;
     ctx.renders.forget(&uid);
-    ctx.expected.forget(&uid);
     ctx.rollouts.forget(group);
     Ok(Action::await_change())
 }

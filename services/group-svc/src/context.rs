@@ -1,6 +1,7 @@
 use kube::runtime::reflector::ObjectRef;
 use midplane_api::Group;
 use midplane_operator::plugins::PluginStore;
+use midplane_operator::status::StatusWriter;
 use midplane_operator::{Applier, Backoff, EventRecorder};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -14,6 +15,8 @@ pub const FIELD_MANAGER: &str = "midplane/group";
 pub struct Context {
     pub client: kube::Client,
     pub applier: Applier,
+    /// Status writes: transitions at once, detail folded (see `midplane_operator::status`).
+    pub status: StatusWriter,
     pub events: EventRecorder,
     pub plugins: PluginStore,
     pub backoff: Arc<Backoff>,
@@ -23,8 +26,6 @@ pub struct Context {
     pub owned: Arc<crate::owned::OwnedCaches>,
     /// The last render of each Group, so unchanged input is not rendered again.
     pub renders: Arc<crate::memo::RenderMemo>,
-    /// Applies the watch caches have not shown yet.
-    pub expected: Arc<crate::expect::Expectations>,
     /// Group events on the bus (disabled without a bus).
     pub bus: midplane_bus::EventSink,
     /// Rollouts in progress, for their started/completed events.
@@ -35,8 +36,10 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: kube::Client, plugins: PluginStore) -> Self {
+        let applier = Applier::new(client.clone(), FIELD_MANAGER);
         Self {
-            applier: Applier::new(client.clone(), FIELD_MANAGER),
+            status: StatusWriter::new(applier.clone()),
+            applier,
             events: EventRecorder::new(client.clone(), "midplane-group-svc"),
             client,
             plugins,
@@ -44,7 +47,6 @@ impl Context {
             gateway: None,
             owned: Arc::default(),
             renders: Arc::default(),
-            expected: Arc::default(),
             bus: midplane_bus::EventSink::disabled(),
             rollouts: Arc::default(),
             wake: Wake::default(),

@@ -8,7 +8,6 @@ pub mod apply;
 pub mod cleanup;
 pub mod config;
 pub mod context;
-pub mod expect;
 pub mod gateway;
 pub mod grpc;
 pub mod lifecycle;

@@ -1,4 +1,4 @@
-//! Pod lifecycle per instance (seed §4.2: started, ready, stopped), read from
+//! Pod lifecycle per instance (started, ready, stopped; docs/design.md, "Roles and agents"), read from
 //! the Pods and reported in the Group's status, with an Event per transition.
 
 use k8s_openapi::api::core::v1::Pod;
@@ -58,13 +58,16 @@ pub fn pod_of<'a, P: Borrow<Pod>>(pods: &'a [P], instance: &str) -> Option<&'a P
 }
 
 /// The Event for a phase change, if it deserves one: (warning?, reason).
+/// Starting and becoming ready are what every instance does and are in the
+/// Group's status; an Event is for what goes wrong and for recovering from it.
 pub fn transition_event(from: Option<&str>, to: &str) -> Option<(bool, &'static str)> {
     if from == Some(to) {
         return None;
     }
     match to {
-        STARTED => Some((false, "InstanceStarted")),
-        READY => Some((false, "InstanceReady")),
+        READY if matches!(from, Some(FAILED | STOPPED | STOPPING)) => {
+            Some((false, "InstanceRecovered"))
+        }
         STOPPED | STOPPING => Some((from.is_some(), "InstanceStopped")),
         FAILED => Some((true, "InstanceFailed")),
         PENDING if from.is_some_and(|f| f == READY || f == STARTED) => Some((true, "InstanceLost")),
@@ -112,9 +115,11 @@ mod tests {
         assert_eq!(phase(Some(&pod("Running", false))), STARTED);
         assert_eq!(phase(Some(&pod("Running", true))), READY);
         assert_eq!(phase(Some(&pod("Failed", false))), FAILED);
+        assert_eq!(transition_event(Some(STARTED), READY), None, "routine");
+        assert_eq!(transition_event(Some(PENDING), STARTED), None, "routine");
         assert_eq!(
-            transition_event(Some(STARTED), READY),
-            Some((false, "InstanceReady"))
+            transition_event(Some(FAILED), READY),
+            Some((false, "InstanceRecovered"))
         );
         assert_eq!(transition_event(Some(READY), READY), None);
         assert_eq!(

@@ -37,17 +37,22 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
     let mut plan = rollout::step(&status, &rendered);
     let applied = apply::apply(&group, &rendered, &mut plan, &mut status, &ctx).await?;
     prune::prune(&group, &rendered.summary, &rendered.live, &ctx).await?;
-    let relabelling = roles::relabel(&group, &rendered, &plan.primary, &ctx).await?;
+    let relabelling = roles::relabel(&rendered, &plan.primary, &ctx).await?;
     let outcome = status::update(&group, &mut status, &rendered, &plan, &applied, &ctx).await?;
     announce::outcome(&group, &status, &outcome, &plan.primary, &ctx).await;
 
     let settled = outcome.all_ready && !rendered.expecting && !relabelling;
     tracing::debug!(controller = CONTROLLER, settled, "reconciled");
-    Ok(if settled {
-        Action::requeue(Duration::from_secs(300))
+    // Owned objects wake us too; an unsettled Group looks again by the TTL
+    // (a watch may lag; applies trusted over the caches expire), and status
+    // detail that waited is written when its turn comes.
+    let mut after = if settled {
+        Duration::from_secs(300)
     } else {
-        // Owned objects wake us too; this bounds the wait if a watch lags, and
-        // looks again once applies trusted over the caches have expired.
-        Action::requeue(crate::expect::TTL)
-    })
+        midplane_operator::apply::EXPECT_TTL
+    };
+    if let Some(d) = outcome.written.requeue() {
+        after = after.min(d);
+    }
+    Ok(Action::requeue(after))
 }

@@ -57,7 +57,7 @@ pub async fn render(group: &Group, ctx: &Context) -> Result<Render, ReconcileErr
         },
     };
     let mut live = LiveObjects::fetch(group, &summary.kinds(), &ctx.owned, &ctx.client).await?;
-    let expecting = ctx.expected.overlay(&uid, &mut live);
+    let expecting = expect(group, &summary, &mut live, ctx);
     if objects.is_none() && !summary.in_sync(&live) {
         match render_now(group, &plugin) {
             Ok((r, s)) => {
@@ -74,6 +74,30 @@ pub async fn render(group: &Group, ctx: &Context) -> Result<Render, ReconcileErr
         live,
         expecting,
     })))
+}
+
+/// Objects this controller applied moments ago that the caches do not show
+/// yet count as live with what was applied, so a reconcile woken meanwhile
+/// (by the Group's own status write, say) does not render and apply them all
+/// again (client-go's expectations). Returns whether any was counted.
+fn expect(group: &Group, summary: &RenderSummary, live: &mut LiveObjects, ctx: &Context) -> bool {
+    let ns = group.namespace().unwrap_or_default();
+    let mut expecting = false;
+    for o in &summary.objects {
+        let kind = &o.resource.kind;
+        if live.applied_hash(kind, &o.name) == Some(o.applied_hash.as_str()) {
+            continue;
+        }
+        let version = &o.resource.api_version;
+        if ctx
+            .applier
+            .expecting(version, kind, &ns, &o.name, &o.applied_hash)
+        {
+            live.expect(kind, &o.name, &o.applied_hash);
+            expecting = true;
+        }
+    }
+    expecting
 }
 
 fn render_now(

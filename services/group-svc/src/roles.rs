@@ -9,8 +9,9 @@ use crate::lifecycle;
 use crate::render::Rendered;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use midplane_api::{Group, labels};
+use midplane_api::labels;
 use midplane_operator::ReconcileError;
+use midplane_operator::apply::Applied;
 use std::collections::BTreeMap;
 
 pub const PRIMARY: &str = "primary";
@@ -20,12 +21,10 @@ pub const REPLICA: &str = "replica";
 /// a moment ago is still not in the Pod cache (the Group looks again once
 /// that expectation has expired).
 pub async fn relabel(
-    group: &Group,
     rendered: &Rendered,
     primary: &str,
     ctx: &Context,
 ) -> Result<bool, ReconcileError> {
-    let uid = group.uid().unwrap_or_default();
     let pods: Vec<(&str, &Pod)> = rendered
         .summary
         .instances
@@ -34,13 +33,11 @@ pub async fn relabel(
         .collect();
     let mut expecting = false;
     for (pod, role) in relabels(&pods, primary) {
-        if ctx.expected.relabelling(&uid, &pod.name_any(), role) {
-            expecting = true;
-            continue;
-        }
         let label = BTreeMap::from([(labels::ROLE.to_string(), role.to_string())]);
-        ctx.applier.apply_labels(pod, &label).await?;
-        ctx.expected.relabelled(&uid, &pod.name_any(), role);
+        // Sent a moment ago and not in the Pod cache yet: not sent again.
+        if ctx.applier.apply_labels(pod, &label).await? == Applied::Expected {
+            expecting = true;
+        }
     }
     Ok(expecting)
 }

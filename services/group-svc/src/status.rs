@@ -14,8 +14,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use midplane_api::{Group, GroupStatus, InstanceStatus};
+use midplane_operator::ReconcileError;
 use midplane_operator::condition::{self, Summary};
-use midplane_operator::{ReconcileError, children};
+use midplane_operator::status::{self, Written};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ pub type Transition = ((bool, &'static str), String, &'static str);
 
 pub struct Outcome {
     pub all_ready: bool,
+    /// What the status write did (detail may wait for a later pass).
+    pub written: Written,
     /// Ready turned True in this pass: (message) for the Event.
     pub became_ready: Option<String>,
     pub transitions: Vec<Transition>,
@@ -62,8 +65,30 @@ pub async fn update(
             now: Timestamp::now().to_string(),
         },
     );
-    children::write_status(&ctx.applier, group, group.status.as_ref(), status).await?;
+    let mut outcome = outcome;
+    outcome.written = ctx
+        .status
+        .write(
+            group,
+            group.status.as_ref(),
+            status,
+            is_transition(group, status),
+        )
+        .await?;
     Ok(outcome)
+}
+
+/// A transition of a Group's status: of a condition or the observed
+/// generation, or of who is primary under which term.
+fn is_transition(group: &Group, next: &GroupStatus) -> bool {
+    let current = group.status.clone().unwrap_or_default();
+    status::transition(
+        &current.conditions,
+        current.observed_generation,
+        &next.conditions,
+        next.observed_generation,
+    ) || current.primary != next.primary
+        || current.term != next.term
 }
 
 /// Writes the status now (after a switchover: a crash must not forget it).
@@ -92,7 +117,9 @@ pub async fn render_failed(
         .degraded(reason, message.clone());
     let changed = condition::set_summary(&mut status.conditions, &summary, generation);
     status.observed_generation = generation;
-    children::write_status(&ctx.applier, group, group.status.as_ref(), &status).await?;
+    ctx.status
+        .write(group, group.status.as_ref(), &status, true)
+        .await?;
     if changed {
         ctx.events.warning(group, reason, "Render", message).await;
     }
@@ -123,6 +150,7 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
     status.instances = instances;
     Outcome {
         all_ready,
+        written: Written::Unchanged,
         became_ready: became_ready.then_some(summary.message),
         transitions,
     }

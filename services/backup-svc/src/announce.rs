@@ -1,6 +1,7 @@
 //! Backup events on the bus (typed payloads from `midplane_bus::catalogue`). Publishing is
 //! optional and never on a request's path: events go, in order, through one background task.
 
+use midplane_api::labels;
 use std::collections::BTreeMap;
 
 use midplane_backup::{Algorithm, Manifest, Store};
@@ -8,8 +9,6 @@ use midplane_bus::catalogue::{
     BackupCompleted, BackupDeleted, BackupFailed, BackupStarted, DeleteReason, Encryption,
     ObjectRef,
 };
-
-use crate::service::{LABEL_INSTANCE, LABEL_NAME, LABEL_NAMESPACE};
 
 pub use midplane_bus::EventSink;
 
@@ -26,14 +25,14 @@ impl Subject {
     /// given, else the source object's name stands for the App and the component is empty.
     pub fn from_labels(labels: &BTreeMap<String, String>) -> Self {
         let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
-        let name = get(LABEL_NAME);
+        let name = get(labels::BACKUP_APP_NAME);
         let app = labels
             .get(midplane_api::labels::APP)
             .cloned()
             .unwrap_or_else(|| name.clone());
         Self {
             app: ObjectRef {
-                namespace: get(LABEL_NAMESPACE),
+                namespace: get(labels::BACKUP_NAMESPACE),
                 name: app,
             },
             component: get(midplane_api::labels::COMPONENT_NAME),
@@ -42,7 +41,10 @@ impl Subject {
     }
 
     pub fn instance(labels: &BTreeMap<String, String>) -> String {
-        labels.get(LABEL_INSTANCE).cloned().unwrap_or_default()
+        labels
+            .get(labels::MIDDLEWARE_INSTANCE)
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
@@ -147,9 +149,15 @@ mod tests {
     #[test]
     fn subject_from_labels() {
         let full = BTreeMap::from([
-            (LABEL_NAMESPACE.to_string(), "shop".to_string()),
-            (LABEL_NAME.to_string(), "cache-redis-0".to_string()),
-            (LABEL_INSTANCE.to_string(), "cache-redis-0-1".to_string()),
+            (labels::BACKUP_NAMESPACE.to_string(), "shop".to_string()),
+            (
+                labels::BACKUP_APP_NAME.to_string(),
+                "cache-redis-0".to_string(),
+            ),
+            (
+                labels::MIDDLEWARE_INSTANCE.to_string(),
+                "cache-redis-0-1".to_string(),
+            ),
             ("midplane.dev/app".to_string(), "cache".to_string()),
             ("midplane.dev/component".to_string(), "redis".to_string()),
         ]);
@@ -162,8 +170,8 @@ mod tests {
         assert_eq!(Subject::instance(&full), "cache-redis-0-1");
         // Without app/component labels the source object stands for the App.
         let bare = BTreeMap::from([
-            (LABEL_NAMESPACE.to_string(), "shop".to_string()),
-            (LABEL_NAME.to_string(), "db".to_string()),
+            (labels::BACKUP_NAMESPACE.to_string(), "shop".to_string()),
+            (labels::BACKUP_APP_NAME.to_string(), "db".to_string()),
         ]);
         let s = Subject::from_labels(&bare);
         assert_eq!(s.app, ObjectRef::new("shop", "db"));

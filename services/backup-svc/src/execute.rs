@@ -11,10 +11,10 @@ use midplane_backup::{BackupOptions, Manifest, Store, create_backup};
 use midplane_bus::catalogue::ObjectRef;
 use midplane_operator::EventRecorder;
 
+use crate::announce::{self, EventSink, Subject};
 use crate::config::{BackupSettings, JobSettings, Mode};
-use crate::events::{self, EventSink, Subject};
-use crate::job::backup_job;
-use crate::jobs::{JobApi, JobOutcome};
+use crate::job_client::{JobApi, JobOutcome};
+use crate::job_spec::backup_job;
 use crate::policy::Target;
 use crate::resolve;
 
@@ -88,10 +88,6 @@ impl Runner {
         self
     }
 
-    pub fn mode(&self) -> Mode {
-        self.mode
-    }
-
     /// One backup of `target` as `id`, then retention. Events: started, then completed (plus
     /// deleted per retention victim) or failed.
     pub async fn run(&self, target: &Target, id: &str) -> Result<RunReport, RunError> {
@@ -128,7 +124,7 @@ impl Runner {
                     .increment(1);
                 tracing::warn!(target = %target.key, id, error = %e, "scheduled backup failed");
                 self.events
-                    .publish(&events::failed(&subject, id, e.stage, e.message.clone()));
+                    .publish(&announce::failed(&subject, id, e.stage, e.message.clone()));
                 self.record(
                     target,
                     true,
@@ -150,13 +146,13 @@ impl Runner {
         let store = resolve::store(&self.settings, &target.storage_uri)
             .map_err(|s| fail("upload", s.message()))?;
         self.events
-            .publish(&events::started(subject, id, &store, target.algorithm));
+            .publish(&announce::started(subject, id, &store, target.algorithm));
         let manifest = match self.mode {
             Mode::Inline => self.inline_backup(target, id, &store).await?,
             Mode::Job => self.job_backup(target, id, &store).await?,
         };
         self.events
-            .publish(&events::completed(subject, &manifest, &store));
+            .publish(&announce::completed(subject, &manifest, &store));
         let deleted = self.retention(target, &store).await;
         Ok(RunReport { manifest, deleted })
     }
@@ -190,7 +186,7 @@ impl Runner {
         };
         create_backup(store, &dir, &key, &opts)
             .await
-            .map_err(|e| fail(events::backup_stage(&e), e.to_string()))
+            .map_err(|e| fail(announce::backup_stage(&e), e.to_string()))
     }
 
     async fn job_backup(
@@ -257,7 +253,7 @@ impl Runner {
             };
             match store.delete(&id).await {
                 Ok(()) => {
-                    events::retention_deleted(&self.events, store, m);
+                    announce::retention_deleted(&self.events, store, m);
                     deleted.push(id);
                 }
                 Err(e) => {
@@ -285,9 +281,9 @@ impl Runner {
 
 /// Whether a manifest is a backup of the target's instance.
 pub fn same_instance(m: &Manifest, target: &Target) -> bool {
-    use crate::service::{LABEL_INSTANCE, LABEL_NAME, LABEL_NAMESPACE};
+    use midplane_api::labels;
     let is = |k: &str, v: &str| m.labels.get(k).map(String::as_str) == Some(v);
-    is(LABEL_NAMESPACE, &target.key.namespace)
-        && is(LABEL_NAME, &target.group)
-        && is(LABEL_INSTANCE, &target.key.instance)
+    is(labels::BACKUP_NAMESPACE, &target.key.namespace)
+        && is(labels::BACKUP_APP_NAME, &target.group)
+        && is(labels::MIDDLEWARE_INSTANCE, &target.key.instance)
 }

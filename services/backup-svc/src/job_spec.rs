@@ -20,11 +20,6 @@ use crate::policy::Target;
 pub const JOB_COMPONENT: &str = "backup";
 pub const JOB_SELECTOR: &str =
     "app.kubernetes.io/managed-by=midplane,app.kubernetes.io/component=backup";
-/// The backup id the Job produces (label and annotation).
-pub const LABEL_BACKUP_ID: &str = "midplane.dev/backup-id";
-/// On the Pod: the instance whose data it reads. Deliberately not `midplane.dev/instance`,
-/// so nothing that selects an instance's Pods picks up a Backup Pod.
-pub const LABEL_BACKUP_OF: &str = "midplane.dev/backup-of";
 
 pub const DATA_MOUNT: &str = "/data";
 pub const KEY_MOUNT: &str = "/keys";
@@ -64,7 +59,7 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
             labels::MIDDLEWARE_INSTANCE.to_string(),
             target.key.instance.clone(),
         ),
-        (LABEL_BACKUP_ID.to_string(), backup_id.to_string()),
+        (labels::BACKUP_ID.to_string(), backup_id.to_string()),
     ]);
     let pod_labels = BTreeMap::from([
         (
@@ -72,8 +67,8 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
             labels::MANAGED_BY_VALUE.to_string(),
         ),
         (labels::COMPONENT.to_string(), JOB_COMPONENT.to_string()),
-        (LABEL_BACKUP_OF.to_string(), target.key.instance.clone()),
-        (LABEL_BACKUP_ID.to_string(), backup_id.to_string()),
+        (labels::BACKUP_OF.to_string(), target.key.instance.clone()),
+        (labels::BACKUP_ID.to_string(), backup_id.to_string()),
     ]);
     let manifest_labels =
         serde_json::to_string(&target.manifest_labels("schedule")).unwrap_or_else(|_| "{}".into());
@@ -177,9 +172,9 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
             namespace: Some(target.key.namespace.clone()),
             labels: Some(job_labels),
             annotations: Some(BTreeMap::from([
-                (LABEL_BACKUP_ID.to_string(), backup_id.to_string()),
+                (labels::BACKUP_ID.to_string(), backup_id.to_string()),
                 (
-                    "midplane.dev/backup-storage".to_string(),
+                    labels::BACKUP_STORAGE.to_string(),
                     target.storage_name.clone(),
                 ),
             ])),
@@ -288,7 +283,7 @@ mod tests {
         assert_eq!(l[labels::APP], "cache");
         assert_eq!(l[labels::COMPONENT_NAME], "redis");
         assert_eq!(l[labels::MIDDLEWARE_INSTANCE], "cache-redis-0-0");
-        assert_eq!(l[LABEL_BACKUP_ID], "20261127T030000Z-abcdef");
+        assert_eq!(l[labels::BACKUP_ID], "20261127T030000Z-abcdef");
         assert_eq!(l[labels::COMPONENT], "backup");
         let owner = &meta.owner_references.as_ref().expect("owner")[0];
         assert_eq!(
@@ -308,7 +303,7 @@ mod tests {
             .and_then(|m| m.labels.as_ref())
             .expect("l");
         assert!(!pod_labels.contains_key(labels::MIDDLEWARE_INSTANCE));
-        assert_eq!(pod_labels[LABEL_BACKUP_OF], "cache-redis-0-0");
+        assert_eq!(pod_labels[labels::BACKUP_OF], "cache-redis-0-0");
         let pod = tpl.spec.as_ref().expect("pod");
         assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
         let vols = pod.volumes.as_ref().expect("volumes");

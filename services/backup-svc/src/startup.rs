@@ -7,11 +7,11 @@ use midplane_operator::EventRecorder;
 use midplane_operator::leader::run_as_leader;
 use tokio::task::JoinHandle;
 
+use crate::announce::EventSink;
 use crate::config::{BusSettings, Config, Mode};
-use crate::events::EventSink;
-use crate::jobs::KubeJobs;
-use crate::runner::Runner;
-use crate::schedule::SystemClock;
+use crate::cron::SystemClock;
+use crate::execute::Runner;
+use crate::job_client::KubeJobs;
 use crate::scheduler::SchedulerLoop;
 
 /// CloudEvents `source` of backup-svc's events.

@@ -107,10 +107,6 @@ impl Schedule {
         })
     }
 
-    pub fn expr(&self) -> &str {
-        &self.expr
-    }
-
     /// The first slot strictly after `t`.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&t, false).ok()

@@ -17,7 +17,7 @@ use midplane_operator::Applier;
 pub const FIELD_MANAGER: &str = "midplane/backup";
 use tokio::sync::Notify;
 
-use crate::job::JOB_SELECTOR;
+use crate::job_spec::JOB_SELECTOR;
 
 /// How a Job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
