@@ -265,7 +265,7 @@ fn decompress_member(member: Vec<u8>) -> io::Result<Vec<u8>> {
     if isize > MAX_MEMBER * 64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "gzip member declares an implausible size",
+            "the member declares an implausible size",
         ));
     }
     let mut out = Vec::with_capacity(isize);
@@ -275,7 +275,7 @@ fn decompress_member(member: Vec<u8>) -> io::Result<Vec<u8>> {
     if crc.sum() != crc_expected || out.len() != isize {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "gzip member CRC-32 or length mismatch",
+            "CRC-32 or length mismatch",
         ));
     }
     Ok(out)
