@@ -17,6 +17,7 @@ pub mod gzip;
 pub mod keys;
 pub mod manifest;
 pub mod memory;
+pub mod metrics;
 pub mod openpgp;
 pub mod plumbing;
 pub mod restore;
