@@ -8,8 +8,7 @@ use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Buf;
-use opendal::{Buffer, Operator};
+use opendal::Operator;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::plumbing::Stats;
@@ -38,21 +37,34 @@ impl Default for DownloadOptions {
 }
 
 /// A downloaded part, with the permit that counts it against the memory bound.
-type Part = (Buffer, OwnedSemaphorePermit);
+type Part = (Vec<u8>, OwnedSemaphorePermit);
+
+/// Part buffers that have been read, for the next parts: reusing them spares an allocation,
+/// its page faults and its release for every part.
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 
 /// A `Read` over the downloaded parts, in order, for the decoder's blocking thread.
 pub(crate) struct PartReader {
     rx: mpsc::Receiver<io::Result<Part>>,
-    cur: Buffer,
+    cur: Vec<u8>,
+    pos: usize,
     /// Released (letting the next part start) once `cur` has been read.
     _permit: Option<OwnedSemaphorePermit>,
+    pool: Pool,
     stats: Arc<Stats>,
 }
 
 impl Read for PartReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while !self.cur.has_remaining() {
+        while self.pos == self.cur.len() {
             let t = Instant::now();
+            let used = std::mem::take(&mut self.cur);
+            if used.capacity() > 0
+                && let Ok(mut pool) = self.pool.lock()
+            {
+                pool.push(used);
+            }
+            self.pos = 0;
             self._permit = None;
             match self.rx.blocking_recv() {
                 Some(Ok((b, permit))) => {
@@ -65,10 +77,9 @@ impl Read for PartReader {
                 None => return Ok(0),
             }
         }
-        let chunk = self.cur.chunk();
-        let n = out.len().min(chunk.len());
-        out[..n].copy_from_slice(&chunk[..n]);
-        self.cur.advance(n);
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
         Ok(n)
     }
 }
@@ -80,7 +91,7 @@ pub(crate) struct Download {
 }
 
 /// A part's download task, aborted when dropped (when the restore stops early).
-struct PartTask(tokio::task::JoinHandle<Result<Buffer, opendal::Error>>);
+struct PartTask(tokio::task::JoinHandle<Result<Vec<u8>, opendal::Error>>);
 
 impl Drop for PartTask {
     fn drop(&mut self) {
@@ -88,22 +99,30 @@ impl Drop for PartTask {
     }
 }
 
-/// Reads bytes `range` of `path` into one buffer of its own. The response's body frames are
-/// copied out as they arrive, so they do not keep the HTTP client's read buffers alive.
+/// Reads bytes `range` of `path` into a buffer of its own (from `pool` when one is free). The
+/// response's body frames are copied out as they arrive, so they do not keep the HTTP
+/// client's read buffers alive.
 async fn read_part(
     op: Operator,
     path: String,
     range: std::ops::Range<u64>,
-) -> Result<Buffer, opendal::Error> {
+    pool: Pool,
+) -> Result<Vec<u8>, opendal::Error> {
     use futures::TryStreamExt;
     let mut frames = op.reader(&path).await?.into_stream(range.clone()).await?;
-    let mut part = Vec::with_capacity((range.end - range.start) as usize);
+    let mut part = pool
+        .lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default();
+    part.clear();
+    part.reserve((range.end - range.start) as usize);
     while let Some(frame) = frames.try_next().await? {
         for piece in frame {
             part.extend_from_slice(&piece);
         }
     }
-    Ok(Buffer::from(part))
+    Ok(part)
 }
 
 impl Download {
@@ -124,6 +143,8 @@ impl Download {
         let failure = Arc::new(Mutex::new(None));
         let slot = Arc::clone(&failure);
         let (op, path) = (op.clone(), path.to_string());
+        let pool = Pool::default();
+        let pool2 = Arc::clone(&pool);
         let task = tokio::spawn(async move {
             let mut next = 0u64;
             let mut in_flight = std::collections::VecDeque::new();
@@ -134,7 +155,7 @@ impl Download {
                     };
                     let range = next..(next + part).min(size);
                     next = range.end;
-                    let read = read_part(op.clone(), path.clone(), range);
+                    let read = read_part(op.clone(), path.clone(), range, Arc::clone(&pool2));
                     in_flight.push_back((PartTask(tokio::spawn(read)), permit));
                 }
                 let Some((mut head, permit)) = in_flight.pop_front() else {
@@ -174,8 +195,10 @@ impl Download {
         });
         let reader = PartReader {
             rx,
-            cur: Buffer::new(),
+            cur: Vec::new(),
+            pos: 0,
             _permit: None,
+            pool,
             stats,
         };
         (reader, Self { failure, task })
