@@ -1,8 +1,9 @@
 //! Backups through a real S3 server on loopback (s3s-fs, or moto with `--server moto`):
 //! create and restore of the benchmark data set next to a plain parallel download of the same
 //! stored object from the same server, in the same run. Prints the restore time against the
-//! download's, their ratio, and the peak RSS of create and restore per size (each measured step
-//! is a child process of its own).
+//! download's, their ratio, the same restore from a local copy of the backup (what the decoder
+//! alone takes), and the peak RSS of create and restore per size (each measured step is a
+//! child process of its own).
 //!
 //! cargo run --release -p midplane-backup --example s3_bench -- [--sizes 256,1024]
 //!     [--dir /var/tmp/midplane-bench] [--server s3s-fs|moto]
@@ -47,6 +48,12 @@ fn main() -> Result<()> {
 }
 
 fn store(args: &[String]) -> Result<Store> {
+    if let Some(root) = arg(args, "--fs-root") {
+        return Ok(Store::new(
+            StorageConfig::Fs { root },
+            &Credentials::default(),
+        )?);
+    }
     let cfg = StorageConfig::S3 {
         bucket: BUCKET.into(),
         region: "us-east-1".into(),
@@ -144,6 +151,26 @@ fn child_download(args: &[String]) -> Result<()> {
         peak_rss_kib()
     );
     Ok(())
+}
+
+/// Copies backup `id` (object and manifest) from the S3 server into a `file://` store at
+/// `root`.
+fn copy_backup(endpoint: &str, id: &str, root: &Path) -> Result<()> {
+    let s3 = store(&["".into(), "--endpoint".into(), endpoint.to_string()])?;
+    let fs = Store::new(
+        StorageConfig::Fs {
+            root: root.display().to_string(),
+        },
+        &Credentials::default(),
+    )?;
+    runtime()?.block_on(async {
+        for name in ["archive.tar.gz.mpbk", "manifest.json"] {
+            let path = format!("{id}/{name}");
+            let data = s3.operator().read(&path).await?;
+            fs.operator().write(&path, data).await?;
+        }
+        anyhow::Ok(())
+    })
 }
 
 /// The S3 server, killed on drop.
@@ -284,6 +311,10 @@ fn orchestrate(args: &[String]) -> Result<()> {
             "--id",
             &id,
         ])?;
+        // The same backup on local disk: restoring it measures the decoder alone.
+        let local = base.join("s3-bench-local");
+        let _ = std::fs::remove_dir_all(&local);
+        copy_backup(&endpoint, &id, &local)?;
         let target = base.join(format!("s3-restore-{mib}m"));
         let mut restore_args = vec![
             "child-restore".to_string(),
@@ -313,19 +344,26 @@ fn orchestrate(args: &[String]) -> Result<()> {
             &part,
         ];
         // Alternating runs, best time of each: the machine is shared, so single runs are noisy.
-        let (mut restored, mut downloaded) = (Best::default(), Best::default());
+        let mut local_args = restore_args.clone();
+        let local_root = local.display().to_string();
+        local_args.extend(["--fs-root", &local_root]);
+        let (mut restored, mut downloaded, mut decoded) =
+            (Best::default(), Best::default(), Best::default());
         for _ in 0..runs {
-            let _ = std::fs::remove_dir_all(&target);
-            restored.add(run_child(&restore_args)?);
-            if du(&target) != source {
-                bail!(
-                    "restored tree size {} differs from the source {source}",
-                    du(&target)
-                );
+            for (best, args) in [(&mut restored, &restore_args), (&mut decoded, &local_args)] {
+                let _ = std::fs::remove_dir_all(&target);
+                best.add(run_child(args)?);
+                if du(&target) != source {
+                    bail!(
+                        "restored tree size {} differs from the source {source}",
+                        du(&target)
+                    );
+                }
             }
             let _ = std::fs::remove_dir_all(&target);
             downloaded.add(run_child(&download_args)?);
         }
+        let _ = std::fs::remove_dir_all(&local);
         let stored = created["stored"];
         let rate = |secs: f64| stored / MB / secs;
         println!(
@@ -346,9 +384,15 @@ fn orchestrate(args: &[String]) -> Result<()> {
             rate(downloaded.secs),
             downloaded.rss_kib / 1024.0
         );
+        println!(
+            "  restore of the same backup from local disk: {:>7.2} s = {:>7.1} MB/s (the decoder alone)",
+            decoded.secs,
+            rate(decoded.secs)
+        );
         let ratio = downloaded.secs / restored.secs;
         println!("  restore speed / plain download speed = {ratio:.2}");
         summary.push((
+            rate(decoded.secs),
             mib,
             ratio,
             created["rss_kib"],
@@ -361,9 +405,9 @@ fn orchestrate(args: &[String]) -> Result<()> {
     println!(
         "== summary ({kind}; targets: restore at least as fast as the download, peak RSS < 64 MiB)"
     );
-    for (mib, ratio, rc, rr, r, d) in summary {
+    for (local, mib, ratio, rc, rr, r, d) in summary {
         println!(
-            "  {mib:>5} MiB: restore {r:.1} MB/s, download {d:.1} MB/s, ratio {ratio:.2}; peak RSS create {:.1} MiB / restore {:.1} MiB",
+            "  {mib:>5} MiB: restore {r:.1} MB/s, download {d:.1} MB/s, ratio {ratio:.2} (from local disk {local:.1} MB/s); peak RSS create {:.1} MiB / restore {:.1} MiB",
             rc / 1024.0,
             rr / 1024.0
         );
