@@ -25,6 +25,7 @@ pub struct DownloadOptions {
     pub part_size: usize,
     /// Ranged reads in flight at once (at least 1).
     pub concurrency: usize,
+    // A `file://` store is read 1 MiB at a time, one read at once, whatever these say.
 }
 
 impl Default for DownloadOptions {
