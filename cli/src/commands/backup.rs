@@ -1,6 +1,6 @@
 //! `midplane backup create|list|verify|restore`, in exactly the forms scripts
-//! depend on. Progress and throughput go to stderr on a terminal only; `create`
-//! prints the backup id as its last line of stdout.
+//! depend on. Progress (bytes, rate, time left) goes to stderr on a terminal only;
+//! `create` prints the backup id as its last line of stdout.
 
 use clap::Subcommand;
 use midplane_backup::Algorithm;
@@ -36,7 +36,8 @@ pub enum BackupCommand {
         #[arg(long = "key-file")]
         key_file: PathBuf,
     },
-    /// Restore into DIR; verified before anything replaces what is there.
+    /// Restore into DIR, which must be missing or empty unless --force; verified before
+    /// anything is put in place.
     Restore {
         #[arg(long)]
         from: String,
@@ -46,6 +47,9 @@ pub enum BackupCommand {
         target: PathBuf,
         #[arg(long = "key-file")]
         key_file: PathBuf,
+        /// Replace what a non-empty target holds (only once the backup has been verified).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -75,9 +79,18 @@ pub async fn run(cmd: BackupCommand) -> anyhow::Result<()> {
             id,
             target,
             key_file,
+            force,
         } => {
-            midplane_backup::cli::restore(&from, &id, &target, &key_file, Progress::Auto, &mut out)
-                .await?;
+            midplane_backup::cli::restore(
+                &from,
+                &id,
+                &target,
+                &key_file,
+                force,
+                Progress::Auto,
+                &mut out,
+            )
+            .await?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::catalog::{CatalogError, Store};
 use crate::gzip::{DEFAULT_BLOCK, ParallelGzWriter, default_workers};
 use crate::keys::BackupKey;
-use crate::manifest::{self, Digests, Manifest, Sizes, Tool};
+use crate::manifest::{self, Digests, Manifest, Sizes, SnapshotSource, Tool};
 use crate::openpgp::PgpWriter;
 use crate::plumbing::{ChannelWriter, HashWriter, Meter, Stats, Upload};
 use crate::storage::StorageConfig;
@@ -33,35 +33,28 @@ const PIECE: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
-    #[error("backup source {path}: {source}")]
-    Source {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("backup source {}: {error}", path.display())]
+    Source { path: PathBuf, error: io::Error },
     #[error("backup source {0} is not a directory")]
     NotADirectory(PathBuf),
-    #[error("backup {id}: packing {path}: {source}")]
+    #[error("backup {id}: packing {path}: {error}")]
     Pack {
         id: String,
         path: String,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
-    #[error("backup {id}: upload of {object} to {store} failed: {source}")]
+    #[error("backup {id}: upload of {object} to {store} failed: {error}")]
     Upload {
         id: String,
         object: String,
         store: String,
-        #[source]
-        source: Box<opendal::Error>,
+        error: Box<opendal::Error>,
     },
-    #[error("backup {id}: writing manifest to {store} failed: {source}")]
+    #[error("backup {id}: writing manifest to {store} failed: {error}")]
     Manifest {
         id: String,
         store: String,
-        #[source]
-        source: Box<opendal::Error>,
+        error: Box<opendal::Error>,
     },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -82,6 +75,8 @@ pub struct BackupOptions {
     pub labels: BTreeMap<String, String>,
     /// A fixed id (tests, or a caller that allocated one); a fresh time-based id when `None`.
     pub id: Option<String>,
+    /// Recorded in the manifest when `source` is a snapshot the database wrote.
+    pub snapshot: Option<SnapshotSource>,
     pub stats: Arc<Stats>,
 }
 
@@ -94,6 +89,7 @@ impl Default for BackupOptions {
             source_label: None,
             labels: BTreeMap::new(),
             id: None,
+            snapshot: None,
             stats: Arc::default(),
         }
     }
@@ -153,16 +149,18 @@ impl<W: Write> Write for Encryptor<W> {
     }
 }
 
-/// Counts bytes of the tar stream.
+/// Counts bytes of the tar stream (and reports them as progress).
 struct Counting<W> {
     inner: W,
     n: u64,
+    stats: Arc<Stats>,
 }
 
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.n += n as u64;
+        self.stats.progress.add(n as u64);
         Ok(n)
     }
 
@@ -201,6 +199,7 @@ fn pack(
     let counting = Counting {
         inner: Meter::new(gz, Arc::clone(stats), |s| &s.gzip),
         n: 0,
+        stats: Arc::clone(stats),
     };
     let mut tar = tar::Builder::new(counting);
     tar.follow_symlinks(false);
@@ -212,8 +211,23 @@ fn pack(
         } else {
             rel
         };
-        tar.append_path_with_name(path, name)
-            .map_err(at(&path.display().to_string()))?;
+        match special_entry(meta) {
+            // The tar crate would name a special file by its absolute path: build its header.
+            Some(kind) => {
+                let mut h = tar::Header::new_gnu();
+                h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+                h.set_entry_type(kind);
+                h.set_size(0);
+                let (major, minor) = device_numbers(meta);
+                h.set_device_major(major)
+                    .and_then(|()| h.set_device_minor(minor))
+                    .and_then(|()| tar.append_data(&mut h, name, io::empty()))
+                    .map_err(at(&path.display().to_string()))?;
+            }
+            None => tar
+                .append_path_with_name(path, name)
+                .map_err(at(&path.display().to_string()))?,
+        }
         entries += 1;
         if meta.is_file() {
             source_bytes += meta.len();
@@ -236,15 +250,45 @@ fn pack(
     })
 }
 
+/// The tar entry type of a FIFO or device file; `None` for everything else.
+fn special_entry(meta: &fs::Metadata) -> Option<tar::EntryType> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        Some(tar::EntryType::Fifo)
+    } else if t.is_char_device() {
+        Some(tar::EntryType::Char)
+    } else if t.is_block_device() {
+        Some(tar::EntryType::Block)
+    } else {
+        None
+    }
+}
+
+/// Major and minor number of a device file, as glibc's `major()` / `minor()` split `st_rdev`.
+fn device_numbers(meta: &fs::Metadata) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.rdev();
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
+    (major as u32, minor as u32)
+}
+
 /// Called for each entry: absolute path, path relative to the root, metadata.
 type Visit<'a> = dyn FnMut(&Path, &Path, &fs::Metadata) -> Result<(), (String, io::Error)> + 'a;
 
-/// Walks `root` depth-first in name order (deterministic archives), calling `visit` with the
+/// Walks `root` depth-first, siblings in byte order of their names, each directory right
+/// before its contents (the order docs/backup-format.md specifies), calling `visit` with the
 /// absolute path, the path relative to `root`, and the entry's own (not followed) metadata.
+/// Sockets are skipped: they hold no data and a restore could not recreate them.
 fn walk(root: &Path, visit: &mut Visit<'_>) -> Result<(), (String, io::Error)> {
+    use std::os::unix::fs::FileTypeExt;
     let mut stack = vec![root.to_path_buf()];
     while let Some(path) = stack.pop() {
         let meta = fs::symlink_metadata(&path).map_err(|e| (path.display().to_string(), e))?;
+        if meta.file_type().is_socket() {
+            continue;
+        }
         let rel = path.strip_prefix(root).unwrap_or(Path::new(""));
         visit(&path, rel, &meta)?;
         if meta.is_dir() {
@@ -261,6 +305,37 @@ fn walk(root: &Path, visit: &mut Visit<'_>) -> Result<(), (String, io::Error)> {
     Ok(())
 }
 
+/// The size of the tar stream a backup of `source` writes, from the entries' metadata: a
+/// 512-byte header per entry, GNU long-name entries for names over 100 bytes, contents padded
+/// to 512 bytes, and the 1024-byte end marker. Exact unless files change meanwhile; used for
+/// the time left in progress displays.
+pub fn tar_size_estimate(source: &Path) -> io::Result<u64> {
+    let blocks = |n: u64| n.div_ceil(512) * 512;
+    let mut total = 1024;
+    walk(source, &mut |path, rel, meta| {
+        let name_len = if rel.as_os_str().is_empty() {
+            2
+        } else {
+            rel.as_os_str().len() as u64 + u64::from(meta.is_dir())
+        };
+        total += 512;
+        if name_len > 100 {
+            total += 512 + blocks(name_len + 1);
+        }
+        if meta.file_type().is_symlink() {
+            let target_len = fs::read_link(path).map_or(0, |t| t.as_os_str().len() as u64);
+            if target_len > 100 {
+                total += 512 + blocks(target_len + 1);
+            }
+        } else if meta.is_file() {
+            total += blocks(meta.len());
+        }
+        Ok(())
+    })
+    .map_err(|(_, e)| e)?;
+    Ok(total)
+}
+
 /// Backs up directory `source` into `store`; returns the manifest once it is written.
 pub async fn create_backup(
     store: &Store,
@@ -270,7 +345,7 @@ pub async fn create_backup(
 ) -> Result<Manifest, BackupError> {
     let meta = fs::metadata(source).map_err(|e| BackupError::Source {
         path: source.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     if !meta.is_dir() {
         return Err(BackupError::NotADirectory(source.to_path_buf()));
@@ -287,7 +362,7 @@ pub async fn create_backup(
         id: id.clone(),
         object: object.clone(),
         store: store.describe(),
-        source: Box::new(source),
+        error: Box::new(source),
     };
     let mut write = store
         .operator()
@@ -336,7 +411,7 @@ pub async fn create_backup(
             return Err(BackupError::Pack {
                 id: id.clone(),
                 path,
-                source,
+                error: source,
             });
         }
         (Ok(_), Ok(false)) => {
@@ -376,6 +451,7 @@ pub async fn create_backup(
             version: TOOL_VERSION.into(),
         },
         labels: opts.labels.clone(),
+        snapshot: opts.snapshot.clone(),
     };
     let manifest_path = Store::manifest_path(&id);
     let mut write = store
@@ -387,7 +463,7 @@ pub async fn create_backup(
     write.await.map_err(|source| BackupError::Manifest {
         id: id.clone(),
         store: store.describe(),
-        source: Box::new(source),
+        error: Box::new(source),
     })?;
     Ok(manifest)
 }

@@ -15,13 +15,12 @@ pub enum CatalogError {
     NotFound { id: String, store: String },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("{store}: {op} {path}: {source}")]
+    #[error("{store}: {op} {path}: {error}")]
     Io {
         store: String,
         op: &'static str,
         path: String,
-        #[source]
-        source: Box<opendal::Error>,
+        error: Box<opendal::Error>,
     },
 }
 
@@ -77,7 +76,7 @@ impl Store {
             store: self.describe(),
             op,
             path: path.to_string(),
-            source: Box::new(source),
+            error: Box::new(source),
         }
     }
 

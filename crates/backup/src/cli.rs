@@ -4,11 +4,12 @@
 //! midplane backup create --source DIR --to URI [--encryption aes256-gcm|aes256-cbc|gpg] --key-file F
 //! midplane backup list --from URI
 //! midplane backup verify --from URI --id ID --key-file F
-//! midplane backup restore --from URI --id ID --target DIR --key-file F
+//! midplane backup restore --from URI --id ID --target DIR --key-file F [--force]
 //! ```
 //!
 //! Results go to `out` (stdout); `create` prints the backup id as its last line. Progress
-//! with throughput goes to stderr, only when it is a terminal (quiet in scripts).
+//! (bytes, rate, time left) goes to stderr, only when it is a terminal (quiet in scripts).
+//! `restore` refuses a target that is not empty unless `--force`.
 //!
 //! In a Backup Pod, backup-svc passes the backup's id, manifest labels and source label through
 //! `MIDPLANE_BACKUP_ID`, `MIDPLANE_BACKUP_LABELS` (JSON object) and `MIDPLANE_BACKUP_SOURCE`.
@@ -16,7 +17,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::catalog::{CatalogError, Store};
@@ -40,9 +40,17 @@ pub enum CliError {
     #[error(transparent)]
     Restore(#[from] RestoreError),
     #[error("writing output: {0}")]
-    Output(#[from] std::io::Error),
+    Output(std::io::Error),
     #[error("{var}: {reason}")]
     Env { var: &'static str, reason: String },
+}
+
+// Not `#[from]`: the message already carries the error's text, so it must not be a `source()`
+// as well (printing the chain would repeat it).
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::Output(e)
+    }
 }
 
 /// Set by backup-svc in a Backup Pod: the id it allocated for the backup, so the service
@@ -91,7 +99,7 @@ impl EnvOverrides {
 /// Whether to draw progress on stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Progress {
-    /// On when stderr is a terminal.
+    /// On when stderr is a terminal; scripts and logs get none.
     #[default]
     Auto,
     Never,
@@ -103,7 +111,36 @@ impl Progress {
     }
 }
 
-/// Draws "N MB, M MB/s" on stderr every half second until dropped.
+/// One progress line: bytes done (of the total, when known), rate and time left, e.g.
+/// `restore  412.3 of 1073.7 MB  38%  210.4 MB/s  ETA 0:03`.
+pub fn progress_line(label: &str, done: u64, total: u64, secs: f64) -> String {
+    let mb = |b: u64| b as f64 / 1e6;
+    let rate = done as f64 / secs.max(1e-3);
+    if total == 0 {
+        return format!("{label}  {:.1} MB  {:.1} MB/s", mb(done), rate / 1e6);
+    }
+    let done = done.min(total);
+    let pct = done * 100 / total;
+    let eta = if done == total {
+        "0:00".to_string()
+    } else if rate < 1.0 {
+        "?".to_string()
+    } else {
+        let left = ((total - done) as f64 / rate).ceil() as u64;
+        match (left / 3600, left / 60 % 60, left % 60) {
+            (0, m, s) => format!("{m}:{s:02}"),
+            (h, m, s) => format!("{h}:{m:02}:{s:02}"),
+        }
+    };
+    format!(
+        "{label}  {:.1} of {:.1} MB  {pct}%  {:.1} MB/s  ETA {eta}",
+        mb(done),
+        mb(total),
+        rate / 1e6
+    )
+}
+
+/// Redraws the progress line on stderr four times a second until dropped, then clears it.
 struct Ticker {
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -116,10 +153,11 @@ impl Ticker {
         let started = Instant::now();
         let task = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let bytes = stats.gzip.bytes.load(Ordering::Relaxed) as f64 / 1e6;
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                eprint!("\r{label}: {bytes:>10.1} MB  {:>8.1} MB/s ", bytes / secs);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let (done, total) = stats.progress.get();
+                let line = progress_line(label, done, total, started.elapsed().as_secs_f64());
+                // \x1b[K clears what a longer previous line left.
+                eprint!("\r{line}\x1b[K");
             }
         });
         Self { task: Some(task) }
@@ -130,7 +168,7 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
-            eprintln!();
+            eprint!("\r\x1b[K");
         }
     }
 }
@@ -156,10 +194,17 @@ pub async fn backup(
     progress: Progress,
     out: &mut dyn Write,
 ) -> Result<Manifest, CliError> {
+    crate::memory::bound_allocator_growth();
     let key = BackupKey::from_file(key_file)?;
     let store = Store::from_uri(to)?;
     let env = EnvOverrides::read(|k| std::env::var(k).ok())?;
     let opts = create_options(encryption, env);
+    if progress.enabled() {
+        // For the time left: a walk over the metadata only, cheap next to reading the data.
+        if let Ok(total) = crate::backup::tar_size_estimate(source) {
+            opts.stats.progress.set_total(total);
+        }
+    }
     let started = Instant::now();
     let m = {
         let _t = Ticker::start(progress, "backup", Arc::clone(&opts.stats));
@@ -218,6 +263,7 @@ pub async fn verify(
     progress: Progress,
     out: &mut dyn Write,
 ) -> Result<RestoreReport, CliError> {
+    crate::memory::bound_allocator_growth();
     let key = BackupKey::from_file(key_file)?;
     let store = Store::from_uri(from)?;
     let opts = RestoreOptions::default();
@@ -233,18 +279,24 @@ pub async fn verify(
     Ok(report)
 }
 
-/// `midplane backup restore`: restores into `target`, replacing it only once verified.
+/// `midplane backup restore`: restores into `target`, which must be missing or empty unless
+/// `force`; what is there is replaced only once the backup has been verified.
 pub async fn restore(
     from: &str,
     id: &str,
     target: &Path,
     key_file: &Path,
+    force: bool,
     progress: Progress,
     out: &mut dyn Write,
 ) -> Result<RestoreReport, CliError> {
+    crate::memory::bound_allocator_growth();
     let key = BackupKey::from_file(key_file)?;
     let store = Store::from_uri(from)?;
-    let opts = RestoreOptions::default();
+    let opts = RestoreOptions {
+        replace: force,
+        ..Default::default()
+    };
     let started = Instant::now();
     let report = {
         let _t = Ticker::start(progress, "restore", Arc::clone(&opts.stats));

@@ -15,11 +15,10 @@ const KEY_ID_DOMAIN: &[u8] = b"midplane-backup key-id v1\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("key file {path}: {source}")]
+    #[error("key file {}: {error}", path.display())]
     ReadFile {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("environment variable {name} is not set")]
     MissingEnv { name: String },
@@ -69,9 +68,9 @@ impl BackupKey {
     /// Reads the key from a file (raw, hex or base64; see [`BackupKey::from_bytes`]).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| KeyError::ReadFile {
+        let bytes = std::fs::read(path).map_err(|error| KeyError::ReadFile {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Self::from_bytes(&bytes, &format!("key file {}", path.display()))
     }

@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 pub mod backup;
 pub mod catalog;
 pub mod cli;
+pub mod download;
 pub mod gzip;
 pub mod keys;
 pub mod manifest;
+pub mod memory;
+pub mod metrics;
 pub mod openpgp;
 pub mod plumbing;
 pub mod restore;
@@ -22,12 +25,14 @@ pub mod retention;
 mod staging;
 pub mod storage;
 pub mod stream;
+mod unpack;
 
 pub use backup::{BackupError, BackupOptions, create_backup};
 pub use catalog::{CatalogError, Listing, Store};
 pub use keys::{BackupKey, KeyError};
 pub use manifest::Manifest;
 pub use restore::{RestoreError, RestoreOptions, RestoreReport, restore_backup, verify_backup};
+pub use staging::TargetProblem;
 pub use storage::{Credentials, StorageConfig};
 
 /// Version recorded in every manifest.

@@ -13,11 +13,10 @@ pub const MANIFEST_NAME: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest of backup {id}: invalid JSON: {source}")]
+    #[error("manifest of backup {id}: invalid JSON: {error}")]
     Parse {
         id: String,
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("manifest of backup {id}: unsupported format {format:?} (this tool reads {FORMAT})")]
     Format { id: String, format: String },
@@ -51,6 +50,23 @@ pub struct Tool {
     pub version: String,
 }
 
+/// Where a consistent snapshot came from, when the backup read one that the database wrote
+/// (BGSAVE, or an AOF rewrite) rather than its live files. Set by the caller that asked for
+/// the snapshot (through [`crate::BackupOptions::snapshot`]); restore into a Group reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSource {
+    /// The instance (Pod) that wrote the snapshot.
+    pub instance: String,
+    /// Its role then: `primary` or `replica`.
+    pub role: String,
+    /// The replication offset the snapshot covers.
+    pub replication_offset: u64,
+    /// The Group's term (failover epoch) when the snapshot was taken.
+    pub term: u64,
+    /// How it was written: `bgsave` or `aof-rewrite`.
+    pub method: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: String,
@@ -70,13 +86,15 @@ pub struct Manifest {
     pub tool: Tool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotSource>,
 }
 
 impl Manifest {
     pub fn parse(id: &str, bytes: &[u8]) -> Result<Self, ManifestError> {
-        let m: Manifest = serde_json::from_slice(bytes).map_err(|source| ManifestError::Parse {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|error| ManifestError::Parse {
             id: id.to_string(),
-            source,
+            error,
         })?;
         if m.format != FORMAT {
             return Err(ManifestError::Format {

@@ -33,10 +33,38 @@ impl StageCounter {
     }
 }
 
+/// How far a backup or restore is, for a progress display: bytes done of the expected total
+/// (the tar stream for a backup, the stored object for a restore or verify).
+#[derive(Debug, Default)]
+pub struct ProgressCounter {
+    done: AtomicU64,
+    /// 0 while unknown.
+    total: AtomicU64,
+}
+
+impl ProgressCounter {
+    pub fn add(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn set_total(&self, bytes: u64) {
+        self.total.store(bytes, Ordering::Relaxed);
+    }
+
+    /// (done, total); total is 0 while unknown.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Per-stage counters of one backup or restore, for progress and the benchmark. Times are
-/// inclusive of the layers below a stage; [`crate::pipeline::StageReport`] subtracts them.
+/// inclusive of the layers below a stage (the benchmark subtracts them).
 #[derive(Debug, Default)]
 pub struct Stats {
+    pub progress: ProgressCounter,
     /// tar stream produced (backup) or consumed by the unpacker (restore).
     pub tar: StageCounter,
     /// Plaintext archive (tar.gz) bytes through the compression or decompression layer.
@@ -250,42 +278,5 @@ impl Write for ChannelWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// A `Read` over byte pieces that an async task downloads.
-pub struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-    cur: Bytes,
-    stats: Arc<Stats>,
-}
-
-impl ChannelReader {
-    pub fn new(rx: mpsc::Receiver<io::Result<Bytes>>, stats: Arc<Stats>) -> Self {
-        Self {
-            rx,
-            cur: Bytes::new(),
-            stats,
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            let t = Instant::now();
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => {
-                    self.stats.transfer.add(b.len() as u64, t);
-                    self.cur = b;
-                }
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.cur.len());
-        out[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
     }
 }

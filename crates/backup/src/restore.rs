@@ -1,29 +1,26 @@
-//! Restore and verify: download → decrypt (authenticating each chunk) → SHA-256 → gunzip →
-//! untar into a staging directory; only when the stored object's and the archive's digests and
-//! sizes match the manifest is the staging directory swapped into place. Any failure removes
-//! the staging directory and leaves the target as it was.
+//! Restore and verify: download (parallel ranged reads) → decrypt (authenticating each chunk)
+//! → SHA-256 → gunzip → untar into a staging directory; only when the stored object's and the
+//! archive's digests and sizes match the manifest is the staging directory swapped into place.
+//! A target that is not empty is refused unless the caller asks to replace it; any failure
+//! removes the staging directory and leaves the target as it was.
 
-use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::StreamExt;
-use tokio::sync::mpsc;
-
 use crate::Algorithm;
 use crate::catalog::{CatalogError, Store};
-use crate::gzip::{GzReader, default_workers};
+use crate::download::{Download, DownloadOptions, PartReader};
+use crate::gzip::default_workers;
 use crate::keys::BackupKey;
 use crate::manifest::Manifest;
-use crate::openpgp::PgpReader;
-use crate::plumbing::{ChannelReader, HashReader, Meter, Stats};
-use crate::staging::Staging;
-use crate::stream::{ChunkCipher, DecryptReader};
+use crate::plumbing::Stats;
+use crate::staging::{Staging, TargetProblem};
+use crate::storage::StorageConfig;
+pub use crate::unpack::{RestoreReport, UnpackError, unpack_stream};
 
-/// Download piece size.
-const READ_CHUNK: usize = 1 << 20;
-
+/// Every message is complete on its own (it names the backup, the chunk or the file), so no
+/// error here has a `source()`: printing the chain would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error(transparent)]
@@ -36,31 +33,27 @@ pub enum RestoreError {
         expected: String,
         given: String,
     },
-    #[error("backup {id}: download of {object} failed: {source}")]
+    #[error("backup {id}: downloading {object}: {cause}")]
     Download {
         id: String,
         object: String,
-        #[source]
-        source: Box<opendal::Error>,
+        cause: String,
     },
-    #[error("backup {id}: {source}")]
-    Stream {
-        id: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("backup {id}: {what} mismatch: manifest says {expected}, found {found}")]
+    #[error("backup {id}: {cause}")]
+    Stream { id: String, cause: String },
+    #[error("backup {id}: {what} mismatch: manifest says {expected}, found {found}{hint}")]
     Mismatch {
         id: String,
         what: &'static str,
         expected: String,
         found: String,
+        /// What the mismatch means, with a leading separator; often empty.
+        hint: &'static str,
     },
-    #[error("restore target {path}: {source}")]
+    #[error("restore target {}: {problem}", path.display())]
     Target {
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        problem: TargetProblem,
     },
     #[error("backup {id}: worker task failed: {reason}")]
     Task { id: String, reason: String },
@@ -71,6 +64,10 @@ pub struct RestoreOptions {
     pub workers: usize,
     /// Restore file owners (uid/gid) as archived; sensible when running as root.
     pub preserve_ownership: bool,
+    /// Replace a target that is not empty (`--force`). Without it such a target is refused
+    /// before anything is downloaded; a missing or empty directory is always fine.
+    pub replace: bool,
+    pub download: DownloadOptions,
     pub stats: Arc<Stats>,
 }
 
@@ -79,167 +76,11 @@ impl Default for RestoreOptions {
         Self {
             workers: default_workers(),
             preserve_ownership: false,
+            replace: false,
+            download: DownloadOptions::default(),
             stats: Arc::default(),
         }
     }
-}
-
-/// What a restore or verify read and checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RestoreReport {
-    pub id: String,
-    pub entries: u64,
-    pub tar_bytes: u64,
-    pub archive_sha256: String,
-    pub archive_bytes: u64,
-    pub stored_sha256: String,
-    pub stored_bytes: u64,
-}
-
-enum Decryptor<R: Read + Send + 'static> {
-    Stream(DecryptReader<R>),
-    Pgp(Box<PgpReader<R>>),
-}
-
-impl<R: Read + Send + 'static> Read for Decryptor<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decryptor::Stream(r) => r.read(buf),
-            Decryptor::Pgp(r) => r.read(buf),
-        }
-    }
-}
-
-fn decryptor<R: Read + Send + 'static>(
-    inner: R,
-    algorithm: Algorithm,
-    key: &BackupKey,
-) -> io::Result<Decryptor<R>> {
-    Ok(match algorithm {
-        Algorithm::Aes256Gcm => {
-            Decryptor::Stream(DecryptReader::new(inner, ChunkCipher::Aes256Gcm, key)?)
-        }
-        Algorithm::Aes256Cbc => Decryptor::Stream(DecryptReader::new(
-            inner,
-            ChunkCipher::Aes256CbcHmacSha256,
-            key,
-        )?),
-        Algorithm::Gpg => Decryptor::Pgp(Box::new(PgpReader::new(inner, key)?)),
-    })
-}
-
-/// Counts tar bytes consumed.
-struct Counting<R> {
-    inner: R,
-    n: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-}
-
-/// Decrypts, decompresses and unpacks `stored` into `dest` (or only reads every entry when
-/// `dest` is `None`). Synchronous; the digests cover the whole stream.
-pub fn unpack_stream<R: Read + Send + 'static>(
-    stored: R,
-    algorithm: Algorithm,
-    key: &BackupKey,
-    dest: Option<&Path>,
-    opts: &RestoreOptions,
-) -> io::Result<RestoreReport> {
-    unpack_inner(stored, algorithm, key, dest, opts).map_err(|e| {
-        let pgp = std::error::Error::source(&e)
-            .or(e.get_ref().map(|r| r as &(dyn std::error::Error + 'static)))
-            .is_some_and(|r| r.is::<crate::openpgp::PgpError>());
-        if algorithm == Algorithm::Gpg && !pgp && e.kind() == io::ErrorKind::InvalidData {
-            // OpenPGP authenticates only at the end (MDC); damage is often caught earlier by
-            // the gzip CRC or the tar parser. Say what it means.
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "encrypted data modified or corrupt (caught before the OpenPGP MDC check): {e}"
-                ),
-            )
-        } else {
-            e
-        }
-    })
-}
-
-fn unpack_inner<R: Read + Send + 'static>(
-    stored: R,
-    algorithm: Algorithm,
-    key: &BackupKey,
-    dest: Option<&Path>,
-    opts: &RestoreOptions,
-) -> io::Result<RestoreReport> {
-    let stats = &opts.stats;
-    let (stored, stored_hash) = HashReader::new(stored, Arc::clone(stats), |s| &s.hash_stored);
-    let dec = Meter::new(decryptor(stored, algorithm, key)?, Arc::clone(stats), |s| {
-        &s.crypto
-    });
-    let (archive, archive_hash) = HashReader::new(dec, Arc::clone(stats), |s| &s.hash);
-    let gz = GzReader::with_counter(archive, opts.workers, Arc::clone(&stats.gzip_workers))?;
-    let counting = Counting {
-        inner: Meter::new(gz, Arc::clone(stats), |s| &s.gzip),
-        n: 0,
-    };
-    let mut tar = tar::Archive::new(counting);
-    tar.set_preserve_permissions(true);
-    tar.set_preserve_mtime(true);
-    tar.set_preserve_ownerships(opts.preserve_ownership);
-    tar.set_overwrite(true);
-    let mut entries = 0u64;
-    let mut dir_times = Vec::new();
-    for entry in tar.entries()? {
-        let mut entry = entry?;
-        entries += 1;
-        match dest {
-            Some(dest) => {
-                let is_dir = entry.header().entry_type().is_dir();
-                let mtime = entry.header().mtime().ok();
-                let rel = entry.path()?.into_owned();
-                if !entry.unpack_in(dest)? {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("archive entry {} points outside the target", rel.display()),
-                    ));
-                }
-                if is_dir && let Some(m) = mtime {
-                    dir_times.push((dest.join(rel), m));
-                }
-            }
-            None => {
-                io::copy(&mut entry, &mut io::sink())?;
-            }
-        }
-    }
-    // Files written into a directory bump its mtime: set directories' times last.
-    for (dir, mtime) in dir_times.into_iter().rev() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-        if let Ok(f) = fs::File::open(&dir) {
-            let _ = f.set_modified(t);
-        }
-    }
-    let mut counting = tar.into_inner();
-    // Read past the tar end marker so every layer reaches its end and checks it.
-    io::copy(&mut counting, &mut io::sink())?;
-    let tar_bytes = counting.n;
-    let (archive_sha256, archive_bytes) = archive_hash.finish();
-    let (stored_sha256, stored_bytes) = stored_hash.finish();
-    Ok(RestoreReport {
-        id: String::new(),
-        entries,
-        tar_bytes,
-        archive_sha256,
-        archive_bytes,
-        stored_sha256,
-        stored_bytes,
-    })
 }
 
 /// Compares what was read with the manifest.
@@ -249,6 +90,7 @@ fn check(report: &RestoreReport, m: &Manifest) -> Result<(), RestoreError> {
         what,
         expected,
         found,
+        hint: "",
     };
     if report.stored_bytes != m.sizes.stored_bytes {
         return Err(mismatch(
@@ -281,48 +123,82 @@ fn check(report: &RestoreReport, m: &Manifest) -> Result<(), RestoreError> {
     Ok(())
 }
 
-/// Streams a backup's object from storage into a synchronous reader and runs `consume` on it
-/// on a blocking thread.
-async fn with_download<T: Send + 'static>(
+/// Downloads a backup's object and decodes it on a blocking thread with `consume`; a failure
+/// is reported once, from where it happened (download, stream, or the file being written).
+async fn decode_download(
     store: &Store,
     m: &Manifest,
-    stats: Arc<Stats>,
-    consume: impl FnOnce(ChannelReader) -> io::Result<T> + Send + 'static,
-) -> Result<T, RestoreError> {
+    opts: &RestoreOptions,
+    consume: impl FnOnce(PartReader) -> Result<RestoreReport, UnpackError> + Send + 'static,
+) -> Result<RestoreReport, RestoreError> {
     let object = format!("{}/{}", m.id, m.object);
-    let download_err = |source: opendal::Error| RestoreError::Download {
+    let download_err = |e: opendal::Error| RestoreError::Download {
         id: m.id.clone(),
         object: object.clone(),
-        source: Box::new(source),
+        cause: e.to_string(),
     };
-    let reader = store
+    // The size first: a cut or replaced object is refused before anything is downloaded.
+    let size = store
         .operator()
-        .reader_with(&object)
-        .chunk(READ_CHUNK)
+        .stat(&object)
         .await
-        .map_err(download_err)?;
-    let mut bytes = reader.into_bytes_stream(..).await.map_err(download_err)?;
-    let (tx, rx) = mpsc::channel::<io::Result<bytes::Bytes>>(2);
-    let downloader = tokio::spawn(async move {
-        while let Some(item) = bytes.next().await {
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    let reader = ChannelReader::new(rx, stats);
+        .map_err(download_err)?
+        .content_length();
+    if size != m.sizes.stored_bytes {
+        return Err(RestoreError::Mismatch {
+            id: m.id.clone(),
+            what: "stored object size",
+            expected: m.sizes.stored_bytes.to_string(),
+            found: size.to_string(),
+            hint: ": the object was truncated or replaced",
+        });
+    }
+    opts.stats.progress.set_total(size);
+    let (reader, download) = Download::start(
+        store.operator(),
+        &object,
+        size,
+        download_options(store, opts.download),
+        Arc::clone(&opts.stats),
+    );
     let result = tokio::task::spawn_blocking(move || consume(reader)).await;
-    downloader.abort();
-    result
+    if let Some(e) = download.finish() {
+        return Err(download_err(e));
+    }
+    let mut report = result
         .map_err(|e| RestoreError::Task {
             id: m.id.clone(),
             reason: e.to_string(),
         })?
-        .map_err(|source| RestoreError::Stream {
-            id: m.id.clone(),
-            source,
-        })
+        .map_err(|e| unpack_error(&m.id, e))?;
+    report.id = m.id.clone();
+    check(&report, m)?;
+    Ok(report)
+}
+
+/// Reads from a local directory have no first-byte latency to hide: one 1 MiB read at a
+/// time is as fast and keeps memory down.
+fn download_options(store: &Store, opts: DownloadOptions) -> DownloadOptions {
+    match store.config() {
+        StorageConfig::Fs { .. } => DownloadOptions {
+            part_size: opts.part_size.min(1 << 20),
+            concurrency: 1,
+        },
+        _ => opts,
+    }
+}
+
+fn unpack_error(id: &str, e: UnpackError) -> RestoreError {
+    match e {
+        UnpackError::Stream(cause) => RestoreError::Stream {
+            id: id.to_string(),
+            cause,
+        },
+        UnpackError::Write { dir, entry, cause } => RestoreError::Target {
+            path: dir,
+            problem: TargetProblem::Write { entry, cause },
+        },
+    }
 }
 
 async fn manifest_for(store: &Store, id: &str, key: &BackupKey) -> Result<Manifest, RestoreError> {
@@ -338,8 +214,38 @@ async fn manifest_for(store: &Store, id: &str, key: &BackupKey) -> Result<Manife
     Ok(m)
 }
 
-/// Restores backup `id` from `store` into directory `target`, replacing its content only after
-/// everything has been verified.
+/// Swaps the staged tree into place if `outcome` is a success, else removes it. Errors
+/// name the target, not the staging directory (an implementation detail).
+fn settle(
+    staging: Staging,
+    target: &Path,
+    outcome: Result<RestoreReport, RestoreError>,
+) -> Result<RestoreReport, RestoreError> {
+    let target_err = target_error(target);
+    match outcome {
+        Ok(report) => {
+            staging.commit(target).map_err(&target_err)?;
+            Ok(report)
+        }
+        Err(e) => {
+            staging.discard();
+            Err(match e {
+                RestoreError::Target { problem, .. } => target_err(problem),
+                other => other,
+            })
+        }
+    }
+}
+
+fn target_error(target: &Path) -> impl Fn(TargetProblem) -> RestoreError + '_ {
+    move |problem| RestoreError::Target {
+        path: target.to_path_buf(),
+        problem,
+    }
+}
+
+/// Restores backup `id` from `store` into directory `target`. The target must be missing or
+/// empty unless `opts.replace`; it is replaced only after everything has been verified.
 pub async fn restore_backup(
     store: &Store,
     id: &str,
@@ -347,32 +253,16 @@ pub async fn restore_backup(
     target: &Path,
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
+    // Refuse a non-empty target before the manifest is even read.
+    Staging::check_target(target, opts.replace).map_err(target_error(target))?;
     let m = manifest_for(store, id, key).await?;
-    let target_err = |source| RestoreError::Target {
-        path: target.to_path_buf(),
-        source,
-    };
-    let staging = Staging::prepare(target).map_err(target_err)?;
+    let staging = Staging::prepare(target, opts.replace).map_err(target_error(target))?;
     let (dir, alg, key2, opts2) = (staging.dir.clone(), m.algorithm, key.clone(), opts.clone());
-    let outcome = with_download(store, &m, Arc::clone(&opts.stats), move |r| {
+    let outcome = decode_download(store, &m, opts, move |r| {
         unpack_stream(r, alg, &key2, Some(&dir), &opts2)
     })
-    .await
-    .and_then(|mut report| {
-        report.id = m.id.clone();
-        check(&report, &m)?;
-        Ok(report)
-    });
-    match outcome {
-        Ok(report) => {
-            staging.commit(target).map_err(target_err)?;
-            Ok(report)
-        }
-        Err(e) => {
-            staging.discard();
-            Err(e)
-        }
-    }
+    .await;
+    settle(staging, target, outcome)
 }
 
 /// Reads backup `id` end to end (download, authenticate, decompress, walk every tar entry)
@@ -385,19 +275,17 @@ pub async fn verify_backup(
 ) -> Result<RestoreReport, RestoreError> {
     let m = manifest_for(store, id, key).await?;
     let (alg, key2, opts2) = (m.algorithm, key.clone(), opts.clone());
-    let mut report = with_download(store, &m, Arc::clone(&opts.stats), move |r| {
+    decode_download(store, &m, opts, move |r| {
         unpack_stream(r, alg, &key2, None, &opts2)
     })
-    .await?;
-    report.id = m.id.clone();
-    check(&report, &m)?;
-    Ok(report)
+    .await
 }
 
 /// Restores from an encrypted archive read from `stored` (for example a local file, or an
 /// archive made by `tar czf - DIR | gpg --symmetric --cipher-algo AES256`), into `target`
-/// with the same staging and swap. With a manifest, digests and sizes are checked too;
-/// without one, integrity rests on the cipher's authentication (GCM tags, HMAC, OpenPGP MDC).
+/// with the same checks, staging and swap. With a manifest, digests and sizes are checked
+/// too; without one, integrity rests on the cipher's authentication (GCM tags, HMAC, OpenPGP
+/// MDC). Blocking.
 pub fn restore_from_reader<R: Read + Send + 'static>(
     stored: R,
     algorithm: Algorithm,
@@ -407,16 +295,9 @@ pub fn restore_from_reader<R: Read + Send + 'static>(
     opts: &RestoreOptions,
 ) -> Result<RestoreReport, RestoreError> {
     let id = expected.map_or_else(|| "(file)".to_string(), |m| m.id.clone());
-    let target_err = |source| RestoreError::Target {
-        path: target.to_path_buf(),
-        source,
-    };
-    let staging = Staging::prepare(target).map_err(target_err)?;
+    let staging = Staging::prepare(target, opts.replace).map_err(target_error(target))?;
     let outcome = unpack_stream(stored, algorithm, key, Some(&staging.dir), opts)
-        .map_err(|source| RestoreError::Stream {
-            id: id.clone(),
-            source,
-        })
+        .map_err(|e| unpack_error(&id, e))
         .and_then(|mut report| {
             report.id = id.clone();
             if let Some(m) = expected {
@@ -424,14 +305,5 @@ pub fn restore_from_reader<R: Read + Send + 'static>(
             }
             Ok(report)
         });
-    match outcome {
-        Ok(report) => {
-            staging.commit(target).map_err(target_err)?;
-            Ok(report)
-        }
-        Err(e) => {
-            staging.discard();
-            Err(e)
-        }
-    }
+    settle(staging, target, outcome)
 }

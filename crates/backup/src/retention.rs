@@ -70,6 +70,7 @@ mod tests {
                 version: "v".into(),
             },
             labels: Default::default(),
+            snapshot: None,
         }
     }
 

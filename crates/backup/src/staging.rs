@@ -5,6 +5,30 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// What is wrong with a restore target; the message follows "restore target PATH: ".
+#[derive(Debug, thiserror::Error)]
+pub enum TargetProblem {
+    #[error(
+        "it is not empty ({count} {}, among them {example:?}): pass --force to replace its content, or give a new or empty directory",
+        if *count == 1 { "entry" } else { "entries" }
+    )]
+    NotEmpty { count: usize, example: String },
+    #[error("it exists and is not a directory")]
+    NotADirectory,
+    #[error("{doing}: {cause}")]
+    Io { doing: String, cause: String },
+    #[error("writing {entry:?}: {cause}")]
+    Write { entry: String, cause: String },
+}
+
+fn io_problem(doing: impl Into<String>) -> impl FnOnce(io::Error) -> TargetProblem {
+    let doing = doing.into();
+    move |e| TargetProblem::Io {
+        doing,
+        cause: e.to_string(),
+    }
+}
+
 /// Where a restore is unpacked before it replaces the target.
 pub(crate) struct Staging {
     pub(crate) dir: PathBuf,
@@ -18,37 +42,63 @@ fn unique(base: &Path, stem: &str) -> PathBuf {
 }
 
 impl Staging {
-    pub(crate) fn prepare(target: &Path) -> io::Result<Self> {
+    /// Refuses a target that exists and is not an empty directory, unless `replace`.
+    pub(crate) fn check_target(target: &Path, replace: bool) -> Result<(), TargetProblem> {
+        let meta = match fs::symlink_metadata(target) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_problem("reading it")(e)),
+        };
+        if !meta.is_dir() {
+            return Err(TargetProblem::NotADirectory);
+        }
+        if replace {
+            return Ok(());
+        }
+        let mount = is_mount_point(target, &parent_of(target))?;
+        let mut names = fs::read_dir(target)
+            .and_then(|rd| {
+                rd.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(io_problem("listing it"))?;
+        names.retain(|n| !(mount && n == LOST_FOUND));
+        names.sort();
+        match names.first() {
+            None => Ok(()),
+            Some(first) => Err(TargetProblem::NotEmpty {
+                count: names.len(),
+                example: first.clone(),
+            }),
+        }
+    }
+
+    /// Checks the target (see [`Staging::check_target`]) and creates the staging directory.
+    pub(crate) fn prepare(target: &Path, replace: bool) -> Result<Self, TargetProblem> {
+        Self::check_target(target, replace)?;
         let name = target
             .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "target has no name"))?
+            .ok_or_else(|| TargetProblem::Io {
+                doing: "naming the staging directory".into(),
+                cause: "the path has no final component".into(),
+            })?
             .to_string_lossy()
             .into_owned();
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent)?;
-        let inside = match fs::symlink_metadata(target) {
-            Ok(m) if m.is_dir() => {
-                use std::os::unix::fs::MetadataExt;
-                m.dev() != fs::metadata(&parent)?.dev()
-            }
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "target exists and is not a directory",
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e),
-        };
+        let parent = parent_of(target);
+        fs::create_dir_all(&parent).map_err(io_problem(format!(
+            "creating its parent {}",
+            parent.display()
+        )))?;
+        let inside = target.exists() && is_mount_point(target, &parent)?;
         let dir = if inside {
             unique(target, ".midplane-restore")
         } else {
             unique(&parent, &format!(".{name}.midplane-restore"))
         };
-        fs::create_dir(&dir)?;
+        fs::create_dir(&dir).map_err(io_problem(format!(
+            "creating the staging directory {}",
+            dir.display()
+        )))?;
         Ok(Self { dir, inside })
     }
 
@@ -58,8 +108,17 @@ impl Staging {
         }
     }
 
-    /// Puts the staged tree in place of `target`.
-    pub(crate) fn commit(self, target: &Path) -> io::Result<()> {
+    /// Puts the staged tree in place of `target`; on failure the target is as it was.
+    pub(crate) fn commit(self, target: &Path) -> Result<(), TargetProblem> {
+        let dir = self.dir.clone();
+        let result = self.swap(target);
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        result.map_err(io_problem("putting the restored tree in place"))
+    }
+
+    fn swap(self, target: &Path) -> io::Result<()> {
         if self.inside {
             return self.commit_inside(target);
         }
@@ -87,26 +146,32 @@ impl Staging {
     fn commit_inside(self, target: &Path) -> io::Result<()> {
         let old = unique(target, ".midplane-old");
         fs::create_dir(&old)?;
-        let mut moved = Vec::new();
+        // (from, to) of every rename, undone in reverse if one fails.
+        let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
         let result = (|| {
             for e in fs::read_dir(target)? {
                 let p = e?.path();
-                if p != self.dir && p != old {
-                    let to = old.join(p.file_name().unwrap_or_default());
+                let name = p.file_name().unwrap_or_default();
+                let keep = name == LOST_FOUND && !self.dir.join(LOST_FOUND).exists();
+                if p != self.dir && p != old && !keep {
+                    let to = old.join(name);
                     fs::rename(&p, &to)?;
-                    moved.push((to, p));
+                    done.push((p, to));
                 }
             }
             for e in fs::read_dir(&self.dir)? {
                 let p = e?.path();
-                fs::rename(&p, target.join(p.file_name().unwrap_or_default()))?;
+                let to = target.join(p.file_name().unwrap_or_default());
+                fs::rename(&p, &to)?;
+                done.push((p, to));
             }
             Ok(())
         })();
         if let Err(e) = result {
-            for (from, to) in moved {
-                let _ = fs::rename(from, to);
+            for (from, to) in done.into_iter().rev() {
+                let _ = fs::rename(to, from);
             }
+            let _ = fs::remove_dir(&old);
             return Err(e);
         }
         let _ = fs::remove_dir(&self.dir);
@@ -114,5 +179,26 @@ impl Staging {
             tracing::warn!(dir = %old.display(), error = %e, "could not remove the replaced tree");
         }
         Ok(())
+    }
+}
+
+/// A filesystem's root (a PVC's, say) may hold `lost+found`; it is not content.
+const LOST_FOUND: &str = "lost+found";
+
+/// Whether `dir` is on another device than its parent: a mount point, which cannot be renamed.
+fn is_mount_point(dir: &Path, parent: &Path) -> Result<bool, TargetProblem> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| {
+        fs::metadata(p)
+            .map(|m| m.dev())
+            .map_err(io_problem(format!("reading {}", p.display())))
+    };
+    Ok(dev(dir)? != dev(parent)?)
+}
+
+fn parent_of(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }

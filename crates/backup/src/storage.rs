@@ -19,11 +19,10 @@ pub enum StorageError {
         provider: &'static str,
         field: &'static str,
     },
-    #[error("storage {provider}: {source}")]
+    #[error("storage {provider}: {error}")]
     Build {
         provider: &'static str,
-        #[source]
-        source: Box<opendal::Error>,
+        error: Box<opendal::Error>,
     },
 }
 
@@ -259,7 +258,7 @@ impl StorageConfig {
         let provider = self.provider();
         let wrap = |source: opendal::Error| StorageError::Build {
             provider,
-            source: Box::new(source),
+            error: Box::new(source),
         };
         let op = match self {
             StorageConfig::S3 {

@@ -3,6 +3,7 @@
 
 mod support;
 
+use midplane_backup::download::DownloadOptions;
 use midplane_backup::{
     Algorithm, BackupKey, BackupOptions, RestoreOptions, Store, create_backup, restore_backup,
     verify_backup,
@@ -45,13 +46,28 @@ async fn round_trip_all_algorithms(store: &Store, what: &str) {
         assert_eq!(report.archive_sha256, m.sha256.archive);
         assert_eq!(report.stored_sha256, m.sha256.stored);
 
-        // Restore over an existing, different tree: it must be replaced entirely.
+        // Restore over an existing, different tree (replace, as `--force`): it must be
+        // replaced entirely. Small parts, so the object comes in several ranged reads at once.
         let target = work.path().join(format!("restored-{alg}"));
         std::fs::create_dir_all(target.join("stale")).expect("mkdir");
         std::fs::write(target.join("stale/old.txt"), b"old").expect("w");
-        restore_backup(store, &m.id, &key, &target, &RestoreOptions::default())
+        let opts = RestoreOptions {
+            replace: true,
+            download: DownloadOptions {
+                part_size: 1 << 20,
+                concurrency: 3,
+            },
+            ..Default::default()
+        };
+        let report = restore_backup(store, &m.id, &key, &target, &opts)
             .await
             .unwrap_or_else(|e| panic!("{what} {alg}: restore failed: {e}"));
+        assert_eq!(report.stored_bytes, m.sizes.stored_bytes);
+        assert_eq!(
+            opts.stats.progress.get(),
+            (m.sizes.stored_bytes, m.sizes.stored_bytes),
+            "{what} {alg}: progress counts the stored object"
+        );
         let after = snapshot(&target);
         assert_eq!(
             after.iter().map(|e| &e.0).collect::<Vec<_>>(),

@@ -295,3 +295,34 @@ pub fn leftovers(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The error as the `midplane` CLI prints it (anyhow's `{:#}`: the message, then each
+/// source), checked to say each thing once: no clause twice, one OS error at most.
+pub fn one_message(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut src = err.source();
+    while let Some(e) = src {
+        parts.push(e.to_string());
+        src = e.source();
+    }
+    let text = parts.join(": ");
+    let clauses: Vec<&str> = text.split(": ").filter(|c| c.len() >= 6).collect();
+    for (i, c) in clauses.iter().enumerate() {
+        assert!(
+            !clauses[i + 1..].contains(c),
+            "{c:?} is said twice in {text:?}"
+        );
+    }
+    for phrase in [
+        "failed to unpack",
+        "os error",
+        "failed authentication",
+        "not found",
+    ] {
+        assert!(
+            text.matches(phrase).count() <= 1,
+            "{phrase:?} is said more than once in {text:?}"
+        );
+    }
+    text
+}
