@@ -23,6 +23,9 @@ mod jobs;
 mod pods;
 
 pub use jobs::{DURATION_ANNOTATION, JobOutcome, OUTCOME_ANNOTATION};
+pub(crate) use pods::NODE;
+
+use crate::process::{Input, Runtime};
 
 /// A test-injected pod fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +84,17 @@ pub struct Kubelet {
     ip_counter: AtomicU64,
     /// How Job Pods end when neither the Job nor its template says.
     job_outcome: JobOutcome,
+    /// Process pods: the node that runs them (`None`: simulated Pods).
+    pub(crate) process: Option<Arc<Runtime>>,
 }
 
 impl Kubelet {
-    pub fn new(store: Arc<Store>, timing: Timing, job_outcome: JobOutcome) -> Arc<Self> {
+    pub fn new(
+        store: Arc<Store>,
+        timing: Timing,
+        job_outcome: JobOutcome,
+        process: Option<Arc<Runtime>>,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let events = store.subscribe_internal();
         Arc::new(Self {
@@ -98,12 +108,17 @@ impl Kubelet {
             index: std::sync::Mutex::new(index::Index::default()),
             ip_counter: AtomicU64::new(1),
             job_outcome,
+            process,
         })
     }
 
-    pub(crate) fn next_ip(&self) -> String {
+    /// The address of a Pod being scheduled (`None`: process pods ran out of addresses).
+    pub(crate) fn next_ip(&self) -> Option<String> {
+        if let Some(rt) = &self.process {
+            return rt.allocate_ip().map(|ip| ip.to_string());
+        }
         let n = self.ip_counter.fetch_add(1, Ordering::Relaxed);
-        format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2)
+        Some(format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2))
     }
 
     /// Fire a readiness timer for a pod.
@@ -130,6 +145,15 @@ impl Kubelet {
             .ok_or_else(|| ApiError::not_found("", "pods", name))?;
         if fault == Fault::Delete {
             inner.delete(&rt, ns, name, &DeleteOpts::default())?;
+            return Ok((*pod).clone());
+        }
+        if let Some(p) = &self.process {
+            if fault != Fault::Crash {
+                return Err(ApiError::bad_request(format!(
+                    "the {fault:?} hook is for simulated Pods; with process pods stop or kill the process instead (crash and delete work)"
+                )));
+            }
+            p.input(Input::Crash(ns.to_string(), name.to_string()));
             return Ok((*pod).clone());
         }
         let new = json!({"status": pods::fault_status(&pod, fault, &now())});
@@ -218,6 +242,9 @@ impl Kubelet {
                 } else if ev.gr == job_gr {
                     jobs.insert(key);
                 } else if ev.gr == pod_gr {
+                    if let Some(p) = &self.process {
+                        p.input(Input::Pod(ev.clone()));
+                    }
                     if ev.object["spec"]["nodeName"].is_null() {
                         new_pods.insert(key.clone());
                     }
@@ -250,8 +277,16 @@ impl Kubelet {
                         endpoints::services_selecting(&inner, index, old, &mut pod_services);
                     }
                 } else if ev.gr == pvc_gr {
+                    if let Some(p) = &self.process
+                        && ev.etype == crate::store::EventType::Deleted
+                    {
+                        p.input(Input::PvcDeleted(ev.object.clone()));
+                    }
                     pvcs.insert(key);
                 } else if ev.gr == svc_gr {
+                    if let Some(p) = &self.process {
+                        p.input(Input::Service(key.clone()));
+                    }
                     services.insert(key);
                 }
             }
@@ -381,9 +416,18 @@ impl Kubelet {
             .iter()
             .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
         let recreate = dep["spec"]["strategy"]["type"] == "Recreate";
+        // Recreate waits until no Pod of an older template runs, terminating ones included
+        // (with graceful deletion they may run for their grace period).
+        let old_running = owned.iter().any(|p| {
+            p["metadata"]["labels"]["pod-template-hash"] != hash.as_str()
+                && !matches!(
+                    p["status"]["phase"].as_str(),
+                    Some("Failed") | Some("Succeeded")
+                )
+        });
         let paused = dep["spec"]["paused"] == json!(true);
         if !paused {
-            if current.len() < desired && (!recreate || old.is_empty()) {
+            if current.len() < desired && (!recreate || !old_running) {
                 for _ in current.len()..desired {
                     let pod = pods::from_template(&dep, &hash);
                     store.create(

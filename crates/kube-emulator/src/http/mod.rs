@@ -2,6 +2,9 @@
 //! unknown is a proper `Status` 404, everything unsupported a loud 501.
 
 mod discovery;
+mod logs;
+mod protobuf;
+mod scale;
 mod table;
 mod watch;
 
@@ -127,6 +130,8 @@ fn parse_target(shared: &Shared, segs: &[&str]) -> ApiResult<Option<Target>> {
     }
     if let Some(s) = &sub
         && !(s == "status" && rt.status_subresource)
+        && !(s == "scale" && scale::has_scale(&rt))
+        && !(s == "log" && rt.group.is_empty() && rt.kind == "Pod")
     {
         if s == "scale" || s == "log" || s == "exec" || s == "eviction" || s == "finalize" {
             return Err(ApiError::not_implemented(&format!("the {s} subresource")));
@@ -189,6 +194,22 @@ async fn route(
         Scope::Main
     };
     let opts = write_opts(&t, query, headers);
+    if let Some(name) = &t.name {
+        match t.sub.as_deref() {
+            Some("scale") => {
+                return scale::serve(shared, &t.rt, method, &ns, name, headers, &body, &opts);
+            }
+            Some("log") if *method == Method::GET => {
+                return logs::serve(shared, &ns, name, query).await;
+            }
+            Some("log") => {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method ({method}) on the requested resource"
+                )));
+            }
+            _ => {}
+        }
+    }
     match (method.clone(), &t.name) {
         (Method::GET, None) if is_true(query.get("watch")) => Ok(watch::serve(
             shared,
@@ -264,7 +285,7 @@ async fn route(
             Ok(json_response(200, &obj))
         }
         (Method::POST, None) => {
-            let obj = decode_body(&body)?;
+            let obj = decode_object(headers, &body)?;
             let created = shared.store.create(&t.rt, &ns, obj, &opts, true)?;
             Ok(json_response(
                 201,
@@ -272,7 +293,7 @@ async fn route(
             ))
         }
         (Method::PUT, Some(name)) => {
-            let obj = decode_body(&body)?;
+            let obj = decode_object(headers, &body)?;
             let updated = shared.store.update(&t.rt, &ns, name, obj, scope, &opts)?;
             Ok(json_response(
                 200,
@@ -433,14 +454,30 @@ fn delete_opts(query: &HashMap<String, String>, body: &Bytes) -> ApiResult<Delet
         .as_array()
         .is_some_and(|a| a.iter().any(|v| v == "All"))
         || query.get("dryRun").is_some_and(|v| v == "All");
+    let grace_period = b["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
     Ok(DeleteOpts {
         propagation,
+        grace_period,
         uid: b["preconditions"]["uid"].as_str().map(String::from),
         resource_version: b["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from),
         dry_run: dry,
     })
+}
+
+/// The body of a create or update: JSON or YAML, or the protobuf kubectl's typed clients send.
+fn decode_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.starts_with(protobuf::CONTENT_TYPE) {
+        return protobuf::decode(body);
+    }
+    decode_body(body)
 }
 
 /// JSON, or YAML (server-side apply bodies).
