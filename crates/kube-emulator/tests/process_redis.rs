@@ -143,7 +143,14 @@ async fn a_redis_group_runs_for_real() {
             }
         })
         .await;
-        assert_eq!(redis_cli(&["-h", &ip, "get", "greeting"]).await, "hello");
+        // Replication is asynchronous: the write arrives shortly after.
+        wait("the write on a replica", 10, || async {
+            match redis_cli(&["-h", &ip, "get", "greeting"]).await.as_str() {
+                "hello" => Ok(()),
+                other => Err(other.to_string()),
+            }
+        })
+        .await;
     }
 
     // kubectl logs prints Redis' log.
