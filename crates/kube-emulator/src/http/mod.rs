@@ -1,6 +1,7 @@
 //! The HTTP front: path parsing, content negotiation and the verb handlers. Everything
 //! unknown is a proper `Status` 404, everything unsupported a loud 501.
 
+mod admin;
 mod discovery;
 mod logs;
 mod protobuf;
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
-use crate::kubelet::{Fault, Kubelet};
+use crate::kubelet::Kubelet;
 use crate::ops::{DeleteOpts, DeleteOutcome, ListOpts, PatchKind, WriteOpts, present, present_cow};
 use crate::registry::ResourceType;
 use crate::store::Store;
@@ -174,7 +175,7 @@ async fn route(
         return Ok(r);
     }
     if segs.first() == Some(&"_emulator") {
-        return admin(shared, method, &segs[1..]);
+        return admin::serve(shared, method, &segs[1..]);
     }
     let Some(t) = parse_target(shared, &segs)? else {
         return Err(ApiError::path_not_found(path));
@@ -488,53 +489,4 @@ pub(crate) fn decode_body(body: &Bytes) -> ApiResult<Value> {
     serde_yaml::from_slice::<Value>(body).map_err(|e| {
         ApiError::bad_request(format!("the request body is neither JSON nor YAML: {e}"))
     })
-}
-
-/// `POST /_emulator/pods/<ns>/<name>/<fail|crash|notready|ready|delete>`: the test hooks.
-fn admin(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> ApiResult<Response> {
-    match (method, segs) {
-        (&Method::POST, ["pods", ns, name, action]) => {
-            let fault = match *action {
-                "fail" => Fault::Fail,
-                "crash" => Fault::Crash,
-                "notready" => Fault::NotReady,
-                "ready" => Fault::Ready,
-                "delete" => Fault::Delete,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "unknown pod action \"{other}\": use fail, crash, notready, ready or delete"
-                    )));
-                }
-            };
-            let pod = shared.kubelet.inject(ns, name, fault)?;
-            Ok(json_response(200, &pod))
-        }
-        (&Method::GET, ["healthz"]) => Ok(json_response(200, &json!({"status": "ok"}))),
-        (&Method::GET, ["stats"]) => {
-            let inner = shared.store.lock();
-            let mut writes: Vec<Value> = inner
-                .writes
-                .iter()
-                .map(|(gr, [added, modified, deleted, unchanged])| {
-                    json!({"group": gr.group, "resource": gr.resource,
-                           "added": added, "modified": modified, "deleted": deleted,
-                           "unchanged": unchanged})
-                })
-                .collect();
-            writes.sort_by_key(|w| (w["group"].to_string(), w["resource"].to_string()));
-            let relaxed = std::sync::atomic::Ordering::Relaxed;
-            Ok(json_response(
-                200,
-                &json!({"resourceVersion": inner.rv.to_string(), "writes": writes,
-                "watches": {
-                    "closedLagging": shared.store.watches_closed_lagging.load(relaxed),
-                    "expired": shared.store.watches_expired.load(relaxed),
-                }}),
-            ))
-        }
-        _ => Err(ApiError::path_not_found(&format!(
-            "/_emulator/{}",
-            segs.join("/")
-        ))),
-    }
 }
