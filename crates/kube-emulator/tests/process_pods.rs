@@ -49,6 +49,23 @@ async fn events_of(client: &kube::Client, pod: &str) -> Vec<Event> {
         .items
 }
 
+/// The status code of `GET /` at `addr`.
+async fn http_status(addr: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
+    let mut buf = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    String::from_utf8_lossy(&buf[..n])
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 fn read(path: &std::path::Path) -> String {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -265,6 +282,31 @@ async fn probes_drive_ready_and_restarts() {
     assert!(!all_ready(&running), "app has no /state/ready yet");
     std::fs::write(state.path().join("ready"), "").expect("ready");
     pod_named(&node.client, "probed", 10, "Ready", all_ready).await;
+    // Ready Pods are endpoints: the proxy serves the Service at its ClusterIP and NodePort.
+    apply(&node.client, &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probed", "namespace": NS},
+        "spec": {"type": "NodePort", "selector": {"app": "probed"}, "ports": [{"port": 80, "targetPort": "http"}]}})).await;
+    let svc: k8s_openapi::api::core::v1::Service = Api::namespaced(node.client.clone(), NS)
+        .get("probed")
+        .await
+        .expect("svc");
+    let spec = svc.spec.expect("spec");
+    let node_port = spec
+        .ports
+        .as_ref()
+        .and_then(|p| p[0].node_port)
+        .expect("nodePort");
+    for addr in [
+        format!("{}:80", spec.cluster_ip.expect("ClusterIP")),
+        format!("127.0.0.1:{node_port}"),
+    ] {
+        let status = wait("an HTTP answer through the Service", 10, || async {
+            http_status(&addr)
+                .await
+                .ok_or_else(|| format!("no answer from {addr}"))
+        })
+        .await;
+        assert_eq!(status, 200, "{addr}");
+    }
     std::fs::remove_file(state.path().join("ready")).expect("not ready");
     pod_named(&node.client, "probed", 10, "not Ready again", |p| {
         !all_ready(p)
@@ -402,6 +444,74 @@ async fn volumes_environment_and_names_as_a_kubelet_provides_them() {
         std::fs::read_link(&data_link).expect("..data"),
         before,
         "..data points at a new directory"
+    );
+    node.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_startup_probe_restarts_and_holds_back_the_other_probes() {
+    let node = start(|p| p.crash_backoff = Duration::from_secs(1)).await;
+    create(&node.client, "slow", json!({"containers": [{"name": "app", "image": "busybox",
+        "command": sh("while true; do sleep 0.2; done"),
+        "startupProbe": {"exec": {"command": ["sh", "-c", "exit 1"]}, "periodSeconds": 1, "failureThreshold": 2},
+        "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}]})).await;
+    let p = pod_named(&node.client, "slow", 20, "a startup-probe restart", |p| {
+        container(p, "app")["restartCount"]
+            .as_i64()
+            .is_some_and(|n| n >= 1)
+    })
+    .await;
+    let c = container(&p, "app");
+    assert_eq!(
+        (c["started"].clone(), c["ready"].clone()),
+        (json!(false), json!(false)),
+        "{c}"
+    );
+    let events = events_of(&node.client, "slow").await;
+    assert!(
+        events.iter().any(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("failed startup probe, will be restarted"))),
+        "{events:?}"
+    );
+    node.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_end_as_their_processes_do() {
+    let node = start(|_| {}).await;
+    for (name, script, limit) in [("works", "echo done", 6), ("fails", "exit 4", 0)] {
+        apply(&node.client, &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NS},
+            "spec": {"backoffLimit": limit, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "job", "image": "busybox", "command": sh(script)}]}}}})).await;
+    }
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(node.client.clone(), NS);
+    for (name, condition) in [("works", "Complete"), ("fails", "Failed")] {
+        wait(&format!("Job {name} {condition}"), 20, || async {
+            let j = jobs.get(name).await.map_err(|e| e.to_string())?;
+            let conds = j.status.and_then(|s| s.conditions).unwrap_or_default();
+            if conds
+                .iter()
+                .any(|c| c.type_ == condition && c.status == "True")
+            {
+                Ok(())
+            } else {
+                Err(format!("{conds:?}"))
+            }
+        })
+        .await;
+    }
+    let pods: Api<Pod> = Api::namespaced(node.client.clone(), NS);
+    let failed = pods
+        .list(&ListParams::default().labels("job-name=fails"))
+        .await
+        .expect("pods");
+    let status = serde_json::to_value(&failed.items[0]).expect("pod");
+    assert_eq!(status["status"]["phase"], "Failed");
+    assert_eq!(
+        container(&status, "job")["state"]["terminated"]["exitCode"],
+        4
     );
     node.emu.shutdown().await;
 }
