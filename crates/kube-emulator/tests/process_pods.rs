@@ -515,3 +515,56 @@ async fn jobs_end_as_their_processes_do() {
     );
     node.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_run_in_order_and_are_retried_until_they_succeed() {
+    let node = start(|p| p.crash_backoff = Duration::from_secs(1)).await;
+    let marks = tempfile::tempdir().expect("marks");
+    create(&node.client, "staged", json!({
+        "volumes": [{"name": "work", "emptyDir": {}}, {"name": "marks", "hostPath": {"path": marks.path()}}],
+        "initContainers": [
+            // Fails on its first run, succeeds on the retry.
+            {"name": "flaky", "image": "busybox", "command": sh("test -f /marks/tried || { touch /marks/tried; exit 1; }"),
+             "volumeMounts": [{"name": "marks", "mountPath": "/marks"}]},
+            {"name": "prepare", "image": "busybox", "command": sh("echo prepared > /work/state"),
+             "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+        ],
+        "containers": [{"name": "app", "image": "busybox",
+            "command": sh("cat /work/state > /marks/seen; while true; do sleep 0.2; done"),
+            "volumeMounts": [{"name": "work", "mountPath": "/work"}, {"name": "marks", "mountPath": "/marks"}]}],
+    }))
+    .await;
+    let p = pod_named(
+        &node.client,
+        "staged",
+        20,
+        "Ready after its init containers",
+        all_ready,
+    )
+    .await;
+    let inits = p["status"]["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(inits.len(), 2, "{inits:?}");
+    assert_eq!(
+        inits[0]["restartCount"], 1,
+        "the failed init container ran again"
+    );
+    assert!(
+        inits
+            .iter()
+            .all(|c| c["state"]["terminated"]["exitCode"] == 0),
+        "{inits:?}"
+    );
+    wait("the app saw what the init container wrote", 10, || async {
+        let seen = read(&marks.path().join("seen"));
+        if seen == "prepared" {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    })
+    .await;
+    node.emu.shutdown().await;
+}

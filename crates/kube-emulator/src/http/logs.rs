@@ -30,10 +30,9 @@ fn text_response(body: Body) -> Response {
 /// The instance of `container` whose log is asked for, and whether it may still grow.
 fn instance(pod: &Value, container: &str, previous: bool) -> ApiResult<(u32, bool)> {
     let name = meta_str(pod, "name");
-    let status = pod["status"]["containerStatuses"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let status = ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .flat_map(|k| pod["status"][*k].as_array().into_iter().flatten())
         .find(|s| s["name"] == container);
     let Some(s) = status else {
         return Err(ApiError::bad_request(format!(
@@ -93,12 +92,15 @@ pub async fn serve(
         .lock()
         .get(&gr("", "pods"), ns, name)
         .ok_or_else(|| ApiError::not_found("", "pods", name))?;
-    let names: Vec<String> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str().map(String::from))
-        .collect();
+    let list = |k: &str| -> Vec<String> {
+        pod["spec"][k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(String::from))
+            .collect()
+    };
+    let names = list("containers");
     let container = match query.get("container").filter(|c| !c.is_empty()) {
         Some(c) => c.clone(),
         None if names.len() == 1 => names[0].clone(),
@@ -109,7 +111,7 @@ pub async fn serve(
             )));
         }
     };
-    if !names.contains(&container) {
+    if !names.contains(&container) && !list("initContainers").contains(&container) {
         return Err(ApiError::bad_request(format!(
             "container {container} is not valid for pod {name}"
         )));
@@ -198,10 +200,9 @@ pub async fn serve(
                 let pod = store.lock().get(&gr("", "pods"), &ns, &name);
                 let still = pod.as_deref().is_some_and(|p| {
                     meta_str(p, "uid") == uid
-                        && p["status"]["containerStatuses"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
+                        && ["containerStatuses", "initContainerStatuses"]
+                            .iter()
+                            .flat_map(|k| p["status"][*k].as_array().into_iter().flatten())
                             .any(|s| {
                                 s["name"] == container.as_str()
                                     && s["restartCount"].as_u64() == Some(u64::from(inst))

@@ -173,10 +173,12 @@ pub struct Container {
     pub exec: Option<Arc<ExecCtx>>,
     /// Set once the instance was killed on purpose (liveness, startup, deletion).
     pub killed_for: Option<String>,
+    /// An init container: runs to completion, in order, before the app containers.
+    pub init: bool,
 }
 
 impl Container {
-    pub fn new(spec: &Value) -> Self {
+    pub fn new(spec: &Value, init: bool) -> Self {
         Self {
             name: spec["name"].as_str().unwrap_or_default().to_string(),
             image: spec["image"].as_str().unwrap_or_default().to_string(),
@@ -199,7 +201,13 @@ impl Container {
             counts: [(0, 0); 3],
             exec: None,
             killed_for: None,
+            init,
         }
+    }
+
+    /// An init container that exited 0 (it never runs again).
+    pub fn completed(&self) -> bool {
+        self.init && matches!(&self.state, State::Terminated(t) if t.exit_code == 0)
     }
 
     pub fn running(&self) -> bool {

@@ -88,11 +88,12 @@ impl Worker {
         tx: mpsc::UnboundedSender<Msg>,
     ) -> Self {
         let uid = meta_str(&pod, "uid").to_string();
-        let containers = pod["spec"]["containers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(Container::new)
+        // Init containers first, in order; `c` indexes this one list everywhere.
+        let spec = |k: &str| pod["spec"][k].as_array().cloned().unwrap_or_default();
+        let containers = spec("initContainers")
+            .iter()
+            .map(|c| Container::new(c, true))
+            .chain(spec("containers").iter().map(|c| Container::new(c, false)))
             .collect();
         let dir = rt.state_dir.join("pods").join(&uid);
         Self {

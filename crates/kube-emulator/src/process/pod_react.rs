@@ -156,8 +156,14 @@ impl Worker {
             State::Terminated(t) => t.exit_code,
             _ => return,
         };
+        if cont.init && exit_code == 0 {
+            cont.ready = true;
+            self.start_next();
+            return;
+        }
         let restart = match policy.as_str() {
             "Never" => false,
+            // An init container is retried until it succeeds, also under Always.
             "OnFailure" => exit_code != 0,
             _ => true,
         };

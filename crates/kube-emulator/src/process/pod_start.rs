@@ -61,9 +61,7 @@ impl Worker {
                 self.blocked = None;
                 self.retry_at = None;
                 self.next_sync = Instant::now() + self.rt.sync_interval();
-                for c in &mut self.containers {
-                    c.restart_at = Some(Instant::now());
-                }
+                self.start_next();
             }
             Err(msg) => {
                 if self.blocked.as_ref().is_none_or(|(_, m)| *m != msg) {
@@ -101,6 +99,24 @@ impl Worker {
                 cont.restart_count += 1;
             }
             self.start_container(c).await;
+        }
+    }
+
+    /// Make the next step due: the first init container not completed, else every app
+    /// container.
+    pub(super) fn start_next(&mut self) {
+        let now = Instant::now();
+        match self
+            .containers
+            .iter_mut()
+            .find(|c| c.init && !c.completed())
+        {
+            Some(c) => c.restart_at = Some(now),
+            None => {
+                for c in self.containers.iter_mut().filter(|c| !c.init) {
+                    c.restart_at = Some(now);
+                }
+            }
         }
     }
 
@@ -291,6 +307,11 @@ impl Worker {
         let Some(ctx) = self.containers[c].exec.clone() else {
             return;
         };
+        if self.containers[c].init {
+            // Init containers have no probes; they run to their end.
+            self.containers[c].started = true;
+            return;
+        }
         let instance = self.containers[c].instance;
         let spec = self.containers[c].spec.clone();
         let first = self.rt.cfg.first_probe_delay;

@@ -17,28 +17,34 @@ impl Worker {
         } else {
             json!({})
         };
-        let never_started = self.containers.iter().all(|c| c.instance == 0);
+        let (init, app): (Vec<&Container>, Vec<&Container>) =
+            self.containers.iter().partition(|c| c.init);
+        let initialized = init.iter().all(|c| c.completed());
+        // An init container that failed and will not be retried (restartPolicy Never).
+        let init_failed = init.iter().any(|c| {
+            matches!(&c.state, State::Terminated(t) if t.exit_code != 0) && c.restart_at.is_none()
+        });
+        let never_started = app.iter().all(|c| c.instance == 0);
         let policy = self.pod["spec"]["restartPolicy"]
             .as_str()
             .unwrap_or("Always");
-        let all_done = self
-            .containers
+        let all_done = app
             .iter()
             .all(|c| matches!(&c.state, State::Terminated(_)) && c.restart_at.is_none());
-        let failed = self
-            .containers
+        let failed = app
             .iter()
             .any(|c| matches!(&c.state, State::Terminated(t) if t.exit_code != 0));
-        let phase = if never_started && !all_done {
+        let phase = if init_failed && policy == "Never" {
+            "Failed"
+        } else if never_started && !all_done {
             "Pending"
         } else if all_done && (policy != "Always" || self.terminating()) {
             if failed { "Failed" } else { "Succeeded" }
         } else {
             "Running"
         };
-        let ready = !self.containers.is_empty() && self.containers.iter().all(|c| c.ready);
-        let unready: Vec<&str> = self
-            .containers
+        let ready = initialized && !app.is_empty() && app.iter().all(|c| c.ready);
+        let unready: Vec<&str> = app
             .iter()
             .filter(|c| !c.ready)
             .map(|c| c.name.as_str())
@@ -50,6 +56,21 @@ impl Worker {
                 m.remove("lastUpdateTime");
                 m.remove("message");
                 m.remove("reason");
+                if !ok && ty == "Initialized" {
+                    m.insert("reason".into(), json!("ContainersNotInitialized"));
+                    let pending: Vec<&str> = init
+                        .iter()
+                        .filter(|c| !c.completed())
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    m.insert(
+                        "message".into(),
+                        json!(format!(
+                            "containers with incomplete status: [{}]",
+                            pending.join(" ")
+                        )),
+                    );
+                }
                 if !ok && (ty == "Ready" || ty == "ContainersReady") {
                     let done = phase == "Succeeded" || phase == "Failed";
                     m.insert(
@@ -79,13 +100,15 @@ impl Worker {
                 "PodReadyToStartContainers",
                 !self.terminating() || !all_done
             ),
-            cond("Initialized", true),
+            cond("Initialized", initialized),
             cond("Ready", ready),
             cond("ContainersReady", ready),
             cond("PodScheduled", true),
         ]);
-        st["containerStatuses"] =
-            Value::Array(self.containers.iter().map(Container::status).collect());
+        st["containerStatuses"] = Value::Array(app.iter().map(|c| c.status()).collect());
+        if !init.is_empty() {
+            st["initContainerStatuses"] = Value::Array(init.iter().map(|c| c.status()).collect());
+        }
         st
     }
 
