@@ -114,9 +114,9 @@ impl Kubelet {
     }
 
     /// The address of a Pod being scheduled (`None`: process pods ran out of addresses).
-    pub(crate) fn next_ip(&self) -> Option<String> {
+    pub(crate) fn next_ip(&self, pod_uid: &str) -> Option<String> {
         if let Some(rt) = &self.process {
-            return rt.allocate_ip().map(|ip| ip.to_string());
+            return rt.allocate_ip(pod_uid).map(|ip| ip.to_string());
         }
         let n = self.ip_counter.fetch_add(1, Ordering::Relaxed);
         Some(format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2))

@@ -170,18 +170,13 @@ pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
                 false,
                 &now,
             );
-            let Some(ip) = k.next_ip() else {
+            // Process pods: one address per Pod uid (a retried bind gets the same one).
+            let Some(ip) = k.next_ip(meta_str(pod, "uid")) else {
                 return Err(crate::error::ApiError::forbidden(
                     "no free Pod address left in the emulator's loopback block",
                 ));
             };
-            if let Some(old) = allocated.replace(ip.clone())
-                && let Some(rt) = &k.process
-                && let Ok(old) = old.parse()
-            {
-                // A retried bind: the address of the attempt before goes back.
-                rt.release_ip(old);
-            }
+            allocated = Some(meta_str(pod, "uid").to_string());
             let host = if k.process.is_some() {
                 "127.0.0.1"
             } else {
@@ -198,11 +193,8 @@ pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
         },
     );
     let committed = matches!(bound, Ok(Some(_))) && binds;
-    if !committed
-        && let (Some(ip), Some(rt)) = (allocated, &k.process)
-        && let Ok(ip) = ip.parse()
-    {
-        rt.release_ip(ip);
+    if !committed && let (Some(uid), Some(rt)) = (allocated, &k.process) {
+        rt.release_ip(&uid);
     }
     // Process pods start when the node sees the binding; simulated ones after the delay.
     if committed && k.process.is_none() {

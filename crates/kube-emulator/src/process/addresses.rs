@@ -103,11 +103,6 @@ impl PodIps {
     pub fn release(&mut self, ip: Ipv4Addr) {
         self.used.remove(&ip);
     }
-
-    /// Mark an address taken (a Pod bound before this allocator saw it).
-    pub fn reserve(&mut self, ip: Ipv4Addr) {
-        self.used.insert(ip);
-    }
 }
 
 #[cfg(test)]

@@ -65,40 +65,53 @@ impl ExecCtx {
     /// exited 0, and its output.
     pub async fn exec(&self, argv: &[String], timeout: Duration) -> Result<(bool, String), String> {
         let mut child = self.start(argv).await?;
-        let pgid = child.id().map_or(0, |p| p as i32);
+        // Whatever ends this call (its end, the timeout, the probe task aborted), the
+        // process group goes and is no longer tracked.
+        let _group = Group {
+            pgid: child.id().map_or(0, |p| p as i32),
+            spawner: self.spawner.clone(),
+        };
         let mut out = child.stdout.take();
         let mut err = child.stderr.take();
         let collect = async {
-            let mut buf = Vec::new();
-            let mut ebuf = Vec::new();
-            let a = async {
-                if let Some(o) = out.as_mut() {
-                    let _ = o.take(EXEC_OUTPUT as u64).read_to_end(&mut buf).await;
-                }
-            };
-            let b = async {
-                if let Some(e) = err.as_mut() {
-                    let _ = e.take(EXEC_OUTPUT as u64).read_to_end(&mut ebuf).await;
-                }
-            };
-            tokio::join!(a, b);
+            let (a, b) = tokio::join!(keep(out.as_mut()), keep(err.as_mut()));
             let status = child.wait().await;
-            buf.extend_from_slice(&ebuf);
-            (status, String::from_utf8_lossy(&buf).into_owned())
+            let mut text = a;
+            text.extend_from_slice(&b);
+            (status, String::from_utf8_lossy(&text).into_owned())
         };
-        let r = tokio::time::timeout(timeout, collect).await;
-        let result = match r {
+        match tokio::time::timeout(timeout, collect).await {
             Ok((Ok(status), output)) => Ok((status.success(), output)),
             Ok((Err(e), _)) => Err(format!("waiting for {:?}: {e}", argv[0])),
-            Err(_) => {
-                Spawner::signal(pgid, libc::SIGKILL);
-                Err(format!("command {argv:?} timed out"))
-            }
-        };
-        // The group may hold children past its leader; none outlive the probe.
-        Spawner::signal(pgid, libc::SIGKILL);
-        self.spawner.forget(pgid);
-        result
+            Err(_) => Err(format!("command {argv:?} timed out")),
+        }
+    }
+}
+
+/// The first [`EXEC_OUTPUT`] bytes of a pipe, read to its end (so the writer never blocks).
+async fn keep(pipe: Option<&mut (impl tokio::io::AsyncRead + Unpin)>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(p) = pipe {
+        let _ = (&mut *p)
+            .take(EXEC_OUTPUT as u64)
+            .read_to_end(&mut buf)
+            .await;
+        let _ = tokio::io::copy(p, &mut tokio::io::sink()).await;
+    }
+    buf
+}
+
+/// A process group of an exec probe or hook: SIGKILLed and forgotten when dropped.
+struct Group {
+    pgid: i32,
+    spawner: Arc<Spawner>,
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // Children of the command must not outlive it; the leader was reaped or is killed.
+        Spawner::signal(self.pgid, libc::SIGKILL);
+        self.spawner.forget(self.pgid);
     }
 }
 

@@ -97,7 +97,8 @@ pub struct Runtime {
     temp_state: bool,
     pub(crate) block: u8,
     pub(crate) dns_addr: SocketAddr,
-    ips: std::sync::Mutex<addresses::PodIps>,
+    /// The address pool and the address of each Pod uid.
+    ips: std::sync::Mutex<(addresses::PodIps, HashMap<String, Ipv4Addr>)>,
     pub(crate) spawner: Arc<spawn::Spawner>,
     workers: std::sync::Mutex<HashMap<String, WorkerHandle>>,
     proxy: Arc<proxy::Proxy>,
@@ -160,7 +161,7 @@ impl Runtime {
             temp_state,
             block: block.block,
             dns_addr: addresses::dns_addr(block.block),
-            ips: std::sync::Mutex::new(addresses::PodIps::new(block.block)),
+            ips: std::sync::Mutex::new((addresses::PodIps::new(block.block), HashMap::new())),
             spawner,
             workers: std::sync::Mutex::new(HashMap::new()),
             inbox: tx,
@@ -184,19 +185,26 @@ impl Runtime {
         let _ = self.inbox.send(i);
     }
 
-    /// A Pod IP for a Pod being scheduled.
-    pub(crate) fn allocate_ip(&self) -> Option<Ipv4Addr> {
-        self.ips
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .allocate()
+    /// The Pod IP of a Pod being scheduled: the one it already has, else a free one.
+    pub(crate) fn allocate_ip(&self, pod_uid: &str) -> Option<Ipv4Addr> {
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let (pool, by_uid) = &mut *ips;
+        if let Some(ip) = by_uid.get(pod_uid) {
+            return Some(*ip);
+        }
+        let ip = pool.allocate()?;
+        by_uid.insert(pod_uid.to_string(), ip);
+        Some(ip)
     }
 
-    pub(crate) fn release_ip(&self, ip: Ipv4Addr) {
-        self.ips
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .release(ip);
+    /// A Pod's address goes back (idempotent: the Pod's worker and its DELETED event may
+    /// both say so).
+    pub(crate) fn release_ip(&self, pod_uid: &str) {
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let (pool, by_uid) = &mut *ips;
+        if let Some(ip) = by_uid.remove(pod_uid) {
+            pool.release(ip);
+        }
     }
 
     /// The periodic sync interval with the kubelet's jitter (up to half again).
@@ -270,10 +278,8 @@ impl Runtime {
         let uid = meta_str(pod, "uid").to_string();
         if ev.etype == EventType::Deleted {
             if !self.send(&uid, Msg::Removed) {
-                // Never ran here: only its address goes back.
-                if let Some(ip) = pod["status"]["podIP"].as_str().and_then(|i| i.parse().ok()) {
-                    self.release_ip(ip);
-                }
+                // Never ran here (or already stopped): only its address goes back.
+                self.release_ip(&uid);
             }
             return;
         }
@@ -308,12 +314,12 @@ impl Runtime {
     }
 
     /// A worker ended: nothing of its Pod runs any more.
-    pub(crate) fn worker_done(&self, uid: &str, ip: Ipv4Addr) {
+    pub(crate) fn worker_done(&self, uid: &str) {
         self.workers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(uid);
-        self.release_ip(ip);
+        self.release_ip(uid);
     }
 
     /// The log file of a container instance (`/log`): the current one or the previous.

@@ -329,7 +329,7 @@ impl Worker {
         {
             tracing::warn!(dir = %self.dir.display(), error = %e, "removing a Pod's directory");
         }
-        self.rt.worker_done(&self.uid, self.ip);
+        self.rt.worker_done(&self.uid);
     }
 }
 
