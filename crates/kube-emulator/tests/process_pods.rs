@@ -73,6 +73,26 @@ fn read(path: &std::path::Path) -> String {
         .to_string()
 }
 
+#[test]
+fn preflight_names_what_is_missing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let map = dir.path().join("images.yaml");
+    std::fs::write(
+        &map,
+        "images:\n  - {image: tool, programs: [no-such-program-anywhere]}\n",
+    )
+    .expect("map");
+    let p = midplane_kube_emulator::ProcessPods {
+        image_map: Some(map),
+        ..Default::default()
+    };
+    let err = p.preflight().expect_err("a program is missing");
+    assert!(
+        err.contains("no-such-program-anywhere of image tool"),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmapped_image_stays_pending_with_a_warning_event() {
     let node = start(|_| {}).await;

@@ -76,6 +76,34 @@ impl Default for ProcessPods {
     }
 }
 
+impl ProcessPods {
+    /// Whether process pods can run here, without starting anything: root (namespaces and
+    /// port 53), the image map loads, and every program it lists is found. `Err` says what
+    /// is missing (e.g. "lifecycle-agent (looked in …)"), for a caller such as `midplane
+    /// dev` that falls back to simulated Pods and says why.
+    pub fn preflight(&self) -> Result<(), String> {
+        spawn::check_privileges()?;
+        let images = match &self.image_map {
+            Some(p) => ImageMap::load(p).map_err(|e| e.to_string())?,
+            None => ImageMap::builtin(),
+        };
+        let missing: Vec<String> = images
+            .missing_programs()
+            .into_iter()
+            .map(|m| format!("{} of image {}", m.program, m.image))
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "not found: {} (see {}; the agents are built by `cargo build -p midplane-lifecycle-agent -p midplane-adapter-agent`)",
+                missing.join(", "),
+                images.source()
+            ))
+        }
+    }
+}
+
 /// What the controllers' loop hands the node.
 pub(crate) enum Input {
     Pod(Arc<WatchEvent>),
