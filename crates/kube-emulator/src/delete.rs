@@ -78,6 +78,9 @@ impl Inner {
             }
         }
         let is_ns = rt.group.is_empty() && rt.kind == "Namespace";
+        if let Some(grace) = self.pod_grace(rt, &obj, d) {
+            return self.delete_gracefully(rt, old, obj, fin, grace, d.dry_run);
+        }
         if fin.is_empty() && !is_ns {
             if d.dry_run {
                 return Ok(DeleteOutcome::Gone(old));
@@ -99,6 +102,56 @@ impl Inner {
             obj["status"]["phase"] = json!("Terminating");
         }
         if d.dry_run || *old == obj {
+            return Ok(DeleteOutcome::Pending(old));
+        }
+        Ok(DeleteOutcome::Pending(self.commit_put(&rt.gr(), obj)))
+    }
+}
+
+impl Inner {
+    /// Graceful deletion of a Pod (process pods only): the grace period when this delete
+    /// should mark the Pod and leave its removal to the kubelet, as the apiserver does for a
+    /// scheduled, not yet terminal Pod and a positive grace period.
+    fn pod_grace(&self, rt: &ResourceType, obj: &Value, d: &DeleteOpts) -> Option<i64> {
+        if !(self.graceful_pods && rt.group.is_empty() && rt.kind == "Pod") {
+            return None;
+        }
+        let grace = d
+            .grace_period
+            .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
+            .unwrap_or(30)
+            .max(0);
+        let scheduled = obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let terminal = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
+        (grace > 0 && scheduled && !terminal).then_some(grace)
+    }
+
+    /// Mark a Pod for deletion in `grace` seconds; a later delete may only shorten that.
+    fn delete_gracefully(
+        &mut self,
+        rt: &ResourceType,
+        old: Arc<Value>,
+        mut obj: Value,
+        fin: Vec<String>,
+        grace: i64,
+        dry_run: bool,
+    ) -> ApiResult<DeleteOutcome> {
+        let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        if obj["metadata"]["deletionTimestamp"].is_null() || current.is_some_and(|c| grace < c) {
+            let at = chrono::Utc::now() + chrono::Duration::seconds(grace);
+            obj["metadata"]["deletionTimestamp"] =
+                json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
+        }
+        if !fin.is_empty() {
+            obj["metadata"]["finalizers"] = json!(fin);
+        }
+        if dry_run || *old == obj {
             return Ok(DeleteOutcome::Pending(old));
         }
         Ok(DeleteOutcome::Pending(self.commit_put(&rt.gr(), obj)))

@@ -250,6 +250,8 @@ pub enum EmulatorError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("process pods: {0}")]
+    ProcessPods(String),
     #[error("{0}")]
     Api(#[from] ApiError),
 }

@@ -8,6 +8,11 @@ use crate::error::Cause;
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
 
+mod pvc;
+
+pub use pvc::quantity;
+use pvc::validate_pvc_update;
+
 fn invalid(field: &str, message: String) -> Cause {
     Cause {
         reason: "FieldValueInvalid".into(),
@@ -108,7 +113,13 @@ fn set_default(obj: &mut Value, ptr: &[&str], value: Value) {
 }
 
 /// Defaults the apiserver fills in on every write; `old` carries allocations (cluster IPs).
-pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, alloc: u64) {
+pub fn apply_defaults(
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+    alloc: crate::store::Alloc,
+) {
+    let seed = alloc.seed;
     let job = rt.group == "batch" && rt.kind == "Job";
     if !rt.group.is_empty() && rt.kind != "Deployment" && !job {
         return;
@@ -157,8 +168,9 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, a
             if ty != "ExternalName" {
                 let ip = old
                     .and_then(|o| o["spec"].get("clusterIP").cloned())
-                    .unwrap_or_else(|| {
-                        json!(format!("10.96.{}.{}", (alloc / 250) % 250, alloc % 250 + 2))
+                    .unwrap_or_else(|| match alloc.loopback_block {
+                        Some(block) => json!(crate::process::addresses::cluster_ip(block, seed)),
+                        None => json!(format!("10.96.{}.{}", (seed / 250) % 250, seed % 250 + 2)),
                     });
                 set_default(obj, &["spec", "clusterIP"], ip.clone());
                 let ip = obj["spec"]["clusterIP"].clone();
@@ -175,7 +187,7 @@ pub fn apply_defaults(rt: &ResourceType, obj: &mut Value, old: Option<&Value>, a
                     if ty == "NodePort" || ty == "LoadBalancer" {
                         let prev = old_ports[i]["nodePort"].clone();
                         let np = if prev.is_null() {
-                            json!(30000 + (alloc * 7 + i as u64) % 2768)
+                            json!(30000 + (seed * 7 + i as u64) % 2768)
                         } else {
                             prev
                         };
@@ -330,10 +342,8 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Caus
             if obj["spec"]["resources"]["requests"]["storage"].is_null() {
                 out.push(required("spec.resources[storage]"));
             }
-            if let Some(old) = old
-                && old["spec"]["accessModes"] != obj["spec"]["accessModes"]
-            {
-                out.push(invalid("spec", "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims".into()));
+            if let Some(old) = old {
+                validate_pvc_update(obj, old, &mut out);
             }
         }
         _ => {}

@@ -15,14 +15,18 @@ use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::ops::{DeleteOpts, WriteOpts, now};
 use crate::registry::{GroupResource, ResourceType};
-use crate::store::{Inner, ObjKey, Store, WatchEvent, key_of, meta_str};
+use crate::store::{Inner, ObjKey, Store, WatchEvent, key_of};
 
+mod deployments;
 mod endpoints;
 mod index;
 mod jobs;
 mod pods;
 
 pub use jobs::{DURATION_ANNOTATION, JobOutcome, OUTCOME_ANNOTATION};
+pub(crate) use pods::NODE;
+
+use crate::process::{Input, Runtime};
 
 /// A test-injected pod fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +85,17 @@ pub struct Kubelet {
     ip_counter: AtomicU64,
     /// How Job Pods end when neither the Job nor its template says.
     job_outcome: JobOutcome,
+    /// Process pods: the node that runs them (`None`: simulated Pods).
+    pub(crate) process: Option<Arc<Runtime>>,
 }
 
 impl Kubelet {
-    pub fn new(store: Arc<Store>, timing: Timing, job_outcome: JobOutcome) -> Arc<Self> {
+    pub fn new(
+        store: Arc<Store>,
+        timing: Timing,
+        job_outcome: JobOutcome,
+        process: Option<Arc<Runtime>>,
+    ) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let events = store.subscribe_internal();
         Arc::new(Self {
@@ -98,12 +109,17 @@ impl Kubelet {
             index: std::sync::Mutex::new(index::Index::default()),
             ip_counter: AtomicU64::new(1),
             job_outcome,
+            process,
         })
     }
 
-    pub(crate) fn next_ip(&self) -> String {
+    /// The address of a Pod being scheduled (`None`: process pods ran out of addresses).
+    pub(crate) fn next_ip(&self, pod_uid: &str) -> Option<String> {
+        if let Some(rt) = &self.process {
+            return rt.allocate_ip(pod_uid).map(|ip| ip.to_string());
+        }
         let n = self.ip_counter.fetch_add(1, Ordering::Relaxed);
-        format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2)
+        Some(format!("10.244.{}.{}", (n / 250) % 250, n % 250 + 2))
     }
 
     /// Fire a readiness timer for a pod.
@@ -130,6 +146,15 @@ impl Kubelet {
             .ok_or_else(|| ApiError::not_found("", "pods", name))?;
         if fault == Fault::Delete {
             inner.delete(&rt, ns, name, &DeleteOpts::default())?;
+            return Ok((*pod).clone());
+        }
+        if let Some(p) = &self.process {
+            if fault != Fault::Crash {
+                return Err(ApiError::bad_request(format!(
+                    "the {fault:?} hook is for simulated Pods; with process pods stop or kill the process instead (crash and delete work)"
+                )));
+            }
+            p.input(Input::Crash(ns.to_string(), name.to_string()));
             return Ok((*pod).clone());
         }
         let new = json!({"status": pods::fault_status(&pod, fault, &now())});
@@ -218,6 +243,9 @@ impl Kubelet {
                 } else if ev.gr == job_gr {
                     jobs.insert(key);
                 } else if ev.gr == pod_gr {
+                    if let Some(p) = &self.process {
+                        p.input(Input::Pod(ev.clone()));
+                    }
                     if ev.object["spec"]["nodeName"].is_null() {
                         new_pods.insert(key.clone());
                     }
@@ -250,8 +278,16 @@ impl Kubelet {
                         endpoints::services_selecting(&inner, index, old, &mut pod_services);
                     }
                 } else if ev.gr == pvc_gr {
+                    if let Some(p) = &self.process
+                        && ev.etype == crate::store::EventType::Deleted
+                    {
+                        p.input(Input::PvcDeleted(ev.object.clone()));
+                    }
                     pvcs.insert(key);
                 } else if ev.gr == svc_gr {
+                    if let Some(p) = &self.process {
+                        p.input(Input::Service(key.clone()));
+                    }
                     services.insert(key);
                 }
             }
@@ -351,138 +387,6 @@ pub(crate) fn condition(
     };
     json!({"type": ty, "status": status, "reason": reason, "message": message,
            "lastTransitionTime": transition, "lastUpdateTime": update})
-}
-
-impl Kubelet {
-    /// The Deployment controller for one Deployment: Pods to the template and the replica
-    /// count, then the status. Decisions are made from a snapshot and the writes go through
-    /// the store's optimistic paths, so HTTP requests are not held up meanwhile.
-    fn reconcile_deployment(&self, key: &ObjKey) -> ApiResult<()> {
-        let store = &*self.store;
-        let (dep, pod_rt, dep_rt, owned) = {
-            let inner = store.lock();
-            let Some(dep) = inner.get_key(key) else {
-                return Ok(());
-            };
-            let pod_rt = rt_of(&inner, &gr("", "pods"))?;
-            let dep_rt = rt_of(&inner, &key.gr)?;
-            let owned = owned_pods(&inner, meta_str(&dep, "uid"), &pod_rt.gr());
-            (dep, pod_rt, dep_rt, owned)
-        };
-        if !dep["metadata"]["deletionTimestamp"].is_null() {
-            return Ok(());
-        }
-        let uid = meta_str(&dep, "uid").to_string();
-        let snapshot_generation = dep["metadata"]["generation"].clone();
-        let desired = dep["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
-        let hash = template_hash(&dep["spec"]["template"]);
-        let active: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
-        let (current, old): (Vec<&Arc<Value>>, Vec<&Arc<Value>>) = active
-            .iter()
-            .partition(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str());
-        let recreate = dep["spec"]["strategy"]["type"] == "Recreate";
-        let paused = dep["spec"]["paused"] == json!(true);
-        if !paused {
-            if current.len() < desired && (!recreate || old.is_empty()) {
-                for _ in current.len()..desired {
-                    let pod = pods::from_template(&dep, &hash);
-                    store.create(
-                        &pod_rt,
-                        &key.namespace,
-                        pod,
-                        &opts("kube-controller-manager"),
-                        true,
-                    )?;
-                }
-            }
-            if current.len() > desired {
-                let mut extra: Vec<&&Arc<Value>> = current.iter().collect();
-                extra.sort_by_key(|p| {
-                    (
-                        is_ready(p),
-                        std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
-                    )
-                });
-                let extra = extra.into_iter().take(current.len() - desired);
-                delete_pods(
-                    &mut store.lock(),
-                    &pod_rt,
-                    &key.namespace,
-                    extra.map(|p| meta_str(p, "name")),
-                )?;
-            }
-            // Rolling: old pods go once the new ones are ready (maxUnavailable 0); Recreate: at once.
-            let ready_current = current.iter().filter(|p| is_ready(p)).count();
-            if recreate || ready_current >= desired {
-                delete_pods(
-                    &mut store.lock(),
-                    &pod_rt,
-                    &key.namespace,
-                    old.iter().map(|p| meta_str(p, "name")),
-                )?;
-            }
-        }
-        let owned = owned_pods(&store.lock(), &uid, &pod_rt.gr());
-        let live: Vec<&Arc<Value>> = owned.iter().filter(|p| is_running(p)).collect();
-        let updated = live
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == hash.as_str())
-            .count();
-        let ready = live.iter().filter(|p| is_ready(p)).count();
-        let now = now();
-        store.guaranteed_update(
-            &dep_rt,
-            &key.namespace,
-            &key.name,
-            Scope::Status,
-            &opts("kube-controller-manager"),
-            true,
-            |dep| {
-                // Another Deployment by the name, or a newer spec than the counts were made
-                // for: its own event reconciles it again (a status must not claim a
-                // generation its counts do not describe).
-                if meta_str(dep, "uid") != uid
-                    || dep["metadata"]["generation"] != snapshot_generation
-                {
-                    return Ok(None);
-                }
-                let prev = &dep["status"]["conditions"];
-                let available = ready >= desired;
-                let complete = updated == desired && live.len() == desired && available;
-                let mut status = json!({
-                    "observedGeneration": dep["metadata"]["generation"],
-                    "replicas": live.len(),
-                    "updatedReplicas": updated,
-                    "readyReplicas": ready,
-                    "availableReplicas": ready,
-                    "conditions": [
-                        if available {
-                            condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", prev, &now)
-                        } else {
-                            condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", prev, &now)
-                        },
-                        if complete {
-                            condition("Progressing", true, "NewReplicaSetAvailable", &format!("ReplicaSet \"{}-{hash}\" has successfully progressed.", key.name), prev, &now)
-                        } else {
-                            condition("Progressing", true, "ReplicaSetUpdated", &format!("ReplicaSet \"{}-{hash}\" is progressing.", key.name), prev, &now)
-                        },
-                    ],
-                });
-                if live.len() > ready {
-                    status["unavailableReplicas"] = json!(live.len() - ready);
-                }
-                // The apiserver omits zero counters.
-                if let Some(m) = status.as_object_mut() {
-                    m.retain(|_, v| v != &json!(0));
-                }
-                if status == dep["status"] {
-                    return Ok(None);
-                }
-                Ok(Some(json!({ "status": status })))
-            },
-        )?;
-        Ok(())
-    }
 }
 
 /// Delete the named Pods of `ns` (scale-down, rollouts, Job cleanup).

@@ -29,6 +29,7 @@ mod logged;
 mod ops;
 mod patch;
 mod prepare;
+pub mod process;
 mod registry;
 mod schema;
 mod selector;
@@ -43,6 +44,7 @@ use serde_json::Value;
 
 pub use error::{ApiError, Cause, EmulatorError};
 pub use kubelet::{DURATION_ANNOTATION, Fault, JobOutcome, OUTCOME_ANNOTATION};
+pub use process::{ImageMap, ProcessPods};
 
 use crate::ops::WriteOpts;
 use crate::registry::{GroupResource, Registry};
@@ -71,7 +73,21 @@ pub struct EmulatorConfig {
     pub namespaces: Vec<String>,
     /// How the Pods of a batch/v1 Job end when neither the Job nor its pod template carries
     /// [`OUTCOME_ANNOTATION`]; [`EmulatorHandle::job_outcome`] changes it per Job.
+    /// Simulated Pods only: process pods end as their processes do.
     pub job_outcome: JobOutcome,
+    /// Simulated Pods (Ready after `pod_ready_delay`, nothing runs) or process pods (each
+    /// container a local process; see README.md, "Process pods").
+    pub pods: PodMode,
+}
+
+/// What the emulated kubelet does with a Pod.
+#[derive(Clone, Debug, Default)]
+pub enum PodMode {
+    /// Running and Ready after `pod_ready_delay`; nothing runs (the scale benchmarks).
+    #[default]
+    Simulated,
+    /// Every container runs as a local process.
+    Process(ProcessPods),
 }
 
 impl Default for EmulatorConfig {
@@ -86,6 +102,7 @@ impl Default for EmulatorConfig {
             bookmark_interval: Duration::from_secs(5),
             namespaces: Vec::new(),
             job_outcome: JobOutcome::Succeed,
+            pods: PodMode::Simulated,
         }
     }
 }
@@ -112,6 +129,10 @@ impl Emulator {
                 source,
             })?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let process = match &config.pods {
+            PodMode::Simulated => None,
+            PodMode::Process(p) => Some(process::Runtime::start(store.clone(), p.clone())?),
+        };
         let kubelet = kubelet::Kubelet::new(
             store.clone(),
             kubelet::Timing {
@@ -119,6 +140,7 @@ impl Emulator {
                 endpoint_batch: config.endpoint_updates_batch_period,
             },
             config.job_outcome,
+            process.clone(),
         );
         let shared = Arc::new(http::Shared {
             store: store.clone(),
@@ -157,6 +179,7 @@ impl Emulator {
             addr,
             store,
             kubelet,
+            process,
             stop: stop_tx,
             tasks,
         })
@@ -254,8 +277,20 @@ pub struct EmulatorHandle {
     addr: SocketAddr,
     store: Arc<Store>,
     kubelet: Arc<kubelet::Kubelet>,
+    process: Option<Arc<process::Runtime>>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for EmulatorHandle {
+    /// Dropped without [`EmulatorHandle::shutdown`] (a failing test): no Pod process may
+    /// outlive the emulator, so every one gets SIGKILL now.
+    fn drop(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.kill_now();
+        }
+        let _ = self.stop.send(true);
+    }
 }
 
 impl EmulatorHandle {
@@ -318,10 +353,20 @@ impl EmulatorHandle {
         self.store.lock().rv
     }
 
-    /// Stop the server, close every watch, stop the controllers, and wait for them.
-    pub async fn shutdown(self) {
+    /// The node of process pods (`None` with simulated Pods): its state dir, DNS address,
+    /// loopback block and image map.
+    pub fn process_pods(&self) -> Option<&process::Runtime> {
+        self.process.as_deref()
+    }
+
+    /// Stop every Pod process (gracefully, see [`ProcessPods::shutdown_grace`]), the server,
+    /// every watch and the controllers, and wait for them.
+    pub async fn shutdown(mut self) {
+        if let Some(p) = self.process.take() {
+            p.shutdown().await;
+        }
         let _ = self.stop.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             if let Err(e) = t.await {
                 tracing::warn!(error = %e, "kube-emulator task ended abnormally");
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use midplane_kube_emulator::{Emulator, EmulatorConfig};
+use midplane_kube_emulator::{Emulator, EmulatorConfig, PodMode, ProcessPods};
 
 /// Every write copies object trees of many small maps. Under glibc's malloc the
 /// per-thread heaps were trimmed and regrown so often that zeroing fresh pages
@@ -36,6 +36,29 @@ struct Args {
     /// change waits so that later ones join the same Endpoints/EndpointSlice write.
     #[arg(long, default_value_t = 0)]
     endpoint_updates_batch_period_ms: u64,
+    /// `simulated`: Pods turn Ready after the delay and nothing runs (the scale benchmarks);
+    /// `process`: every container runs as a local process (needs root; see README.md).
+    #[arg(long, value_enum, default_value_t = Pods::Simulated)]
+    pods: Pods,
+    /// Process pods: where Pod files and PVC directories live (default: a temporary
+    /// directory removed at exit).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Process pods: the image map (default: the built-in images.yaml).
+    #[arg(long)]
+    image_map: Option<PathBuf>,
+    /// Process pods: the loopback block 127.<N>.0.0/16 (default: the first free one).
+    #[arg(long)]
+    address_block: Option<u8>,
+    /// Process pods: the kubelet's periodic pod sync (ConfigMap/Secret volumes refresh).
+    #[arg(long, default_value_t = 60_000)]
+    pod_sync_period_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Pods {
+    Simulated,
+    Process,
 }
 
 #[tokio::main]
@@ -52,6 +75,16 @@ async fn main() -> anyhow::Result<()> {
         pod_ready_delay: Duration::from_millis(args.pod_ready_delay_ms),
         event_window: args.event_window,
         endpoint_updates_batch_period: Duration::from_millis(args.endpoint_updates_batch_period_ms),
+        pods: match args.pods {
+            Pods::Simulated => PodMode::Simulated,
+            Pods::Process => PodMode::Process(ProcessPods {
+                state_dir: args.state_dir,
+                image_map: args.image_map,
+                address_block: args.address_block,
+                pod_sync_period: Duration::from_millis(args.pod_sync_period_ms),
+                ..ProcessPods::default()
+            }),
+        },
         ..EmulatorConfig::default()
     })
     .await
@@ -63,9 +96,24 @@ async fn main() -> anyhow::Result<()> {
         println!("kubeconfig: {}", path.display());
     }
     println!("kube-emulator listening on {}", handle.url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    if let Some(p) = handle.process_pods() {
+        println!(
+            "pods: process (addresses 127.{}.0.0/16, DNS {}, state {}, {})",
+            p.block(),
+            p.dns_addr(),
+            p.state_dir().display(),
+            p.images().source()
+        );
+    } else {
+        println!("pods: simulated");
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    // Every Pod process stops before the emulator exits.
     handle.shutdown().await;
     Ok(())
 }

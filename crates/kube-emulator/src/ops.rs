@@ -46,6 +46,8 @@ pub enum PatchKind {
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOpts {
     pub propagation: Option<String>,
+    /// `gracePeriodSeconds`; only Pods use it (with graceful Pod deletion on).
+    pub grace_period: Option<i64>,
     pub uid: Option<String>,
     pub resource_version: Option<String>,
     pub dry_run: bool,

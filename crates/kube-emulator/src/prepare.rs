@@ -93,7 +93,7 @@ pub fn prepare_update(
     scope: Scope,
     o: &WriteOpts,
     track: bool,
-    alloc: u64,
+    alloc: crate::store::Alloc,
 ) -> ApiResult<Prepared> {
     let name = meta_str(old, "name").to_string();
     let scope = if rt.status_subresource {
@@ -264,7 +264,7 @@ pub fn prepare_create(
     mut obj: Value,
     o: &WriteOpts,
     track: bool,
-    alloc: u64,
+    alloc: crate::store::Alloc,
 ) -> ApiResult<Value> {
     let name = meta_str(&obj, "name").to_string();
     if rt.status_subresource

@@ -63,10 +63,24 @@ pub struct Inner {
     pub writes: HashMap<GroupResource, [u64; 4]>,
     /// How long a list continue token stays valid (the apiserver: until etcd compaction).
     pub continue_ttl: std::time::Duration,
+    /// Process pods: ClusterIPs come from `127.<block>.192.0/18` (see `process::addresses`)
+    /// instead of 10.96.0.0/16, so that the userspace proxy can listen on them.
+    pub loopback_block: Option<u8>,
+    /// Pods are deleted gracefully (deletionTimestamp first, removed by the kubelet once
+    /// their processes are gone); on for process pods, off for simulated ones.
+    pub graceful_pods: bool,
     tx: broadcast::Sender<Arc<LoggedEvent>>,
     /// The built-in controllers get every event without loss (a watch client that lags is
     /// closed and resumes from its last version).
     internal: Vec<tokio::sync::mpsc::UnboundedSender<Arc<WatchEvent>>>,
+}
+
+/// What an apiserver write allocates addresses from: a seed unique to the write and, for
+/// process pods, the loopback block ClusterIPs come from.
+#[derive(Clone, Copy, Debug)]
+pub struct Alloc {
+    pub seed: u64,
+    pub loopback_block: Option<u8>,
 }
 
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
@@ -92,8 +106,11 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 
 impl Inner {
     /// A fresh allocation seed (see [`Inner::alloc`]).
-    pub fn next_alloc(&self) -> u64 {
-        self.alloc.fetch_add(1, Ordering::Relaxed)
+    pub fn next_alloc(&self) -> Alloc {
+        Alloc {
+            seed: self.alloc.fetch_add(1, Ordering::Relaxed),
+            loopback_block: self.loopback_block,
+        }
     }
 
     pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
@@ -244,6 +261,8 @@ impl Store {
                 compacted: HashMap::new(),
                 writes: HashMap::new(),
                 continue_ttl: std::time::Duration::from_secs(300),
+                graceful_pods: false,
+                loopback_block: None,
                 tx: tx.clone(),
                 internal: Vec::new(),
             }),

@@ -21,7 +21,9 @@
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
-# The address agent 2 announces: what the primary sees its replicas at.
+# The Pod's own address. Every listener of the Pod binds it (not 0.0.0.0), so the
+# same template also runs where Pods share one network (midplane dev's process pods);
+# agent 2 announces it, and Redis announces it to its primary (replica-announce-ip).
 - name: POD_IP
   valueFrom:
     fieldRef:
@@ -31,7 +33,7 @@
 - name: MIDPLANE_GROUP
   value: {{ .Group.Name | quote }}
 - name: MIDPLANE_MIDDLEWARE_ADDR
-  value: "127.0.0.1:{{ .Plugin.Ports.redis }}"
+  value: "$(POD_IP):{{ .Plugin.Ports.redis }}"
 - name: MIDPLANE_CONFIG_PATH
   value: {{ .Plugin.ConfigPath | quote }}
 - name: MIDPLANE_DATA_DIR

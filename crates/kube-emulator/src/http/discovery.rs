@@ -44,6 +44,18 @@ fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
                 "kind": t.kind, "verbs": ["get", "patch", "update"],
             }));
         }
+        if super::scale::has_scale(t) {
+            resources.push(json!({
+                "name": format!("{}/scale", t.plural), "singularName": "", "namespaced": t.namespaced,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if t.group.is_empty() && t.kind == "Pod" {
+            resources.push(json!({
+                "name": "pods/log", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get"],
+            }));
+        }
     }
     let gv = if group.is_empty() {
         version.to_string()

@@ -1,7 +1,11 @@
 //! The HTTP front: path parsing, content negotiation and the verb handlers. Everything
 //! unknown is a proper `Status` 404, everything unsupported a loud 501.
 
+mod admin;
 mod discovery;
+mod logs;
+mod protobuf;
+mod scale;
 mod table;
 mod watch;
 
@@ -17,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
-use crate::kubelet::{Fault, Kubelet};
+use crate::kubelet::Kubelet;
 use crate::ops::{DeleteOpts, DeleteOutcome, ListOpts, PatchKind, WriteOpts, present, present_cow};
 use crate::registry::ResourceType;
 use crate::store::Store;
@@ -127,6 +131,8 @@ fn parse_target(shared: &Shared, segs: &[&str]) -> ApiResult<Option<Target>> {
     }
     if let Some(s) = &sub
         && !(s == "status" && rt.status_subresource)
+        && !(s == "scale" && scale::has_scale(&rt))
+        && !(s == "log" && rt.group.is_empty() && rt.kind == "Pod")
     {
         if s == "scale" || s == "log" || s == "exec" || s == "eviction" || s == "finalize" {
             return Err(ApiError::not_implemented(&format!("the {s} subresource")));
@@ -169,7 +175,7 @@ async fn route(
         return Ok(r);
     }
     if segs.first() == Some(&"_emulator") {
-        return admin(shared, method, &segs[1..]);
+        return admin::serve(shared, method, &segs[1..]);
     }
     let Some(t) = parse_target(shared, &segs)? else {
         return Err(ApiError::path_not_found(path));
@@ -189,6 +195,22 @@ async fn route(
         Scope::Main
     };
     let opts = write_opts(&t, query, headers);
+    if let Some(name) = &t.name {
+        match t.sub.as_deref() {
+            Some("scale") => {
+                return scale::serve(shared, &t.rt, method, &ns, name, headers, &body, &opts);
+            }
+            Some("log") if *method == Method::GET => {
+                return logs::serve(shared, &ns, name, query).await;
+            }
+            Some("log") => {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method ({method}) on the requested resource"
+                )));
+            }
+            _ => {}
+        }
+    }
     match (method.clone(), &t.name) {
         (Method::GET, None) if is_true(query.get("watch")) => Ok(watch::serve(
             shared,
@@ -264,7 +286,7 @@ async fn route(
             Ok(json_response(200, &obj))
         }
         (Method::POST, None) => {
-            let obj = decode_body(&body)?;
+            let obj = decode_object(headers, &body)?;
             let created = shared.store.create(&t.rt, &ns, obj, &opts, true)?;
             Ok(json_response(
                 201,
@@ -272,7 +294,7 @@ async fn route(
             ))
         }
         (Method::PUT, Some(name)) => {
-            let obj = decode_body(&body)?;
+            let obj = decode_object(headers, &body)?;
             let updated = shared.store.update(&t.rt, &ns, name, obj, scope, &opts)?;
             Ok(json_response(
                 200,
@@ -433,14 +455,30 @@ fn delete_opts(query: &HashMap<String, String>, body: &Bytes) -> ApiResult<Delet
         .as_array()
         .is_some_and(|a| a.iter().any(|v| v == "All"))
         || query.get("dryRun").is_some_and(|v| v == "All");
+    let grace_period = b["gracePeriodSeconds"]
+        .as_i64()
+        .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
     Ok(DeleteOpts {
         propagation,
+        grace_period,
         uid: b["preconditions"]["uid"].as_str().map(String::from),
         resource_version: b["preconditions"]["resourceVersion"]
             .as_str()
             .map(String::from),
         dry_run: dry,
     })
+}
+
+/// The body of a create or update: JSON or YAML, or the protobuf kubectl's typed clients send.
+fn decode_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.starts_with(protobuf::CONTENT_TYPE) {
+        return protobuf::decode(body);
+    }
+    decode_body(body)
 }
 
 /// JSON, or YAML (server-side apply bodies).
@@ -451,53 +489,4 @@ pub(crate) fn decode_body(body: &Bytes) -> ApiResult<Value> {
     serde_yaml::from_slice::<Value>(body).map_err(|e| {
         ApiError::bad_request(format!("the request body is neither JSON nor YAML: {e}"))
     })
-}
-
-/// `POST /_emulator/pods/<ns>/<name>/<fail|crash|notready|ready|delete>`: the test hooks.
-fn admin(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> ApiResult<Response> {
-    match (method, segs) {
-        (&Method::POST, ["pods", ns, name, action]) => {
-            let fault = match *action {
-                "fail" => Fault::Fail,
-                "crash" => Fault::Crash,
-                "notready" => Fault::NotReady,
-                "ready" => Fault::Ready,
-                "delete" => Fault::Delete,
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "unknown pod action \"{other}\": use fail, crash, notready, ready or delete"
-                    )));
-                }
-            };
-            let pod = shared.kubelet.inject(ns, name, fault)?;
-            Ok(json_response(200, &pod))
-        }
-        (&Method::GET, ["healthz"]) => Ok(json_response(200, &json!({"status": "ok"}))),
-        (&Method::GET, ["stats"]) => {
-            let inner = shared.store.lock();
-            let mut writes: Vec<Value> = inner
-                .writes
-                .iter()
-                .map(|(gr, [added, modified, deleted, unchanged])| {
-                    json!({"group": gr.group, "resource": gr.resource,
-                           "added": added, "modified": modified, "deleted": deleted,
-                           "unchanged": unchanged})
-                })
-                .collect();
-            writes.sort_by_key(|w| (w["group"].to_string(), w["resource"].to_string()));
-            let relaxed = std::sync::atomic::Ordering::Relaxed;
-            Ok(json_response(
-                200,
-                &json!({"resourceVersion": inner.rv.to_string(), "writes": writes,
-                "watches": {
-                    "closedLagging": shared.store.watches_closed_lagging.load(relaxed),
-                    "expired": shared.store.watches_expired.load(relaxed),
-                }}),
-            ))
-        }
-        _ => Err(ApiError::path_not_found(&format!(
-            "/_emulator/{}",
-            segs.join("/")
-        ))),
-    }
 }

@@ -126,12 +126,22 @@ pub fn reconcile(inner: &mut Inner, index: &Index, key: &ObjKey) {
         })
         .collect();
     let svc_ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    // publishNotReadyAddresses: every selected Pod is listed (and resolves) as ready.
+    let publish = svc["spec"]["publishNotReadyAddresses"] == json!(true);
+    let counts_ready = |p: &std::sync::Arc<Value>| publish || is_ready(p);
     let addr = |p: &std::sync::Arc<Value>| {
-        json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
-        "targetRef": {"kind": "Pod", "name": meta_str(p, "name"), "namespace": ns, "uid": meta_str(p, "uid")}})
+        let mut a = json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
+        "targetRef": {"kind": "Pod", "name": meta_str(p, "name"), "namespace": ns, "uid": meta_str(p, "uid")}});
+        // A Pod's hostname is published by the Service its subdomain names (its DNS record).
+        if let Some(h) = p["spec"]["hostname"].as_str().filter(|h| !h.is_empty())
+            && p["spec"]["subdomain"] == key.name.as_str()
+        {
+            a["hostname"] = json!(h);
+        }
+        a
     };
-    let ready: Vec<Value> = pods.iter().filter(|p| is_ready(p)).map(addr).collect();
-    let not_ready: Vec<Value> = pods.iter().filter(|p| !is_ready(p)).map(addr).collect();
+    let ready: Vec<Value> = pods.iter().filter(|p| counts_ready(p)).map(addr).collect();
+    let not_ready: Vec<Value> = pods.iter().filter(|p| !counts_ready(p)).map(addr).collect();
     let ports: Vec<Value> = svc_ports
         .iter()
         .map(|p| {
@@ -166,7 +176,7 @@ pub fn reconcile(inner: &mut Inner, index: &Index, key: &ObjKey) {
     let endpoints: Vec<Value> = pods
         .iter()
         .map(|p| {
-            let r = is_ready(p);
+            let r = counts_ready(p);
             json!({"addresses": [p["status"]["podIP"]], "nodeName": p["spec"]["nodeName"],
                    "conditions": {"ready": r, "serving": r, "terminating": false},
                    "targetRef": {"kind": "Pod", "name": meta_str(p, "name"), "namespace": ns, "uid": meta_str(p, "uid")}})

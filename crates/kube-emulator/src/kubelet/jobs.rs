@@ -303,7 +303,8 @@ impl Kubelet {
 
         // Running Pods end as the outcome says, once they ran for the configured duration.
         let outcome = self.outcome_of(&job);
-        if outcome != JobOutcome::Hold {
+        // Process pods end by themselves: their real exit decides.
+        if self.process.is_none() && outcome != JobOutcome::Hold {
             let run_for = annotation(&job, DURATION_ANNOTATION)
                 .and_then(parse_duration)
                 .unwrap_or_default();

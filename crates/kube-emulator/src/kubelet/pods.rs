@@ -146,6 +146,7 @@ pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
     let now = now();
     // Binding and the kubelet's first status land in one write (Scope::All is internal only).
     let mut binds = false;
+    let mut allocated: Option<String> = None;
     let bound = store.guaranteed_update(
         rt,
         &key.namespace,
@@ -169,8 +170,21 @@ pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
                 false,
                 &now,
             );
-            st["hostIP"] = json!("10.0.0.1");
-            st["podIP"] = json!(k.next_ip());
+            // Process pods: one address per Pod uid (a retried bind gets the same one).
+            let Some(ip) = k.next_ip(meta_str(pod, "uid")) else {
+                return Err(crate::error::ApiError::forbidden(
+                    "no free Pod address left in the emulator's loopback block",
+                ));
+            };
+            allocated = Some(meta_str(pod, "uid").to_string());
+            let host = if k.process.is_some() {
+                "127.0.0.1"
+            } else {
+                "10.0.0.1"
+            };
+            st["hostIP"] = json!(host);
+            st["hostIPs"] = json!([{"ip": host}]);
+            st["podIP"] = json!(ip);
             st["podIPs"] = json!([{"ip": st["podIP"]}]);
             st["startTime"] = json!(now);
             st["qosClass"] = json!("BestEffort");
@@ -178,7 +192,12 @@ pub fn schedule(k: &Kubelet, store: &Store, rt: &ResourceType, key: &ObjKey) {
             Ok(Some(bound))
         },
     );
-    if matches!(bound, Ok(Some(_))) && binds {
+    let committed = matches!(bound, Ok(Some(_))) && binds;
+    if !committed && let (Some(uid), Some(rt)) = (allocated, &k.process) {
+        rt.release_ip(&uid);
+    }
+    // Process pods start when the node sees the binding; simulated ones after the delay.
+    if committed && k.process.is_none() {
         k.later(key.clone());
     }
 }

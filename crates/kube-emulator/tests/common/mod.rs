@@ -1,6 +1,8 @@
 //! Shared helpers: start an emulator and a kube-rs client for it.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::future::Future;
 use std::time::Duration;
 
