@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
             run_as_leader(client, &le, "app-svc", wait, work, || stop.trigger()).await;
         })
     };
-    let routes = tonic::service::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
+    let routes = midplane_runtime::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
     service.serve(routes).await?;
     // The sink's task sends what is queued once the last clone of the context is gone.
     let _ = controllers.await;

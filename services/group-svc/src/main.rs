@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
             run_as_leader(client, &le, "group-svc", wait, work, || stop.trigger()).await;
         })
     };
-    let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
+    let routes = midplane_runtime::Routes::new(GroupServiceServer::new(GroupApi::new(api_ctx)));
     service.serve(routes).await?;
     if let Some(sub) = subscriber {
         sub.shutdown().await?;

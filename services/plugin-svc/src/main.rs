@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let routes =
-        tonic::service::Routes::new(PluginRegistryServer::new(PluginRegistryService::new(store)));
+        midplane_runtime::Routes::new(PluginRegistryServer::new(PluginRegistryService::new(store)));
     service.serve(routes).await?;
     Ok(())
 }
