@@ -57,6 +57,14 @@ fn kube_status(e: kube::Error, name: &str, selector_field: Option<&str>) -> Stat
                 .field(field, &s.message)
                 .into_status()
         }
+        // The custom resource's schema refused the App: the same field paths.
+        kube::Error::Api(s) if s.code == 422 => {
+            let mut err = ApiError::new(Code::InvalidArgument, reason::APP_INVALID, &s.message);
+            for c in s.details.iter().flat_map(|d| &d.causes) {
+                err = err.field(&c.field, &c.message);
+            }
+            err.into_status()
+        }
         kube::Error::Api(s) => from_kubernetes(
             s.code,
             &s.reason,

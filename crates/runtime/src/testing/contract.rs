@@ -185,15 +185,28 @@ pub async fn assert_reflection(addr: SocketAddr, token: Option<&str>, served: &[
     }
 }
 
-/// The `google.rpc.ErrorInfo` reason and domain of a failed call, asserting
-/// both are there.
-pub fn error_reason(status: &tonic::Status) -> String {
+/// The `google.rpc.ErrorInfo` of a failed call, asserting it is there with
+/// Midplane's domain.
+pub fn error_info(status: &tonic::Status) -> tonic_types::ErrorInfo {
     use tonic_types::StatusExt;
     let info = status
         .get_details_error_info()
         .unwrap_or_else(|| panic!("no google.rpc.ErrorInfo in {status:?}"));
     assert_eq!(info.domain, crate::status::DOMAIN, "{status:?}");
-    info.reason
+    info
+}
+
+/// The `google.rpc.ErrorInfo` reason of a failed call.
+pub fn error_reason(status: &tonic::Status) -> String {
+    error_info(status).reason
+}
+
+/// The `google.rpc.ResourceInfo` (type, name) of a failed call.
+pub fn resource(status: &tonic::Status) -> Option<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_resource_info()
+        .map(|r| (r.resource_type, r.resource_name))
 }
 
 /// The `google.rpc.BadRequest` field paths of a failed call.
