@@ -15,60 +15,10 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 /// `ErrorInfo.domain` of every Midplane error.
-pub const DOMAIN: &str = "midplane.dev";
+pub use midplane_proto::reason::DOMAIN;
 
-/// Stable `ErrorInfo.reason` values. Clients may switch on them; a reason is
-/// never renamed or reused for another meaning.
-pub mod reason {
-    /// A request field is missing or malformed (see the field violations).
-    pub const REQUEST_INVALID: &str = "REQUEST_INVALID";
-    /// The App fails validation (see the field violations).
-    pub const APP_INVALID: &str = "APP_INVALID";
-    /// A template failed while rendering.
-    pub const RENDER_FAILED: &str = "RENDER_FAILED";
-    pub const APP_NOT_FOUND: &str = "APP_NOT_FOUND";
-    pub const GROUP_NOT_FOUND: &str = "GROUP_NOT_FOUND";
-    pub const PLUGIN_NOT_FOUND: &str = "PLUGIN_NOT_FOUND";
-    /// The plugin is registered, but not at the version asked for.
-    pub const PLUGIN_VERSION_NOT_FOUND: &str = "PLUGIN_VERSION_NOT_FOUND";
-    pub const BACKUP_NOT_FOUND: &str = "BACKUP_NOT_FOUND";
-    /// The object was changed concurrently; read it again and retry.
-    pub const CONFLICT: &str = "CONFLICT";
-    /// Another field manager owns fields this apply sets; apply with `force`.
-    pub const FIELD_MANAGER_CONFLICT: &str = "FIELD_MANAGER_CONFLICT";
-    /// A resource version or continue token is too old; start again without it.
-    pub const RESOURCE_VERSION_EXPIRED: &str = "RESOURCE_VERSION_EXPIRED";
-    /// The object already exists.
-    pub const ALREADY_EXISTS: &str = "ALREADY_EXISTS";
-    /// The Group's plugin is not registered (or no longer renders).
-    pub const PLUGIN_UNAVAILABLE: &str = "PLUGIN_UNAVAILABLE";
-    /// The service runs without an agent gateway, which the call needs.
-    pub const GATEWAY_NOT_CONFIGURED: &str = "GATEWAY_NOT_CONFIGURED";
-    /// The agents refused or failed the orchestration.
-    pub const ORCHESTRATION_FAILED: &str = "ORCHESTRATION_FAILED";
-    /// The Kubernetes API server could not be reached or failed; retry.
-    pub const KUBERNETES_UNAVAILABLE: &str = "KUBERNETES_UNAVAILABLE";
-    /// The service's own Kubernetes identity may not do this.
-    pub const KUBERNETES_FORBIDDEN: &str = "KUBERNETES_FORBIDDEN";
-    /// A storage named by the request (or the default one) is unknown or malformed.
-    pub const STORAGE_INVALID: &str = "STORAGE_INVALID";
-    /// Object storage could not be reached or failed; retry.
-    pub const STORAGE_UNAVAILABLE: &str = "STORAGE_UNAVAILABLE";
-    /// A key reference names no readable 32-byte key.
-    pub const KEY_UNAVAILABLE: &str = "KEY_UNAVAILABLE";
-    /// The directory to back up or restore into is missing or unusable.
-    pub const PATH_UNUSABLE: &str = "PATH_UNUSABLE";
-    /// A stored backup does not authenticate or its hashes do not match.
-    pub const BACKUP_CORRUPT: &str = "BACKUP_CORRUPT";
-    /// The key does not open this backup.
-    pub const WRONG_KEY: &str = "WRONG_KEY";
-    /// The call ran out of time (the caller's deadline or the server's own).
-    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
-    /// No bearer token, or the wrong one.
-    pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
-    /// A bug or an unexpected failure inside the service.
-    pub const INTERNAL: &str = "INTERNAL";
-}
+/// Stable `ErrorInfo.reason` values (defined with the protos, as part of the API).
+pub use midplane_proto::reason;
 
 /// A failed call under construction: code, reason and message, then details.
 #[derive(Debug, Clone)]
