@@ -35,7 +35,10 @@ pub struct AppSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ComponentTemplate {
     /// DNS label, unique within the App.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     #[serde(flatten)]
     pub spec: MiddlewareSpec,
