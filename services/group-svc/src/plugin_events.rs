@@ -56,9 +56,9 @@ pub async fn handle(r: Received, ctx: &Context) -> Result<(), HandlerError> {
         .into_iter()
         .filter(|g| g.spec.middleware.plugin == updated.plugin)
         .collect();
-    tracing::info!(plugin = %updated.plugin, hash = %updated.content_hash, groups = affected.len(), "plugin updated; re-rendering its Groups");
+    tracing::info!(plugin = %updated.plugin, hash = %updated.plugin_hash, groups = affected.len(), "plugin updated; re-rendering its Groups");
     for g in affected {
-        let body = serde_json::json!({"metadata": {"annotations": {RERENDER_ANNOTATION: updated.content_hash}}});
+        let body = serde_json::json!({"metadata": {"annotations": {RERENDER_ANNOTATION: updated.plugin_hash}}});
         let api: Api<Group> =
             Api::namespaced(ctx.client.clone(), &g.namespace().unwrap_or_default());
         match api
