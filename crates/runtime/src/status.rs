@@ -127,6 +127,53 @@ impl From<ApiError> for Status {
     }
 }
 
+/// `(namespace, name)` of a request's required object reference, or
+/// INVALID_ARGUMENT REQUEST_INVALID naming each missing field (`ref`,
+/// `ref.namespace`, `ref.name`).
+pub fn require_ref(
+    r: Option<midplane_proto::common::ObjectRef>,
+) -> Result<(String, String), Status> {
+    let r = r.ok_or_else(|| ApiError::invalid_field("ref", "is required"))?;
+    let mut missing = Vec::new();
+    if r.namespace.is_empty() {
+        missing.push("ref.namespace");
+    }
+    if r.name.is_empty() {
+        missing.push("ref.name");
+    }
+    if missing.is_empty() {
+        return Ok((r.namespace, r.name));
+    }
+    let mut err = ApiError::new(
+        Code::InvalidArgument,
+        reason::REQUEST_INVALID,
+        format!("{} required", missing.join(" and ")),
+    );
+    for f in missing {
+        err = err.field(f, "is required");
+    }
+    Err(err.into())
+}
+
+/// INVALID_ARGUMENT APP_INVALID with one field violation per (path, problem),
+/// the paths the App's Ready condition names; `summary` is every problem on
+/// a line of its own.
+pub fn app_invalid<F, M>(problems: impl IntoIterator<Item = (F, M)>, summary: &str) -> Status
+where
+    F: Into<String>,
+    M: Into<String>,
+{
+    let mut err = ApiError::new(
+        Code::InvalidArgument,
+        reason::APP_INVALID,
+        format!("invalid App:\n{summary}"),
+    );
+    for (field, problem) in problems {
+        err = err.field(field, problem);
+    }
+    err.into()
+}
+
 /// How long a client should wait before retrying an unavailable dependency.
 pub const RETRY_SOON: Duration = Duration::from_secs(1);
 

@@ -11,7 +11,7 @@ use kube::{Resource, ResourceExt};
 use midplane_api::App;
 use midplane_proto::app as pb;
 use midplane_proto::app::app_service_server::AppService;
-use midplane_runtime::status::{ApiError, from_kubernetes, reason};
+use midplane_runtime::status::{ApiError, app_invalid, from_kubernetes, reason, require_ref};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,45 +83,6 @@ fn kube_status(e: kube::Error, name: &str, selector_field: Option<&str>) -> Stat
     }
 }
 
-/// `<namespace>/<name>` of a request's object reference, or REQUEST_INVALID
-/// naming what is missing.
-fn object_ref(r: Option<midplane_proto::common::ObjectRef>) -> Result<(String, String), Status> {
-    let r = r.ok_or_else(|| ApiError::invalid_field("ref", "is required"))?;
-    let mut missing = Vec::new();
-    if r.namespace.is_empty() {
-        missing.push("ref.namespace");
-    }
-    if r.name.is_empty() {
-        missing.push("ref.name");
-    }
-    if missing.is_empty() {
-        return Ok((r.namespace, r.name));
-    }
-    let mut err = ApiError::new(
-        Code::InvalidArgument,
-        reason::REQUEST_INVALID,
-        format!("{} required", missing.join(" and ")),
-    );
-    for f in missing {
-        err = err.field(f, "is required");
-    }
-    Err(err.into())
-}
-
-/// INVALID_ARGUMENT APP_INVALID with one field violation per problem, the
-/// paths the App's Ready condition names.
-fn invalid_app(errs: &midplane_api::validate::ValidationErrors) -> Status {
-    let mut err = ApiError::new(
-        Code::InvalidArgument,
-        reason::APP_INVALID,
-        format!("invalid App:\n{errs}"),
-    );
-    for f in &errs.0 {
-        err = err.field(&f.field, &f.message);
-    }
-    err.into()
-}
-
 type AppEventStream = Pin<Box<dyn futures::Stream<Item = Result<pb::AppEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -184,7 +145,8 @@ impl AppService for AppApi {
             errs.extend(found);
         }
         if !errs.is_empty() {
-            return Err(invalid_app(&errs));
+            let problems = errs.0.iter().map(|f| (f.field.clone(), f.message.clone()));
+            return Err(app_invalid(problems, &errs.to_string()));
         }
         if req.dry_run {
             return Ok(Response::new(pb::ApplyAppResponse {
@@ -209,7 +171,7 @@ impl AppService for AppApi {
     }
 
     async fn get_app(&self, req: Request<pb::GetAppRequest>) -> Result<Response<pb::App>, Status> {
-        let (ns, name) = object_ref(req.into_inner().r#ref)?;
+        let (ns, name) = require_ref(req.into_inner().r#ref)?;
         let app = self
             .api(&ns)
             .get(&name)
@@ -253,7 +215,7 @@ impl AppService for AppApi {
         req: Request<pb::DeleteAppRequest>,
     ) -> Result<Response<pb::DeleteAppResponse>, Status> {
         let req = req.into_inner();
-        let (ns, name) = object_ref(req.r#ref)?;
+        let (ns, name) = require_ref(req.r#ref)?;
         let key = format!("{ns}/{name}");
         let api = self.api(&ns);
         api.delete(&name, &DeleteParams::default())

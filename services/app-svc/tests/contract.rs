@@ -11,11 +11,11 @@ use midplane_api::App;
 use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
 use midplane_proto::app::app_service_client::AppServiceClient;
 use midplane_proto::app::{self as pb};
-use midplane_proto::common::{ObjectRef, PageRequest};
+use midplane_proto::common::PageRequest;
 use midplane_runtime::testing::SpawnedService;
 use midplane_runtime::testing::contract::{
-    PlainTransport, assert_health, assert_reflection, error_info, error_reason, has_retry_info,
-    plain_transport, resource, violated_fields,
+    PlainTransport, assert_error, assert_health, assert_reflection, error_info, error_reason,
+    has_retry_info, object_ref, plain_transport, resource, violated_fields,
 };
 use midplane_runtime::testing::eventually as until;
 use std::time::Duration;
@@ -90,22 +90,6 @@ fn apply(app: pb::App) -> pb::ApplyAppRequest {
     }
 }
 
-fn r(ns: &str, name: &str) -> Option<ObjectRef> {
-    Some(ObjectRef {
-        namespace: ns.into(),
-        name: name.into(),
-    })
-}
-
-/// Asserts code, ErrorInfo reason and (when given) the BadRequest fields.
-fn expect(err: &tonic::Status, code: Code, reason: &str, fields: &[&str]) {
-    assert_eq!(err.code(), code, "{err:?}");
-    assert_eq!(error_reason(err), reason, "{err:?}");
-    if !fields.is_empty() {
-        assert_eq!(violated_fields(err), fields, "{err:?}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_with_midplane_kubeconfig_set_and_answers_health_and_reflection() {
     // The CLI reads MIDPLANE_KUBECONFIG; the service warns about it and starts.
@@ -136,14 +120,14 @@ async fn every_method_answers_its_documented_errors() {
         .apply_app(pb::ApplyAppRequest::default())
         .await
         .expect_err("no app");
-    expect(&err, Code::InvalidArgument, "APP_INVALID", &["app"]);
+    assert_error(&err, Code::InvalidArgument, "APP_INVALID", &["app"]);
     let mut bad = component("cache");
     bad.replicas = Some(0);
     let err = api
         .apply_app(apply(app("", "shop", vec![bad])))
         .await
         .expect_err("invalid");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "APP_INVALID",
@@ -157,7 +141,7 @@ async fn every_method_answers_its_documented_errors() {
     let mut req = apply(app("shop", "shop", vec![bad]));
     req.dry_run = true;
     let err = api.apply_app(req).await.expect_err("dry run validates too");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "APP_INVALID",
@@ -183,7 +167,7 @@ async fn every_method_answers_its_documented_errors() {
         .apply_app(apply(app("shop", "owned", vec![mine.clone()])))
         .await
         .expect_err("conflict");
-    expect(&err, Code::Aborted, "FIELD_MANAGER_CONFLICT", &[]);
+    assert_error(&err, Code::Aborted, "FIELD_MANAGER_CONFLICT", &[]);
     let mut forced = apply(app("shop", "owned", vec![mine]));
     forced.force = true;
     let stored = api.apply_app(forced).await.expect("forced").into_inner();
@@ -195,14 +179,14 @@ async fn every_method_answers_its_documented_errors() {
         .get_app(pb::GetAppRequest { r#ref: None })
         .await
         .expect_err("no ref");
-    expect(&err, Code::InvalidArgument, "REQUEST_INVALID", &["ref"]);
+    assert_error(&err, Code::InvalidArgument, "REQUEST_INVALID", &["ref"]);
     let err = api
         .get_app(pb::GetAppRequest {
-            r#ref: r("shop", ""),
+            r#ref: object_ref("shop", ""),
         })
         .await
         .expect_err("no name");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "REQUEST_INVALID",
@@ -210,11 +194,11 @@ async fn every_method_answers_its_documented_errors() {
     );
     let err = api
         .get_app(pb::GetAppRequest {
-            r#ref: r("shop", "nope"),
+            r#ref: object_ref("shop", "nope"),
         })
         .await
         .expect_err("missing");
-    expect(&err, Code::NotFound, "APP_NOT_FOUND", &[]);
+    assert_error(&err, Code::NotFound, "APP_NOT_FOUND", &[]);
     assert_eq!(
         resource(&err),
         Some(("App".to_string(), "shop/nope".to_string()))
@@ -228,7 +212,7 @@ async fn every_method_answers_its_documented_errors() {
         })
         .await
         .expect_err("bad selector");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "REQUEST_INVALID",
@@ -263,7 +247,7 @@ async fn every_method_answers_its_documented_errors() {
         })
         .await
         .expect_err("expired token");
-    expect(&err, Code::Aborted, "RESOURCE_VERSION_EXPIRED", &[]);
+    assert_error(&err, Code::Aborted, "RESOURCE_VERSION_EXPIRED", &[]);
 
     // WatchApps
     let err = api
@@ -273,7 +257,7 @@ async fn every_method_answers_its_documented_errors() {
         })
         .await
         .expect_err("bad selector");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "REQUEST_INVALID",
@@ -302,17 +286,17 @@ async fn every_method_answers_its_documented_errors() {
             .await
             .expect_err("the stream ends with the error"),
     };
-    expect(&err, Code::Aborted, "RESOURCE_VERSION_EXPIRED", &[]);
+    assert_error(&err, Code::Aborted, "RESOURCE_VERSION_EXPIRED", &[]);
 
     // DeleteApp
     let err = api
         .delete_app(pb::DeleteAppRequest {
-            r#ref: r("", "x"),
+            r#ref: object_ref("", "x"),
             wait: false,
         })
         .await
         .expect_err("no namespace");
-    expect(
+    assert_error(
         &err,
         Code::InvalidArgument,
         "REQUEST_INVALID",
@@ -320,12 +304,12 @@ async fn every_method_answers_its_documented_errors() {
     );
     let err = api
         .delete_app(pb::DeleteAppRequest {
-            r#ref: r("shop", "nope"),
+            r#ref: object_ref("shop", "nope"),
             wait: false,
         })
         .await
         .expect_err("missing");
-    expect(&err, Code::NotFound, "APP_NOT_FOUND", &[]);
+    assert_error(&err, Code::NotFound, "APP_NOT_FOUND", &[]);
     // A finalizer nobody removes holds the App: the server's own limit ends the wait.
     apps.patch(
         "second",
@@ -336,12 +320,12 @@ async fn every_method_answers_its_documented_errors() {
     .expect("hold");
     let err = api
         .delete_app(pb::DeleteAppRequest {
-            r#ref: r("shop", "second"),
+            r#ref: object_ref("shop", "second"),
             wait: true,
         })
         .await
         .expect_err("held");
-    expect(&err, Code::DeadlineExceeded, "DEADLINE_EXCEEDED", &[]);
+    assert_error(&err, Code::DeadlineExceeded, "DEADLINE_EXCEEDED", &[]);
     let info = error_info(&err);
     assert_eq!(
         info.metadata.get("limit").map(String::as_str),
@@ -359,11 +343,11 @@ async fn every_method_answers_its_documented_errors() {
     s.emu.shutdown().await;
     let err = api
         .get_app(pb::GetAppRequest {
-            r#ref: r("shop", "owned"),
+            r#ref: object_ref("shop", "owned"),
         })
         .await
         .expect_err("no API server");
-    expect(&err, Code::Unavailable, "KUBERNETES_UNAVAILABLE", &[]);
+    assert_error(&err, Code::Unavailable, "KUBERNETES_UNAVAILABLE", &[]);
     assert!(has_retry_info(&err), "{err:?}");
 }
 

@@ -8,7 +8,7 @@ use midplane_api::{Group, labels};
 use midplane_proto::common::{Condition, ObjectRef};
 use midplane_proto::group as pb;
 use midplane_proto::group::group_service_server::GroupService;
-use midplane_runtime::status::{ApiError, RETRY_SOON, from_kubernetes, reason};
+use midplane_runtime::status::{ApiError, RETRY_SOON, from_kubernetes, reason, require_ref};
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Code, Request, Response, Status};
@@ -26,29 +26,11 @@ impl GroupApi {
     }
 
     async fn get(&self, r: Option<ObjectRef>) -> Result<Group, Status> {
-        let r = r.ok_or_else(|| ApiError::invalid_field("ref", "is required"))?;
-        let mut missing = Vec::new();
-        if r.namespace.is_empty() {
-            missing.push("ref.namespace");
-        }
-        if r.name.is_empty() {
-            missing.push("ref.name");
-        }
-        if !missing.is_empty() {
-            let mut err = ApiError::new(
-                Code::InvalidArgument,
-                reason::REQUEST_INVALID,
-                format!("{} required", missing.join(" and ")),
-            );
-            for f in missing {
-                err = err.field(f, "is required");
-            }
-            return Err(err.into());
-        }
-        Api::<Group>::namespaced(self.ctx.client.clone(), &r.namespace)
-            .get(&r.name)
+        let (namespace, name) = require_ref(r)?;
+        Api::<Group>::namespaced(self.ctx.client.clone(), &namespace)
+            .get(&name)
             .await
-            .map_err(|e| kube_status(e, &format!("{}/{}", r.namespace, r.name)))
+            .map_err(|e| kube_status(e, &format!("{namespace}/{name}")))
     }
 }
 

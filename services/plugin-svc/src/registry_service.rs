@@ -228,15 +228,8 @@ fn invalid(e: &midplane_render::RenderError) -> Status {
     use midplane_render::RenderError as E;
     match e {
         E::Invalid(errs) => {
-            let mut err = ApiError::new(
-                Code::InvalidArgument,
-                reason::APP_INVALID,
-                format!("invalid App:\n{errs}"),
-            );
-            for f in &errs.0 {
-                err = err.field(&f.field, &f.message);
-            }
-            err
+            let problems = errs.0.iter().map(|f| (f.field.clone(), f.message.clone()));
+            return midplane_runtime::status::app_invalid(problems, &errs.to_string());
         }
         E::UnknownPlugin(name) => ApiError::not_found(reason::PLUGIN_NOT_FOUND, "Plugin", name),
         E::Template { template, message } => {

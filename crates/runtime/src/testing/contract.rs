@@ -6,6 +6,7 @@
 //! call whose deadline passes on its side with CANCELLED before the server's
 //! answer arrives).
 
+use crate::auth::BearerToken;
 use crate::grpc::{HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -77,7 +78,62 @@ pub async fn assert_health(addr: SocketAddr, served: &[&str]) {
     assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
 }
 
-/// Asserts that reflection over both protocol versions lists exactly
+/// Lists a port's services over one reflection protocol version and
+/// resolves each of `served`, asserting the listing is `want`.
+macro_rules! reflect {
+    ($name:ident, $pb:ident, $version:literal) => {
+        async fn $name(ch: Channel, auth: BearerToken, served: &[&str], want: &[String]) {
+            use $pb::server_reflection_request::MessageRequest as Ask;
+            use $pb::server_reflection_response::MessageResponse as Answer;
+            let ask = |m| $pb::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(m),
+            };
+            let mut requests = vec![ask(Ask::ListServices(String::new()))];
+            requests.extend(
+                served
+                    .iter()
+                    .map(|s| ask(Ask::FileContainingSymbol(s.to_string()))),
+            );
+            let n = requests.len();
+            let mut client =
+                $pb::server_reflection_client::ServerReflectionClient::with_interceptor(ch, auth);
+            let mut stream = client
+                .server_reflection_info(tokio_stream::iter(requests))
+                .await
+                .unwrap_or_else(|e| panic!("reflection {}: {e:?}", $version))
+                .into_inner();
+            for i in 0..n {
+                let msg = stream
+                    .message()
+                    .await
+                    .unwrap_or_else(|e| panic!("reflection {} answer {i}: {e:?}", $version))
+                    .unwrap_or_else(|| panic!("reflection {} ended after {i} answers", $version));
+                match msg.message_response {
+                    Some(Answer::ListServicesResponse(l)) => {
+                        let mut got: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
+                        got.sort();
+                        assert_eq!(got, want, "reflection {} listing", $version);
+                    }
+                    Some(Answer::FileDescriptorResponse(f)) => {
+                        assert!(
+                            !f.file_descriptor_proto.is_empty(),
+                            "{}: no descriptor",
+                            $version
+                        );
+                    }
+                    other => panic!("reflection {}: unexpected answer {other:?}", $version),
+                }
+            }
+        }
+    };
+}
+
+reflect!(reflect_v1, v1, "v1");
+reflect!(reflect_v1alpha, v1alpha, "v1alpha");
+
+/// Asserts that reflection over both protocol versions (v1, and v1alpha as
+/// Python's grpcio-reflection and older grpcurl speak it) lists exactly
 /// `served` plus health and reflection, and resolves each served service's
 /// file descriptor. `token` is the bearer token when the port requires one.
 pub async fn assert_reflection(addr: SocketAddr, token: Option<&str>, served: &[&str]) {
@@ -88,101 +144,27 @@ pub async fn assert_reflection(addr: SocketAddr, token: Option<&str>, served: &[
         .collect();
     want.sort();
     let ch = channel(addr).await;
-    let auth = crate::auth::BearerToken::new(token.unwrap_or_default())
-        .unwrap_or_else(|e| panic!("token: {e}"));
+    let auth = BearerToken::new(token.unwrap_or_default()).unwrap_or_else(|e| panic!("token: {e}"));
+    reflect_v1(ch.clone(), auth.clone(), served, &want).await;
+    reflect_v1alpha(ch, auth, served, &want).await;
+}
 
-    // v1
-    let mut v1c = v1::server_reflection_client::ServerReflectionClient::with_interceptor(
-        ch.clone(),
-        auth.clone(),
-    );
-    let mut requests = vec![v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
-            String::new(),
-        )),
-    }];
-    for s in served {
-        requests.push(v1::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                v1::server_reflection_request::MessageRequest::FileContainingSymbol(s.to_string()),
-            ),
-        });
+/// Asserts a failed call's code, its ErrorInfo reason and (unless `fields` is
+/// empty) its BadRequest field paths.
+pub fn assert_error(err: &tonic::Status, code: tonic::Code, reason: &str, fields: &[&str]) {
+    assert_eq!(err.code(), code, "{err:?}");
+    assert_eq!(error_reason(err), reason, "{err:?}");
+    if !fields.is_empty() {
+        assert_eq!(violated_fields(err), fields, "{err:?}");
     }
-    let n = requests.len();
-    let mut stream = v1c
-        .server_reflection_info(tokio_stream::iter(requests))
-        .await
-        .unwrap_or_else(|e| panic!("reflection v1 on {addr}: {e:?}"))
-        .into_inner();
-    for i in 0..n {
-        let msg = stream
-            .message()
-            .await
-            .unwrap_or_else(|e| panic!("reflection v1 answer {i}: {e:?}"))
-            .unwrap_or_else(|| panic!("reflection v1 ended after {i} answers"));
-        match msg.message_response {
-            Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                let mut got: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
-                got.sort();
-                assert_eq!(got, want, "reflection v1 listing on {addr}");
-            }
-            Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(f)) => {
-                assert!(!f.file_descriptor_proto.is_empty(), "v1: empty descriptor");
-            }
-            other => panic!("reflection v1 on {addr}: unexpected answer {other:?}"),
-        }
-    }
+}
 
-    // v1alpha, as Python's grpcio-reflection and older grpcurl speak it
-    let mut alpha =
-        v1alpha::server_reflection_client::ServerReflectionClient::with_interceptor(ch, auth);
-    let mut requests = vec![v1alpha::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(
-            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
-        ),
-    }];
-    for s in served {
-        requests.push(v1alpha::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
-                    s.to_string(),
-                ),
-            ),
-        });
-    }
-    let n = requests.len();
-    let mut stream = alpha
-        .server_reflection_info(tokio_stream::iter(requests))
-        .await
-        .unwrap_or_else(|e| panic!("reflection v1alpha on {addr}: {e:?}"))
-        .into_inner();
-    for i in 0..n {
-        let msg = stream
-            .message()
-            .await
-            .unwrap_or_else(|e| panic!("reflection v1alpha answer {i}: {e:?}"))
-            .unwrap_or_else(|| panic!("reflection v1alpha ended after {i} answers"));
-        match msg.message_response {
-            Some(v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l)) => {
-                let mut got: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
-                got.sort();
-                assert_eq!(got, want, "reflection v1alpha listing on {addr}");
-            }
-            Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(
-                f,
-            )) => {
-                assert!(
-                    !f.file_descriptor_proto.is_empty(),
-                    "v1alpha: empty descriptor"
-                );
-            }
-            other => panic!("reflection v1alpha on {addr}: unexpected answer {other:?}"),
-        }
-    }
+/// An object reference for a request.
+pub fn object_ref(namespace: &str, name: &str) -> Option<midplane_proto::common::ObjectRef> {
+    Some(midplane_proto::common::ObjectRef {
+        namespace: namespace.into(),
+        name: name.into(),
+    })
 }
 
 /// The `google.rpc.ErrorInfo` of a failed call, asserting it is there with
