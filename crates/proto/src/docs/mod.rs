@@ -356,100 +356,10 @@ fn write_file(out: &mut String, file: &FileDescriptorProto, ctx: &Ctx<'_>) {
     }
 }
 
-const PREAMBLE: &str = r#"The public gRPC API of Midplane, generated from the `.proto` files in
-`proto/` (the source of truth; generate clients from them with `buf generate`
-or `protoc`). Packages are versioned: a breaking change goes into a new
-`midplane.<area>.vN` package, never into a released one, and CI checks that
-with `buf breaking` against the last released protos (`proto/released/`).
-
-## Calling the API
-
-**Ports.** Each service binary serves its own service on its gRPC port
-(`server.grpc_addr`, default `0.0.0.0:7000`), plus the standard health and
-reflection services. The admin port (`server.admin_addr`, default
-`0.0.0.0:9000`) serves `/metrics`, `/livez` and `/readyz` over plain HTTP.
-
-**Authentication.** When the server has `server.auth_token_file` set (a token
-mounted from a Secret), every call must carry `authorization: Bearer <token>`,
-except `grpc.health.v1.Health`, which stays open for probes. A missing or
-wrong token fails with UNAUTHENTICATED, reason `TOKEN_INVALID`. With
-`server.tls` the port speaks TLS, and mTLS when `client_ca_file` is set.
-
-**Deadlines.** Send a deadline (`grpc-timeout`) with every call. A call also
-ends at the server's own limit, `server.request_timeout_ms` (default 30 s).
-Either way the call fails with DEADLINE_EXCEEDED, reason
-`DEADLINE_EXCEEDED`, metadata `limit` = `caller` or `server`. (A client
-library may report its own expiry before the server's answer arrives; tonic
-reports that as CANCELLED "Timeout expired".)
-
-**Health.** `grpc.health.v1.Health/Check` answers SERVING for `""` and for
-each service the port serves (e.g. `grpc_health_probe -addr=HOST:7000
--service=midplane.app.v1.AppService`) while the service is ready, and
-NOT_FOUND for any other name. `Watch` streams the same.
-
-**Reflection.** `grpc.reflection.v1.ServerReflection` and
-`grpc.reflection.v1alpha.ServerReflection` (Python's grpcio-reflection, older
-grpcurl) both list exactly the services the port serves, plus health and
-reflection, and resolve their descriptors (the google.rpc error detail types
-included).
-
-**Load.** Each connection runs at most `server.concurrency_limit_per_connection`
-calls at once; with `server.load_shed` (default on) more fail at once with
-RESOURCE_EXHAUSTED "Too many active requests for the connection" (no details;
-retry with back-off) instead of queueing.
-
-## Errors
-
-A failed call carries a status code by the gRPC conventions and, in
-`grpc-status-details-bin`, a `google.rpc.Status` with these details:
-
-| detail | when |
-| --- | --- |
-| `google.rpc.ErrorInfo` | every error AppService, GroupService, PluginRegistry and BackupService answer, and DEADLINE_EXCEEDED and UNAUTHENTICATED on every port: `domain` = `{DOMAIN}`, `reason` from the table below, string `metadata`. Not on errors the gRPC library answers itself (UNIMPLEMENTED for a method the port does not serve, RESOURCE_EXHAUSTED of load shedding, a malformed message) nor on the internal AgentGateway and Agent APIs |
-| `google.rpc.BadRequest` | INVALID_ARGUMENT: one field violation per bad field, with the paths the objects' status conditions use (`spec.components[1].replicas`) or the request field (`ref.name`) |
-| `google.rpc.RetryInfo` | the same call may succeed after `retry_delay` (UNAVAILABLE, ABORTED `CONFLICT`) |
-| `google.rpc.ResourceInfo` | NOT_FOUND: the kind and `<namespace>/<name>` (or id) of the missing object |
-
-| code | meaning here | retry? |
-| --- | --- | --- |
-| INVALID_ARGUMENT | the request or the object in it is invalid | no: fix the request |
-| NOT_FOUND | the object does not exist | no |
-| ALREADY_EXISTS | the object exists | no |
-| FAILED_PRECONDITION | the system is not in a state the call needs (plugin missing, no gateway, wrong key) | not until that changes |
-| ABORTED | a concurrent change or an expired resource version / token | yes, at a higher level: read again, then retry |
-| UNAVAILABLE | a dependency (Kubernetes API, object storage, agents) failed | yes, with back-off (RetryInfo) |
-| DEADLINE_EXCEEDED | the caller's deadline or the server's limit passed | yes, with a longer deadline |
-| PERMISSION_DENIED | the service's own Kubernetes identity was refused | no: fix its RBAC |
-| UNAUTHENTICATED | no or wrong bearer token | no |
-| RESOURCE_EXHAUSTED | too many calls in flight on the connection | yes, with back-off |
-| DATA_LOSS | a stored backup or manifest is corrupt | no |
-| INTERNAL | a bug | no |
-
-Reasons (`ErrorInfo.reason`), stable: clients may switch on them.
-
-| reason | meaning |
-| --- | --- |
-"#;
-
-const VOCABULARY: &str = r#"
-## Vocabulary
-
-The same word means the same thing in the CRDs, the protos and the events:
-
-| concept | gRPC field | event field (JSON) | example |
-| --- | --- | --- | --- |
-| the plugin's own version (`version` in its `plugin.yaml`) | `plugin_version` | `pluginVersion` | `0.1.0` |
-| the middleware version | `middleware_version`; in a spec, the component's `version` | `middlewareVersion` | `7.2` |
-| the plugin's content hash | `plugin_hash` | `pluginHash` | `sha256:9f2c…` |
-| the rendered content hash of an instance or Group | `content_hash` | `contentHash` | `sha256:3d5e…` |
-
-In an App, Component or Group spec (and `ComponentSpec` of AppService), the
-middleware version is the field `version` the user writes; everywhere else it
-is `middleware_version` / `middlewareVersion`. A Group's
-`status.pluginHash` is `<plugin>@<pluginVersion>/<hex>`; GroupService returns
-it split into `plugin_version` and `plugin_hash`.
-"#;
-
+/// The introduction: ports, auth, deadlines, health, reflection, load, the error model.
+const PREAMBLE: &str = include_str!("preamble.md");
+/// One word per concept across CRDs, protos and events.
+const VOCABULARY: &str = include_str!("vocabulary.md");
 const PACKAGE_ORDER: &[&str] = &[
     "midplane.app.v1",
     "midplane.group.v1",
