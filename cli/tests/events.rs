@@ -36,9 +36,9 @@ async fn tail_prints_a_published_event() {
     });
     let event = PluginUpdated {
         plugin: "cli-tail-test".into(),
-        version: "0.0.1".into(),
-        content_hash: "sha256:00".into(),
-        previous_hash: None,
+        plugin_version: "0.0.1".into(),
+        plugin_hash: "sha256:00".into(),
+        previous_plugin_hash: None,
         config_map: ObjectRef::new("midplane-system", "midplane-plugin-cli-tail-test"),
     };
     // Unroutable until the tail's queue is bound.

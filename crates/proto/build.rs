@@ -1,5 +1,6 @@
-//! Compiles every `proto/midplane/<area>/v1/*.proto` file and writes a module
-//! tree for the packages found, so adding a package needs no change here.
+//! Compiles every `proto/midplane/<area>/v1/*.proto` file (not the released
+//! snapshot under `proto/released/`) and writes a module tree for the
+//! packages found, so adding a package needs no change here.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let mut files = Vec::new();
     collect_protos(&root, &mut files)?;
+    // proto/released/ is the snapshot `buf breaking` compares against, not code.
+    let released = root.join("released");
+    files.retain(|f| !f.starts_with(&released));
     files.sort();
     println!("cargo:rerun-if-changed={}", root.display());
     for f in &files {

@@ -223,8 +223,15 @@ async fn app_lifecycle_on_the_emulator() {
     );
 
     // An invalid App: Ready=False naming the field, a Warning Event, nothing changed.
+    // (A rule the CRD schema cannot express, so the App is stored and the
+    // controller is what refuses it.)
     let mut bad = app.clone();
-    bad.spec.components[0].spec.replicas = 0;
+    bad.spec.components[0].spec.backup = Some(midplane_api::BackupPolicy {
+        enabled: true,
+        schedule: "daily".into(),
+        storage: "s3".into(),
+        ..Default::default()
+    });
     apply_app(&client, &bad).await;
     let invalid = eventually("Invalid condition", 30, || async {
         let a = Api::<App>::namespaced(client.clone(), NS)
@@ -240,7 +247,7 @@ async fn app_lifecycle_on_the_emulator() {
     assert!(
         invalid
             .message
-            .contains("spec.components[0].replicas: must be at least 1"),
+            .contains("spec.components[0].backup.schedule: "),
         "{}",
         invalid.message
     );
@@ -262,7 +269,7 @@ async fn app_lifecycle_on_the_emulator() {
             .note
             .clone()
             .unwrap_or_default()
-            .contains("spec.components[0].replicas")
+            .contains("spec.components[0].backup.schedule")
     );
     assert_eq!(
         names::<Deployment>(&client).await.len(),

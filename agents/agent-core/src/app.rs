@@ -283,7 +283,7 @@ pub async fn run_lifecycle_agent(
     let agent = Arc::new(LifecycleAgent::new(adapter, instance, config.lifecycle));
     let stop = service.shutdown().token();
     let monitor = agent.spawn_monitor(service.health(), stop);
-    let routes = tonic::service::Routes::new(agent.clone().into_server());
+    let routes = midplane_runtime::Routes::new(agent.clone().into_server());
     let served = service
         .serve_on(listeners.admin, listeners.grpc, routes)
         .await;
@@ -320,7 +320,7 @@ pub async fn run_adapter_agent(
         agent.rpc_stats(),
         stop,
     ));
-    let routes = tonic::service::Routes::new(agent.clone().into_server());
+    let routes = midplane_runtime::Routes::new(agent.clone().into_server());
     let served = service
         .serve_on(listeners.admin, listeners.grpc, routes)
         .await;

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct AppSpec {
     /// The middleware this App runs; names are unique within the App.
+    #[schemars(length(min = 1))]
     pub components: Vec<ComponentTemplate>,
 }
 
@@ -34,6 +35,10 @@ pub struct AppSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ComponentTemplate {
     /// DNS label, unique within the App.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     #[serde(flatten)]
     pub spec: MiddlewareSpec,
@@ -44,15 +49,18 @@ pub struct ComponentTemplate {
 #[serde(rename_all = "camelCase")]
 pub struct MiddlewareSpec {
     /// Plugin name, e.g. `redis`.
+    #[schemars(length(min = 1))]
     pub plugin: String,
     /// Middleware version the plugin deploys, e.g. `"7.2"`; empty: the plugin's default.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Instances per shard: one primary plus replicas.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = crate::validate::MAX_REPLICAS))]
     pub replicas: i32,
     /// Replication groups; 1 for a plain primary/replica set.
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = crate::validate::MAX_SHARDS))]
     pub shards: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
@@ -160,6 +168,7 @@ pub struct BackupPolicy {
 pub struct Retention {
     /// Keep at most this many backups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub count: Option<i32>,
     /// Delete backups older than this duration, e.g. `168h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

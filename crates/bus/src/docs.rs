@@ -48,13 +48,13 @@ pub fn envelope_schema(spec: &EventSpec) -> Value {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": format!("CloudEvent {}", spec.event_type),
         "type": "object",
-        "required": ["specversion", "id", "source", "type", "time", "datacontenttype", "data"],
+        "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"],
         "properties": {
             "specversion": { "const": SPEC_VERSION, "description": "CloudEvents version." },
             "id": { "type": "string", "minLength": 1, "description": "Unique per event (UUIDv7); retries and redeliveries keep it: deduplicate on it." },
             "source": { "type": "string", "format": "uri-reference", "description": "Publishing service, e.g. /midplane/plugin-svc." },
             "type": { "const": spec.event_type, "description": "Event type; also the AMQP routing key." },
-            "subject": { "type": "string", "description": "Object the event is about, <kind>/<namespace>/<name>." },
+            "subject": { "type": "string", "minLength": 1, "description": "Object the event is about: <kind>/<namespace>/<name>, or <kind>/<name> for plugins." },
             "time": { "type": "string", "format": "date-time", "description": "When it happened (RFC 3339, UTC)." },
             "datacontenttype": { "const": DATA_CONTENT_TYPE },
             "dataschema": { "type": "string", "format": "uri", "description": "Identifies the schema of data." },
@@ -132,10 +132,15 @@ CloudEvents 1.0, structured JSON mode, one event per AMQP message:\n\n\
 | `app-id` | the CloudEvents `source` |\n\
 | `timestamp` | the CloudEvents `time`, seconds |\n\n\
 Body attributes: `specversion` (`{SPEC_VERSION}`), `id`, `source`, `type`, `subject`\n\
-(`<kind>/<namespace>/<name>`), `time` (RFC 3339 UTC), `datacontenttype` (`{DATA_CONTENT_TYPE}`),\n\
-`dataschema`, `data` (the payload below). Field names in `data` are camelCase.\n\n\
-Compatibility: within one event type fields are only added, never removed or retyped; ignore\n\
-fields you do not know. A breaking change gets a new event type.\n\n\
+(`<kind>/<namespace>/<name>`, or `<kind>/<name>` for plugins), `time` (RFC 3339 UTC),\n\
+`datacontenttype` (`{DATA_CONTENT_TYPE}`), `dataschema` and `data` (the payload below); all but\n\
+`dataschema` are always present. Field names in `data` are camelCase. Versions and hashes use one\n\
+vocabulary (as the gRPC API, see [`api.md`](api.md#vocabulary)): `pluginVersion` is the plugin's own\n\
+version, `middlewareVersion` the middleware's, `pluginHash` the plugin's content hash and\n\
+`contentHash` the hash of rendered objects.\n\n\
+Compatibility: within one event type fields are only added, never removed, retyped or made\n\
+optional; ignore fields you do not know. A breaking change gets a new event type. CI checks this:\n\
+`asyncapi.yaml` is compared with the last released document, `released/asyncapi.yaml`.\n\n\
 ## Midplane's own subscribers\n\n\
 Each Midplane subscriber has a durable quorum queue `{DEFAULT_EXCHANGE}.<subscriber>`. A failed\n\
 handler is retried through delay queues `{DEFAULT_EXCHANGE}.<subscriber>.retry.<ms>ms` (TTL,\n\
@@ -354,7 +359,9 @@ pub fn asyncapi_yaml() -> Result<String> {
                     ("protocolVersion", s("0.9.1")),
                     (
                         "description",
-                        s("RabbitMQ; set MIDPLANE_AMQP_URL to use another broker."),
+                        s(
+                            "RabbitMQ. Midplane services publish to the broker in their `bus.url` setting (environment MIDPLANE_BUS__URL); `midplane events` and the test suite read MIDPLANE_AMQP_URL.",
+                        ),
                     ),
                 ]),
             )]),

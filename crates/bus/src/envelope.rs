@@ -27,6 +27,8 @@ pub struct Envelope {
     pub source: String,
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The object the event is about (`<kind>/<namespace>/<name>`). Required
+    /// on the bus: [`Envelope::from_bytes`] refuses an event without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub time: DateTime<Utc>,
@@ -81,7 +83,8 @@ impl Envelope {
         })
     }
 
-    /// Parses and checks the required CloudEvents attributes.
+    /// Parses and checks the required attributes: CloudEvents' own, and `subject`,
+    /// which every Midplane event carries.
     pub fn from_bytes(body: &[u8]) -> Result<Self> {
         let env: Envelope = serde_json::from_slice(body).map_err(|e| BusError::MalformedEvent {
             reason: format!("line {} column {}: {e}", e.line(), e.column()),
@@ -94,10 +97,12 @@ impl Envelope {
                 ),
             });
         }
+        let subject = env.subject.clone().unwrap_or_default();
         for (field, value) in [
             ("id", &env.id),
             ("source", &env.source),
             ("type", &env.event_type),
+            ("subject", &subject),
         ] {
             if value.is_empty() {
                 return Err(BusError::MalformedEvent {
@@ -130,4 +135,29 @@ fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_without_a_subject_is_refused() {
+        let body = |subject: &str| {
+            format!(
+                r#"{{"specversion":"1.0","id":"1","source":"/x","type":"midplane.app.ready",{subject}"time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","data":{{}}}}"#
+            )
+        };
+        let err = Envelope::from_bytes(body("").as_bytes())
+            .expect_err("no subject")
+            .to_string();
+        assert!(err.contains("subject"), "{err}");
+        let err = Envelope::from_bytes(body(r#""subject":"","#).as_bytes())
+            .expect_err("empty subject")
+            .to_string();
+        assert!(err.contains("subject"), "{err}");
+        let env = Envelope::from_bytes(body(r#""subject":"apps/shop/cache","#).as_bytes())
+            .expect("with a subject");
+        assert_eq!(env.subject.as_deref(), Some("apps/shop/cache"));
+    }
 }

@@ -20,7 +20,7 @@
 //!     SubscriberConfig::new("group-svc", &["midplane.plugin.updated"]),
 //!     |r: Received| async move {
 //!         let updated: PluginUpdated = r.event.decode()?;
-//!         println!("re-render groups using {} {}", updated.plugin, updated.content_hash);
+//!         println!("re-render groups using {} {}", updated.plugin, updated.plugin_hash);
 //!         Ok::<(), HandlerError>(())
 //!     },
 //! )
@@ -30,9 +30,9 @@
 //! publisher
 //!     .publish(&PluginUpdated {
 //!         plugin: "redis".into(),
-//!         version: "7.0.15".into(),
-//!         content_hash: "sha256:…".into(),
-//!         previous_hash: None,
+//!         plugin_version: "0.1.1".into(),
+//!         plugin_hash: "sha256:…".into(),
+//!         previous_plugin_hash: None,
 //!         config_map: ObjectRef::new("midplane-system", "plugin-redis"),
 //!     })
 //!     .await?;

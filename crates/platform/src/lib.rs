@@ -28,7 +28,7 @@ pub const INSTALLER: &str = "midplane/installer";
 /// Which Kubernetes API the platform runs against.
 pub enum ApiServer {
     /// An emulator started in this process.
-    Emulator(EmulatorConfig),
+    Emulator(Box<EmulatorConfig>),
     /// An API server already running (a kube-emulator process, a cluster).
     Url(String),
 }
@@ -50,7 +50,7 @@ impl PlatformConfig {
     /// An in-process emulator with the bundled plugins and the controllers.
     pub fn emulator(emulator: EmulatorConfig) -> Result<Self, PlatformError> {
         Ok(Self {
-            api: ApiServer::Emulator(emulator),
+            api: ApiServer::Emulator(Box::new(emulator)),
             plugin_namespace: PLUGIN_NAMESPACE.into(),
             plugins: midplane_plugin::registry::bundled()?,
             bus: None,
@@ -99,7 +99,7 @@ impl Platform {
     pub async fn start(cfg: PlatformConfig) -> Result<Self, PlatformError> {
         let (emulator, url) = match cfg.api {
             ApiServer::Emulator(e) => {
-                let mut e = e;
+                let mut e = *e;
                 e.namespaces.push(cfg.plugin_namespace.clone());
                 let emu = Emulator::start(e).await?;
                 let url = emu.url();

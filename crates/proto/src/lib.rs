@@ -8,6 +8,9 @@
 
 include!(concat!(env!("OUT_DIR"), "/packages.rs"));
 
+pub mod docs;
+pub mod reason;
+
 /// Encoded `FileDescriptorSet` of every package, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/midplane_descriptor.bin"));

@@ -80,7 +80,12 @@ where
         if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes())) {
             futures::future::Either::Left(self.inner.call(req))
         } else {
-            let status = tonic::Status::unauthenticated("missing or invalid bearer token");
+            let status = crate::status::ApiError::new(
+                tonic::Code::Unauthenticated,
+                crate::status::reason::TOKEN_INVALID,
+                "missing or invalid bearer token (authorization: Bearer <token>)",
+            )
+            .into_status();
             futures::future::Either::Right(futures::future::ready(Ok(status.into_http())))
         }
     }

@@ -16,7 +16,8 @@ pub struct ServerConfig {
     /// Admin HTTP listen address: /metrics, /livez, /readyz.
     pub admin_addr: String,
     pub log: LogConfig,
-    /// Server-side deadline for one call, unless the client asks for less.
+    /// Server-side deadline for one call, unless the client asks for less; past it
+    /// the call ends with DEADLINE_EXCEEDED. 0: no server-side limit.
     pub request_timeout_ms: u64,
     /// Calls served at once per connection; more wait, or are shed when `load_shed` is on.
     pub concurrency_limit_per_connection: usize,
@@ -98,7 +99,10 @@ pub enum LogFormat {
 
 /// Loads a service's configuration. The file is `MIDPLANE_CONFIG` when set,
 /// else `/etc/midplane/<service>.yaml` when it exists; missing keys take the
-/// type's `Default`.
+/// type's `Default`. A key the file gets wrong (unknown, or of the wrong type)
+/// is an error naming it. A `MIDPLANE_*` variable that names no setting of
+/// this service (e.g. `MIDPLANE_KUBECONFIG`, which the CLI reads) is ignored
+/// with a warning, logged once tracing is up ([`take_warnings`]).
 pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, config::ConfigError> {
     let file = std::env::var_os("MIDPLANE_CONFIG")
         .map(PathBuf::from)
@@ -106,28 +110,81 @@ pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, config::ConfigError
             let p = PathBuf::from(format!("/etc/midplane/{service}.yaml"));
             p.exists().then_some(p)
         });
-    load_from(file.as_deref(), std::env::vars())
+    let (config, warnings) = load_with_warnings(file.as_deref(), std::env::vars())?;
+    if let Ok(mut pending) = PENDING_WARNINGS.lock() {
+        pending.extend(warnings);
+    }
+    Ok(config)
 }
 
-/// [`load`] with an explicit file and environment, for tests and tools.
+static PENDING_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Warnings [`load`] collected before tracing was set up; `Service::init` logs them.
+pub fn take_warnings() -> Vec<String> {
+    PENDING_WARNINGS
+        .lock()
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default()
+}
+
+/// [`load`] with an explicit file and environment, for tests and tools
+/// (warnings are dropped; see [`load_with_warnings`]).
 pub fn load_from<T: DeserializeOwned>(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, config::ConfigError> {
-    let mut builder = config::Config::builder();
-    if let Some(path) = file {
-        if !path.exists() {
-            return Err(config::ConfigError::Message(format!(
-                "config file {} does not exist",
-                path.display()
-            )));
-        }
-        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Yaml));
+    load_with_warnings(file, env).map(|(config, _)| config)
+}
+
+/// [`load_from`], returning one warning per ignored environment variable.
+pub fn load_with_warnings<T: DeserializeOwned>(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(T, Vec<String>), config::ConfigError> {
+    if let Some(path) = file
+        && !path.exists()
+    {
+        return Err(config::ConfigError::Message(format!(
+            "config file {} does not exist",
+            path.display()
+        )));
     }
-    let env: config::Map<String, String> = env
+    let mut env: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k.starts_with("MIDPLANE_") && k != "MIDPLANE_CONFIG")
         .collect();
+    env.sort();
+    if let Ok(config) = build(file, &env) {
+        return Ok((config, Vec::new()));
+    }
+    // Something is wrong. The file alone must be right: its errors name the key.
+    build::<T>(file, &[])?;
+    // Then drop each variable that names no setting; a known setting with a
+    // bad value stays an error below.
+    let mut kept = Vec::new();
+    let mut warnings = Vec::new();
+    for var in env {
+        match build::<T>(file, std::slice::from_ref(&var)) {
+            Err(e) if is_unknown_key(&e) => warnings.push(format!(
+                "ignoring environment variable {}: it names no setting of this service{}",
+                var.0,
+                hint(&var.0)
+            )),
+            _ => kept.push(var),
+        }
+    }
+    build(file, &kept).map(|config| (config, warnings))
+}
+
+fn build<T: DeserializeOwned>(
+    file: Option<&Path>,
+    env: &[(String, String)],
+) -> Result<T, config::ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = file {
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Yaml));
+    }
+    let env: config::Map<String, String> = env.iter().cloned().collect();
     builder = builder.add_source(
         config::Environment::with_prefix("MIDPLANE")
             .prefix_separator("_")
@@ -138,12 +195,29 @@ pub fn load_from<T: DeserializeOwned>(
     builder.build()?.try_deserialize()
 }
 
+fn is_unknown_key(e: &config::ConfigError) -> bool {
+    e.to_string().contains("unknown field")
+}
+
+/// Where a commonly confused variable's setting really lives.
+fn hint(var: &str) -> &'static str {
+    match var {
+        "MIDPLANE_AMQP_URL" => {
+            " (the `midplane events` commands read it; services take the broker URL from bus.url, MIDPLANE_BUS__URL)"
+        }
+        "MIDPLANE_KUBECONFIG" => {
+            " (the CLI reads it; services take a kubeconfig from their kube or scheduler section, e.g. MIDPLANE_KUBE__KUBECONFIG)"
+        }
+        _ => " (nested keys are separated by `__`, e.g. MIDPLANE_SERVER__GRPC_ADDR)",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[derive(Debug, Deserialize, Default)]
-    #[serde(default)]
+    #[serde(default, deny_unknown_fields)]
     struct SvcConfig {
         server: ServerConfig,
         plugin_namespace: String,
@@ -210,6 +284,70 @@ mod tests {
         std::fs::write(&path, "server:\n  tls:\n    cert_file: /tls/tls.crt\n").expect("write");
         let err = load_from::<SvcConfig>(Some(&path), Vec::new()).expect_err("key_file missing");
         assert!(err.to_string().contains("key_file"), "{err}");
+    }
+
+    #[test]
+    fn stray_environment_variables_are_warned_about_not_fatal() {
+        let env = vec![
+            (
+                "MIDPLANE_KUBECONFIG".to_string(),
+                "/x/kubeconfig".to_string(),
+            ),
+            ("MIDPLANE_AMQP_URL".to_string(), "amqp://h".to_string()),
+            (
+                "MIDPLANE_SERVER__GRPC_ADDR".to_string(),
+                "127.0.0.1:7300".to_string(),
+            ),
+            ("MIDPLANE_SERVER__NO_SUCH".to_string(), "1".to_string()),
+        ];
+        let (cfg, warnings) = load_with_warnings::<SvcConfig>(None, env).expect("load");
+        assert_eq!(
+            cfg.server.grpc_addr, "127.0.0.1:7300",
+            "known keys still apply"
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        for var in [
+            "MIDPLANE_KUBECONFIG",
+            "MIDPLANE_AMQP_URL",
+            "MIDPLANE_SERVER__NO_SUCH",
+        ] {
+            assert!(
+                warnings.iter().any(|w| w.contains(var)),
+                "{var}: {warnings:?}"
+            );
+        }
+        assert!(
+            warnings.iter().any(|w| w.contains("MIDPLANE_BUS__URL")),
+            "the AMQP warning points at the service's setting: {warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_known_variable_with_a_bad_value_stays_an_error() {
+        let env = vec![
+            ("MIDPLANE_KUBECONFIG".to_string(), "/x".to_string()),
+            (
+                "MIDPLANE_SERVER__REQUEST_TIMEOUT_MS".to_string(),
+                "soon".to_string(),
+            ),
+        ];
+        let err = load_from::<SvcConfig>(None, env).expect_err("bad value");
+        assert!(err.to_string().contains("request_timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn unknown_top_level_file_key_is_an_error_even_with_stray_env() {
+        #[derive(Debug, Deserialize, Default)]
+        #[serde(default, deny_unknown_fields)]
+        struct Strict {
+            server: ServerConfig,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("svc.yaml");
+        std::fs::write(&path, "servr:\n  grpc_addr: 1\n").expect("write");
+        let env = vec![("MIDPLANE_KUBECONFIG".to_string(), "/x".to_string())];
+        let err = load_from::<Strict>(Some(&path), env).expect_err("typo");
+        assert!(err.to_string().contains("servr"), "{err}");
     }
 
     #[test]

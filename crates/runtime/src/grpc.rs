@@ -1,18 +1,74 @@
 //! The tonic server every service runs: deadlines, per-connection concurrency
 //! limits, load shedding and bearer auth as layers; the standard gRPC health
-//! service and reflection always on; TLS / mTLS when `server.tls` is set
-//! (see [`crate::tls`]); a graceful drain on shutdown.
+//! service (one status per served service, plus the overall `""`) and
+//! reflection (`grpc.reflection.v1` and `v1alpha`, listing only what the port
+//! serves) always on; TLS / mTLS when `server.tls` is set (see
+//! [`crate::tls`]); a graceful drain on shutdown.
 
 use crate::auth::BearerAuthLayer;
+use crate::deadline::DeadlineLayer;
 use crate::tls::ServerTls;
 use crate::{Health, RuntimeError, ServerConfig, Shutdown};
 use futures::future::Either;
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tonic::body::Body;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+
+/// Service names of the standard services every port serves besides its own.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+pub const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+pub const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// The gRPC services a port serves, with their names, so health and
+/// reflection can speak for exactly these (a drop-in for tonic's `Routes`).
+#[derive(Clone, Debug, Default)]
+pub struct Routes {
+    routes: tonic::service::Routes,
+    names: Vec<&'static str>,
+}
+
+impl Routes {
+    pub fn new<S>(svc: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        Self::default().add_service(svc)
+    }
+
+    pub fn add_service<S>(mut self, svc: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes = self.routes.add_service(svc);
+        self
+    }
+
+    /// Fully-qualified names of the services added, e.g. `midplane.app.v1.AppService`.
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
 
 pub async fn bind(addr: &str) -> Result<TcpListener, RuntimeError> {
     TcpListener::bind(addr)
@@ -27,7 +83,7 @@ pub async fn bind(addr: &str) -> Result<TcpListener, RuntimeError> {
 pub async fn serve(
     listener: TcpListener,
     config: &ServerConfig,
-    routes: tonic::service::Routes,
+    routes: Routes,
     health: Health,
     shutdown: Shutdown,
 ) -> Result<(), RuntimeError> {
@@ -40,12 +96,12 @@ pub async fn serve(
         None => None,
     };
     let (reporter, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(midplane_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let served: Vec<&'static str> = routes.names().to_vec();
+    let reflection_v1 = reflection(&served).build_v1()?;
+    let reflection_v1alpha = reflection(&served).build_v1alpha()?;
 
-    // The overall health ("" service) follows the runtime's readiness checks.
+    // The overall health ("") and each served service follow the runtime's
+    // readiness checks; any other name is NOT_FOUND, as the protocol says.
     let watcher = {
         let reporter = reporter.clone();
         let health = health.clone();
@@ -60,7 +116,9 @@ pub async fn serve(
                     } else {
                         ServingStatus::NotServing
                     };
-                    reporter.set_service_status("", status).await;
+                    for name in std::iter::once("").chain(served.iter().copied()) {
+                        reporter.set_service_status(name, status).await;
+                    }
                     last = Some(ready);
                 }
                 if shutdown.is_triggered() {
@@ -74,14 +132,22 @@ pub async fn serve(
         })
     };
 
-    let routes = routes.add_service(health_service).add_service(reflection);
+    let routes = routes
+        .routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let stop = shutdown.clone();
+    // No tonic `timeout`: the deadline layer answers DEADLINE_EXCEEDED instead
+    // of CANCELLED (see crate::deadline for why it always fires first).
+    let server_timeout =
+        (config.request_timeout_ms > 0).then(|| Duration::from_millis(config.request_timeout_ms));
     let router = Server::builder()
-        .timeout(Duration::from_millis(config.request_timeout_ms))
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
         .load_shed(config.load_shed)
         .layer(auth)
+        .layer(DeadlineLayer::new(server_timeout))
         .add_routes(routes);
     let mut reloader = None;
     let server = match tls {
@@ -111,4 +177,20 @@ pub async fn serve(
         r.abort();
     }
     Ok(result?)
+}
+
+/// Reflection over Midplane's, health's and google.rpc's descriptors that
+/// advertises only the services this port answers.
+fn reflection(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(midplane_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
+    for name in served
+        .iter()
+        .chain(&[HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA])
+    {
+        builder = builder.with_service_name(*name);
+    }
+    builder
 }

@@ -11,16 +11,20 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod grpc;
 pub mod health;
 pub mod shutdown;
+pub mod status;
 pub mod telemetry;
 pub mod testing;
 pub mod tls;
 
 pub use config::{ServerConfig, TlsConfig, load};
+pub use grpc::Routes;
 pub use health::Health;
 pub use shutdown::Shutdown;
+pub use status::ApiError;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::net::SocketAddr;
@@ -75,6 +79,9 @@ impl Service {
             version = env!("CARGO_PKG_VERSION"),
             "starting"
         );
+        for warning in config::take_warnings() {
+            tracing::warn!(service = name, "configuration: {warning}");
+        }
         Ok(Self {
             name,
             config,
@@ -115,7 +122,7 @@ impl Service {
 
     /// Serves the admin HTTP endpoints and the given gRPC routes (plus health
     /// and reflection) until shutdown, then drains in-flight calls.
-    pub async fn serve(self, routes: tonic::service::Routes) -> Result<(), RuntimeError> {
+    pub async fn serve(self, routes: Routes) -> Result<(), RuntimeError> {
         let admin = admin::bind(&self.config.admin_addr).await?;
         let grpc = grpc::bind(&self.config.grpc_addr).await?;
         self.serve_on(admin, grpc, routes).await
@@ -126,7 +133,7 @@ impl Service {
         self,
         admin_listener: tokio::net::TcpListener,
         grpc_listener: tokio::net::TcpListener,
-        routes: tonic::service::Routes,
+        routes: Routes,
     ) -> Result<(), RuntimeError> {
         let admin_addr = local(&admin_listener);
         let grpc_addr = local(&grpc_listener);

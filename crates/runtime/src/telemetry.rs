@@ -5,10 +5,20 @@ use crate::config::{LogConfig, LogFormat};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
+/// lapin logs every message the broker returns at WARN with the whole body as
+/// a byte array; the bus reports an unroutable event itself (type, id,
+/// exchange), so only lapin's errors pass from that module.
+pub const QUIET_RETURNS: &str = "lapin::returned_messages=error";
+
 pub fn init_tracing(log: &LogConfig) -> Result<(), RuntimeError> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
-        .map_err(|e| RuntimeError::Tracing(format!("log level {:?}: {e}", log.level)))?;
+        .map_err(|e| RuntimeError::Tracing(format!("log level {:?}: {e}", log.level)))?
+        .add_directive(
+            QUIET_RETURNS
+                .parse()
+                .map_err(|e| RuntimeError::Tracing(format!("directive {QUIET_RETURNS}: {e}")))?,
+        );
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,7 +1,9 @@
 //! For tests of service binaries: start one on free loopback ports, wait until
 //! it answers, and stop it with SIGTERM as Kubernetes would; [`pki`] makes
-//! certificates for TLS tests.
+//! certificates for TLS tests; [`contract`] checks a port as stock gRPC tools
+//! and outside clients see it.
 
+pub mod contract;
 pub mod pki;
 
 use std::net::{SocketAddr, TcpListener};

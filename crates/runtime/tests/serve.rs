@@ -49,7 +49,7 @@ async fn serves_admin_health_reflection_auth_and_stops_gracefully() {
     let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let admin_addr = admin.local_addr().expect("addr");
     let grpc_addr = grpc.local_addr().expect("addr");
-    let routes = tonic::service::Routes::default();
+    let routes = midplane_runtime::Routes::default();
     let server = tokio::spawn(service.serve_on(admin, grpc, routes));
 
     let (code, _) = http_get(admin_addr, "/livez").await;

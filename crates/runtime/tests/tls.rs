@@ -24,7 +24,7 @@ async fn start(tls: TlsConfig) -> (SocketAddr, Shutdown) {
     let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = grpc.local_addr().expect("addr");
-    tokio::spawn(service.serve_on(admin, grpc, tonic::service::Routes::default()));
+    tokio::spawn(service.serve_on(admin, grpc, midplane_runtime::Routes::default()));
     (addr, shutdown)
 }
 

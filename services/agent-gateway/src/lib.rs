@@ -25,7 +25,7 @@ pub enum SetupError {
 }
 
 /// Builds the gateway's gRPC routes with the resolver `config` names.
-pub async fn routes(config: &GatewayConfig) -> Result<tonic::service::Routes, SetupError> {
+pub async fn routes(config: &GatewayConfig) -> Result<midplane_runtime::Routes, SetupError> {
     let fanout = fanout::FanOut::new(config.agents.fanout_settings()?)?;
     Ok(match config.resolver {
         config::ResolverKind::Static => {
@@ -43,7 +43,7 @@ pub async fn routes(config: &GatewayConfig) -> Result<tonic::service::Routes, Se
 pub fn routes_with<R: resolver::PodResolver>(
     resolver: R,
     fanout: fanout::FanOut,
-) -> tonic::service::Routes {
+) -> midplane_runtime::Routes {
     let gateway = Arc::new(Gateway::new(resolver, fanout));
-    tonic::service::Routes::new(service::GatewayService::server(gateway))
+    midplane_runtime::Routes::new(service::GatewayService::server(gateway))
 }

@@ -33,7 +33,7 @@ pub fn app_applied(app: &App) -> AppApplied {
             .map(|c| ComponentSummary {
                 name: c.name.clone(),
                 plugin: c.spec.plugin.clone(),
-                version: c.spec.version.clone(),
+                middleware_version: c.spec.version.clone(),
                 replicas: count(c.spec.replicas),
                 shards: count(c.spec.shards),
             })
@@ -72,7 +72,7 @@ pub fn component_applied(comp: &Component) -> ComponentApplied {
         component: object_ref(comp),
         app: comp.spec.app.clone(),
         plugin: m.plugin.clone(),
-        plugin_version: m.version.clone(),
+        middleware_version: m.version.clone(),
         replicas: count(m.replicas),
         shards: count(m.shards),
         groups: expand::groups(comp).iter().map(|g| g.name_any()).collect(),

@@ -11,11 +11,11 @@ use kube::{Resource, ResourceExt};
 use midplane_api::App;
 use midplane_proto::app as pb;
 use midplane_proto::app::app_service_server::AppService;
-use midplane_proto::common::{ErrorDetail, FieldError};
+use midplane_runtime::status::{ApiError, app_invalid, from_kubernetes, reason, require_ref};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 /// The field manager for Apps written through this API.
 pub const FIELD_MANAGER: &str = "midplane-app-api";
@@ -38,29 +38,49 @@ impl AppApi {
     }
 }
 
-fn kube_status(e: kube::Error) -> Status {
+/// A failed Kubernetes call about the App `name` (`<namespace>/<name>`, or a
+/// description for lists and watches), by the API conventions.
+fn kube_status(e: kube::Error, name: &str, selector_field: Option<&str>) -> Status {
     match &e {
-        kube::Error::Api(s) => match s.code {
-            404 => Status::not_found(s.message.clone()),
-            409 => Status::aborted(s.message.clone()),
-            400 | 422 => Status::invalid_argument(s.message.clone()),
-            401 => Status::unauthenticated(s.message.clone()),
-            403 => Status::permission_denied(s.message.clone()),
-            429 => Status::resource_exhausted(s.message.clone()),
-            _ => Status::unavailable(s.message.clone()),
-        },
-        _ => Status::unavailable(e.to_string()),
+        kube::Error::Api(s) if s.code == 410 => ApiError::new(
+            Code::Aborted,
+            reason::RESOURCE_VERSION_EXPIRED,
+            format!(
+                "{}; start again without a resource version or continue token",
+                s.message
+            ),
+        )
+        .into_status(),
+        kube::Error::Api(s) if s.code == 400 && selector_field.is_some() => {
+            let field = selector_field.unwrap_or_default();
+            ApiError::new(Code::InvalidArgument, reason::REQUEST_INVALID, &s.message)
+                .field(field, &s.message)
+                .into_status()
+        }
+        // The custom resource's schema refused the App: the same field paths.
+        kube::Error::Api(s) if s.code == 422 => {
+            let mut err = ApiError::new(Code::InvalidArgument, reason::APP_INVALID, &s.message);
+            for c in s.details.iter().flat_map(|d| &d.causes) {
+                err = err.field(&c.field, &c.message);
+            }
+            err.into_status()
+        }
+        kube::Error::Api(s) => from_kubernetes(
+            s.code,
+            &s.reason,
+            &s.message,
+            "App",
+            name,
+            reason::APP_NOT_FOUND,
+        )
+        .into_status(),
+        _ => ApiError::unavailable(
+            reason::KUBERNETES_UNAVAILABLE,
+            format!("Kubernetes API: {e}"),
+            midplane_runtime::status::RETRY_SOON,
+        )
+        .into_status(),
     }
-}
-
-fn object_ref(r: Option<midplane_proto::common::ObjectRef>) -> Result<(String, String), Status> {
-    let r = r.ok_or_else(|| Status::invalid_argument("ref: is required"))?;
-    if r.namespace.is_empty() || r.name.is_empty() {
-        return Err(Status::invalid_argument(
-            "ref: namespace and name are required",
-        ));
-    }
-    Ok((r.namespace, r.name))
 }
 
 type AppEventStream = Pin<Box<dyn futures::Stream<Item = Result<pb::AppEvent, Status>> + Send>>;
@@ -72,83 +92,91 @@ impl AppService for AppApi {
         req: Request<pb::ApplyAppRequest>,
     ) -> Result<Response<pb::ApplyAppResponse>, Status> {
         let req = req.into_inner();
-        let app = convert::app_from_proto(
-            req.app
-                .ok_or_else(|| Status::invalid_argument("app: is required"))?,
-        )?;
+        let Some(proto) = req.app else {
+            return Err(ApiError::new(
+                Code::InvalidArgument,
+                reason::APP_INVALID,
+                "app: is required",
+            )
+            .field("app", "is required")
+            .into());
+        };
+        let (app, mut errs) = convert::app_from_proto(proto);
         let ns = app.namespace().unwrap_or_default();
         let name = app.name_any();
-        let api = self.api(&ns);
-        let previous = match api.get_opt(&name).await.map_err(kube_status)? {
-            Some(_) => {
-                let comps: Api<midplane_api::Component> =
-                    Api::namespaced(self.ctx.client.clone(), &ns);
-                comps
-                    .list(
-                        &ListParams::default()
-                            .labels(&format!("{}={name}", midplane_api::labels::APP)),
-                    )
-                    .await
-                    .map_err(kube_status)?
-                    .items
-                    .into_iter()
-                    .map(|c| {
-                        (
-                            c.spec.component.clone(),
-                            c.spec.middleware.parameters.clone(),
+        let key = format!("{ns}/{name}");
+        // Immutable parameters are checked against what the Components run;
+        // without a namespace and name there is nothing stored to compare.
+        let previous = if ns.is_empty() || name.is_empty() {
+            Default::default()
+        } else {
+            match self
+                .api(&ns)
+                .get_opt(&name)
+                .await
+                .map_err(|e| kube_status(e, &key, None))?
+            {
+                Some(_) => {
+                    let comps: Api<midplane_api::Component> =
+                        Api::namespaced(self.ctx.client.clone(), &ns);
+                    comps
+                        .list(
+                            &ListParams::default()
+                                .labels(&format!("{}={name}", midplane_api::labels::APP)),
                         )
-                    })
-                    .collect()
+                        .await
+                        .map_err(|e| kube_status(e, &key, None))?
+                        .items
+                        .into_iter()
+                        .map(|c| {
+                            (
+                                c.spec.component.clone(),
+                                c.spec.middleware.parameters.clone(),
+                            )
+                        })
+                        .collect()
+                }
+                None => Default::default(),
             }
-            None => Default::default(),
         };
-        if let Err(errs) =
+        if let Err(found) =
             midplane_plugin::validate_app::validate(&app, &self.ctx.plugins.registry(), &previous)
         {
-            let detail = ErrorDetail {
-                reason: "Invalid".into(),
-                message: errs.to_string(),
-                fields: errs
-                    .0
-                    .iter()
-                    .map(|f| FieldError {
-                        field: f.field.clone(),
-                        message: f.message.clone(),
-                    })
-                    .collect(),
-                retryable: false,
-            };
-            return Err(Status::with_details(
-                tonic::Code::InvalidArgument,
-                format!("invalid App:\n{errs}"),
-                prost::Message::encode_to_vec(&detail).into(),
-            ));
+            errs.extend(found);
+        }
+        if !errs.is_empty() {
+            let problems = errs.0.iter().map(|f| (f.field.clone(), f.message.clone()));
+            return Err(app_invalid(problems, &errs.to_string()));
         }
         if req.dry_run {
             return Ok(Response::new(pb::ApplyAppResponse {
                 app: Some(convert::app_to_proto(&app)),
-                errors: vec![],
             }));
         }
-        let mut body = serde_json::to_value(&app).map_err(|e| Status::internal(e.to_string()))?;
+        let mut body = serde_json::to_value(&app)
+            .map_err(|e| ApiError::internal(format!("encoding the App: {e}")))?;
         if let Some(m) = body.as_object_mut() {
             m.remove("status");
         }
         let mut pp = PatchParams::apply(FIELD_MANAGER);
         pp.force = req.force;
-        let stored = api
+        let stored = self
+            .api(&ns)
             .patch(&name, &pp, &Patch::Apply(&body))
             .await
-            .map_err(kube_status)?;
+            .map_err(|e| kube_status(e, &key, None))?;
         Ok(Response::new(pb::ApplyAppResponse {
             app: Some(convert::app_to_proto(&stored)),
-            errors: vec![],
         }))
     }
 
     async fn get_app(&self, req: Request<pb::GetAppRequest>) -> Result<Response<pb::App>, Status> {
-        let (ns, name) = object_ref(req.into_inner().r#ref)?;
-        let app = self.api(&ns).get(&name).await.map_err(kube_status)?;
+        let (ns, name) = require_ref(req.into_inner().r#ref)?;
+        let app = self
+            .api(&ns)
+            .get(&name)
+            .await
+            .map_err(|e| kube_status(e, &format!("{ns}/{name}"), None))?;
         Ok(Response::new(convert::app_to_proto(&app)))
     }
 
@@ -173,7 +201,7 @@ impl AppService for AppApi {
             .api(&req.namespace)
             .list(&lp)
             .await
-            .map_err(kube_status)?;
+            .map_err(|e| kube_status(e, "Apps", Some("label_selector")))?;
         Ok(Response::new(pb::ListAppsResponse {
             page: Some(midplane_proto::common::PageResponse {
                 continue_token: list.metadata.continue_.clone().unwrap_or_default(),
@@ -187,18 +215,21 @@ impl AppService for AppApi {
         req: Request<pb::DeleteAppRequest>,
     ) -> Result<Response<pb::DeleteAppResponse>, Status> {
         let req = req.into_inner();
-        let (ns, name) = object_ref(req.r#ref)?;
+        let (ns, name) = require_ref(req.r#ref)?;
+        let key = format!("{ns}/{name}");
         let api = self.api(&ns);
         api.delete(&name, &DeleteParams::default())
             .await
-            .map_err(kube_status)?;
+            .map_err(|e| kube_status(e, &key, None))?;
         if req.wait {
-            // The caller's deadline bounds this wait.
-            loop {
-                match api.get_opt(&name).await.map_err(kube_status)? {
-                    None => break,
-                    Some(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
+            // The call's deadline bounds this wait (DEADLINE_EXCEEDED).
+            while api
+                .get_opt(&name)
+                .await
+                .map_err(|e| kube_status(e, &key, None))?
+                .is_some()
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
         Ok(Response::new(pb::DeleteAppResponse {}))
@@ -219,7 +250,10 @@ impl AppService for AppApi {
             if !req.label_selector.is_empty() {
                 lp = lp.labels(&req.label_selector);
             }
-            let list = api.list(&lp).await.map_err(kube_status)?;
+            let list = api
+                .list(&lp)
+                .await
+                .map_err(|e| kube_status(e, "Apps", Some("label_selector")))?;
             rv = list.metadata.resource_version.clone().unwrap_or_default();
             initial = list
                 .items
@@ -236,18 +270,28 @@ impl AppService for AppApi {
         if !req.label_selector.is_empty() {
             wp = wp.labels(&req.label_selector);
         }
-        let stream = api.watch(&wp, &rv).await.map_err(kube_status)?;
-        let events = stream.map_err(kube_status).try_filter_map(|ev| async move {
+        let stream = api
+            .watch(&wp, &rv)
+            .await
+            .map_err(|e| kube_status(e, "Apps", Some("label_selector")))?;
+        let events = stream
+            .map_err(|e| kube_status(e, "Apps", None))
+            .try_filter_map(|ev| async move {
             Ok(match ev {
                 WatchEvent::Added(a) => Some((pb::app_event::Type::Added, a)),
                 WatchEvent::Modified(a) => Some((pb::app_event::Type::Modified, a)),
                 WatchEvent::Deleted(a) => Some((pb::app_event::Type::Deleted, a)),
                 WatchEvent::Bookmark(_) => None,
                 WatchEvent::Error(e) => {
-                    return Err(Status::aborted(format!(
-                        "watch ended by the API server: {} (resume with a fresh watch)",
-                        e.message
-                    )));
+                    return Err(ApiError::new(
+                        Code::Aborted,
+                        reason::RESOURCE_VERSION_EXPIRED,
+                        format!(
+                            "watch ended by the API server: {} (watch again without resource_version)",
+                            e.message
+                        ),
+                    )
+                    .into());
                 }
             }
             .map(|(t, a)| pb::AppEvent {

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         })
     };
-    let routes = tonic::service::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
+    let routes = midplane_runtime::Routes::new(AppServiceServer::new(AppApi::new(ctx)));
     service.serve(routes).await?;
     if let Some(sub) = subscriber {
         sub.shutdown().await?;

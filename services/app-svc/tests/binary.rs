@@ -16,7 +16,7 @@ fn component(name: &str, replicas: i32) -> pb::ComponentSpec {
     pb::ComponentSpec {
         name: name.into(),
         plugin: "redis".into(),
-        replicas,
+        replicas: Some(replicas),
         ..pb::ComponentSpec::default()
     }
 }
@@ -109,9 +109,10 @@ async fn app_api_controllers_and_leader_election() {
         "{}",
         err.message()
     );
-    let detail: midplane_proto::common::ErrorDetail =
-        prost::Message::decode(err.details()).expect("details");
-    assert_eq!(detail.fields.len(), 2);
+    assert_eq!(
+        midplane_runtime::testing::contract::violated_fields(&err),
+        ["spec.components[0].replicas", "spec.components[1].plugin"]
+    );
 
     // A good one is stored, listed, watched, and its Component created by the controller.
     let good = pb::App {

@@ -1,5 +1,6 @@
-//! Conversions between the pipeline's types and the proto's, and gRPC status codes for
-//! pipeline errors.
+//! Conversions between the pipeline's types and the proto's, and the gRPC
+//! errors (code, ErrorInfo reason, details) of pipeline failures, as
+//! proto/midplane/backup/v1/backup.proto documents them per method.
 
 use midplane_api::labels;
 use std::collections::HashMap;
@@ -7,8 +8,9 @@ use std::collections::HashMap;
 use midplane_backup::catalog::CatalogError;
 use midplane_backup::{Algorithm, BackupError, Manifest, RestoreError};
 use midplane_proto::backup::{Backup, BackupPhase, Encryption};
-use midplane_proto::common::ObjectRef;
-use tonic::Status;
+use midplane_proto::common::{ErrorDetail, ObjectRef};
+use midplane_runtime::status::{ApiError, RETRY_SOON, reason};
+use tonic::{Code, Status};
 
 /// A path segment taken from a request: a Kubernetes-style name, nothing that walks paths.
 pub fn check_segment(field: &str, v: &str) -> Result<(), Status> {
@@ -85,38 +87,122 @@ pub fn matches_source(m: &Manifest, source: Option<&ObjectRef>) -> bool {
     })
 }
 
-pub fn catalog_status(e: CatalogError) -> Status {
-    match e {
-        CatalogError::NotFound { .. } => Status::not_found(e.to_string()),
-        CatalogError::BadId(_) => Status::invalid_argument(e.to_string()),
-        CatalogError::Manifest(_) => Status::data_loss(e.to_string()),
-        CatalogError::Storage(_) => Status::invalid_argument(e.to_string()),
-        CatalogError::Io { .. } => Status::unavailable(e.to_string()),
+pub fn catalog_error(e: CatalogError) -> ApiError {
+    match &e {
+        CatalogError::NotFound { id, .. } => {
+            let id = id.clone();
+            ApiError::new(Code::NotFound, reason::BACKUP_NOT_FOUND, e.to_string())
+                .resource("Backup", &id)
+        }
+        CatalogError::BadId(_) => ApiError::new(
+            Code::InvalidArgument,
+            reason::REQUEST_INVALID,
+            e.to_string(),
+        )
+        .field("id", e.to_string()),
+        CatalogError::Manifest(_) => {
+            ApiError::new(Code::DataLoss, reason::BACKUP_CORRUPT, e.to_string())
+        }
+        CatalogError::Storage(_) => ApiError::new(
+            Code::InvalidArgument,
+            reason::STORAGE_INVALID,
+            e.to_string(),
+        )
+        .field("storage", e.to_string()),
+        CatalogError::Io { .. } => {
+            ApiError::unavailable(reason::STORAGE_UNAVAILABLE, e.to_string(), RETRY_SOON)
+        }
     }
 }
 
-pub fn backup_status(e: BackupError) -> Status {
+pub fn catalog_status(e: CatalogError) -> Status {
+    catalog_error(e).into_status()
+}
+
+pub fn backup_error(e: BackupError) -> ApiError {
     match e {
-        BackupError::Source { .. } | BackupError::NotADirectory(_) => {
-            Status::failed_precondition(e.to_string())
-        }
-        BackupError::Catalog(c) => catalog_status(c),
+        BackupError::Source { .. } | BackupError::NotADirectory(_) => ApiError::new(
+            Code::FailedPrecondition,
+            reason::PATH_UNUSABLE,
+            e.to_string(),
+        ),
+        BackupError::Catalog(c) => catalog_error(c),
         BackupError::Upload { .. } | BackupError::Manifest { .. } => {
-            Status::unavailable(e.to_string())
+            ApiError::unavailable(reason::STORAGE_UNAVAILABLE, e.to_string(), RETRY_SOON)
         }
-        BackupError::Pack { .. } | BackupError::Task { .. } => Status::internal(e.to_string()),
+        BackupError::Pack { .. } | BackupError::Task { .. } => ApiError::internal(e.to_string()),
+    }
+}
+
+pub fn restore_error(e: RestoreError) -> ApiError {
+    match e {
+        RestoreError::Catalog(c) => catalog_error(c),
+        RestoreError::WrongKey { .. } => {
+            ApiError::new(Code::FailedPrecondition, reason::WRONG_KEY, e.to_string())
+        }
+        RestoreError::Download { .. } => {
+            ApiError::unavailable(reason::STORAGE_UNAVAILABLE, e.to_string(), RETRY_SOON)
+        }
+        RestoreError::Stream { .. } | RestoreError::Mismatch { .. } => {
+            ApiError::new(Code::DataLoss, reason::BACKUP_CORRUPT, e.to_string())
+        }
+        RestoreError::Target { .. } => ApiError::new(
+            Code::FailedPrecondition,
+            reason::PATH_UNUSABLE,
+            e.to_string(),
+        ),
+        RestoreError::Task { .. } => ApiError::internal(e.to_string()),
     }
 }
 
 pub fn restore_status(e: RestoreError) -> Status {
-    match e {
-        RestoreError::Catalog(c) => catalog_status(c),
-        RestoreError::WrongKey { .. } => Status::permission_denied(e.to_string()),
-        RestoreError::Download { .. } => Status::unavailable(e.to_string()),
-        RestoreError::Stream { .. } | RestoreError::Mismatch { .. } => {
-            Status::data_loss(e.to_string())
-        }
-        RestoreError::Target { .. } => Status::failed_precondition(e.to_string()),
-        RestoreError::Task { .. } => Status::internal(e.to_string()),
+    restore_error(e).into_status()
+}
+
+/// What a verification found wrong with a backup (answered as `ok = false`),
+/// or the error that kept it from checking (a failed call).
+pub fn verify_outcome(e: RestoreError) -> Result<ErrorDetail, Status> {
+    let found = |reason: &str, e: &RestoreError| ErrorDetail {
+        reason: reason.into(),
+        message: e.to_string(),
+        fields: Vec::new(),
+        retryable: false,
+    };
+    match &e {
+        RestoreError::WrongKey { .. } => Ok(found(reason::WRONG_KEY, &e)),
+        RestoreError::Stream { .. }
+        | RestoreError::Mismatch { .. }
+        | RestoreError::Catalog(CatalogError::Manifest(_)) => Ok(found(reason::BACKUP_CORRUPT, &e)),
+        _ => Err(restore_status(e)),
     }
+}
+
+/// A failure of resolving a request's storage, key or directory (a plain
+/// status from `resolve`) with the ErrorInfo and field violation it lacks.
+/// `fields` maps the first word of the message (the name `resolve` checked)
+/// to the request's field.
+pub fn resolve_error(s: Status, fields: &[(&str, &str)], otherwise: &'static str) -> Status {
+    let message = s.message().to_string();
+    let named = message
+        .split([' ', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let field = fields
+        .iter()
+        .find(|(word, _)| *word == named)
+        .map(|(_, f)| *f)
+        .unwrap_or(fields.first().map(|(_, f)| *f).unwrap_or_default());
+    match s.code() {
+        Code::InvalidArgument => {
+            let reason = if field == "storage" {
+                reason::STORAGE_INVALID
+            } else {
+                reason::REQUEST_INVALID
+            };
+            ApiError::new(Code::InvalidArgument, reason, &message).field(field, &message)
+        }
+        code => ApiError::new(code, otherwise, message),
+    }
+    .into_status()
 }

@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         .with_server_timeout(std::time::Duration::from_millis(
             config.server.request_timeout_ms,
         ));
-    let routes = tonic::service::Routes::new(BackupServiceServer::new(svc));
+    let routes = midplane_runtime::Routes::new(BackupServiceServer::new(svc));
     service.serve(routes).await?;
     if let Some(s) = scheduler {
         let _ = s.await;

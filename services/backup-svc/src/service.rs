@@ -24,13 +24,14 @@ use midplane_proto::backup::{
     ListBackupsResponse, RestoreRequest, RestoreResponse, VerifyRequest, VerifyResponse,
 };
 use midplane_proto::common::ErrorDetail;
+use midplane_runtime::status::{ApiError, reason};
 use tonic::{Request, Response, Status};
 
 use crate::announce::{self, EventSink, Subject};
 use crate::config::BackupSettings;
 use crate::convert::{
-    algorithm, backup_status, catalog_status, encryption, matches_source, restore_status,
-    timestamp, to_proto,
+    algorithm, backup_error, catalog_status, encryption, matches_source, resolve_error,
+    restore_status, timestamp, to_proto, verify_outcome,
 };
 use crate::resolve;
 
@@ -84,16 +85,13 @@ impl BackupSvc {
         self.flights.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn flight_failed(&self, mut b: Backup, status: &Status) {
+    fn flight_failed(&self, mut b: Backup, error: &ApiError) {
         b.phase = BackupPhase::Failed as i32;
         b.error = Some(ErrorDetail {
-            reason: format!("{:?}", status.code()),
-            message: status.message().to_string(),
+            reason: error.reason().to_string(),
+            message: error.message().to_string(),
             fields: Vec::new(),
-            retryable: matches!(
-                status.code(),
-                tonic::Code::Unavailable | tonic::Code::Internal
-            ),
+            retryable: matches!(error.code(), tonic::Code::Unavailable),
         });
         let mut f = self.flights();
         f.failed_order.push_back(b.id.clone());
@@ -106,21 +104,22 @@ impl BackupSvc {
     }
 }
 
-/// The caller's deadline, from the `grpc-timeout` header (`<digits><H|M|S|m|u|n>`).
-pub fn grpc_timeout(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
-    let v = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n.saturating_mul(3600)),
-        "M" => Duration::from_secs(n.saturating_mul(60)),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
+/// Request fields the storage, key and directory of a call come from, by
+/// the name `resolve` puts first in its messages.
+const STORAGE: &[(&str, &str)] = &[("storage", "storage")];
+const KEY: &[(&str, &str)] = &[("key_ref", "key_ref")];
+const SOURCE: &[(&str, &str)] = &[
+    ("source_path", "source_path"),
+    ("namespace", "source.namespace"),
+    ("name", "source.name"),
+    ("instance", "instance"),
+];
+const TARGET: &[(&str, &str)] = &[
+    ("target_path", "target_path"),
+    ("namespace", "target.namespace"),
+    ("name", "target.name"),
+    ("instance", "target_instance"),
+];
 
 #[tonic::async_trait]
 impl BackupService for BackupSvc {
@@ -128,21 +127,27 @@ impl BackupService for BackupSvc {
         &self,
         request: Request<CreateBackupRequest>,
     ) -> Result<Response<Backup>, Status> {
-        let deadline = match (grpc_timeout(request.metadata()), self.server_timeout) {
+        let deadline = match (
+            midplane_runtime::deadline::client_timeout_of(request.metadata()),
+            self.server_timeout,
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         let received = Instant::now();
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
-        let key = resolve::key(&self.settings, &req.key_ref)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
+        let key = resolve::key(&self.settings, &req.key_ref)
+            .map_err(|s| resolve_error(s, KEY, reason::KEY_UNAVAILABLE))?;
         let dir = resolve::instance_dir(
             &self.settings,
             "source_path",
             &req.source_path,
             req.source.as_ref(),
             &req.instance,
-        )?;
+        )
+        .map_err(|s| resolve_error(s, SOURCE, reason::PATH_UNUSABLE))?;
         let mut labels: BTreeMap<String, String> = req.labels.clone().into_iter().collect();
         let mut source_label = dir.display().to_string();
         if let Some(obj) = &req.source {
@@ -206,9 +211,9 @@ impl BackupService for BackupSvc {
                             announce::backup_stage(&e),
                             e.to_string(),
                         ));
-                        let status = backup_status(e);
-                        svc.flight_failed(running, &status);
-                        Err(status)
+                        let error = backup_error(e);
+                        svc.flight_failed(running, &error);
+                        Err(error.into_status())
                     }
                 }
             }
@@ -228,7 +233,7 @@ impl BackupService for BackupSvc {
             }
         };
         joined
-            .map_err(|e| Status::internal(format!("backup {id}: task failed: {e}")))?
+            .map_err(|e| ApiError::internal(format!("backup {id}: task failed: {e}")))?
             .map(Response::new)
     }
 
@@ -237,7 +242,8 @@ impl BackupService for BackupSvc {
         request: Request<ListBackupsRequest>,
     ) -> Result<Response<ListBackupsResponse>, Status> {
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
         let listing = store.list().await.map_err(catalog_status)?;
         let backups = listing
             .complete
@@ -259,7 +265,8 @@ impl BackupService for BackupSvc {
         if let Some(b) = self.flights().by_id.get(&req.id) {
             return Ok(Response::new(b.clone()));
         }
-        let store = resolve::store(&self.settings, &req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
         let m = store.manifest(&req.id).await.map_err(catalog_status)?;
         Ok(Response::new(to_proto(&m, &store.describe())))
     }
@@ -269,7 +276,8 @@ impl BackupService for BackupSvc {
         request: Request<DeleteBackupRequest>,
     ) -> Result<Response<DeleteBackupResponse>, Status> {
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
         // Deleting what does not exist is an error the caller should see.
         let m = store.manifest(&req.id).await.map_err(catalog_status)?;
         store.delete(&req.id).await.map_err(catalog_status)?;
@@ -284,15 +292,18 @@ impl BackupService for BackupSvc {
         request: Request<RestoreRequest>,
     ) -> Result<Response<RestoreResponse>, Status> {
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
-        let key = resolve::key(&self.settings, &req.key_ref)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
+        let key = resolve::key(&self.settings, &req.key_ref)
+            .map_err(|s| resolve_error(s, KEY, reason::KEY_UNAVAILABLE))?;
         let dir = resolve::instance_dir(
             &self.settings,
             "target_path",
             &req.target_path,
             req.target.as_ref(),
             &req.target_instance,
-        )?;
+        )
+        .map_err(|s| resolve_error(s, TARGET, reason::PATH_UNUSABLE))?;
         let started = Instant::now();
         let restore_id = format!(
             "rs-{}",
@@ -347,18 +358,28 @@ impl BackupService for BackupSvc {
         request: Request<VerifyRequest>,
     ) -> Result<Response<VerifyResponse>, Status> {
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
-        let key = resolve::key(&self.settings, &req.key_ref)?;
-        let report = verify_backup(&store, &req.id, &key, &RestoreOptions::default())
-            .await
-            .map_err(restore_status)?;
-        Ok(Response::new(VerifyResponse {
-            ok: true,
-            archive_sha256: report.archive_sha256,
-            error: None,
-            object_sha256: report.stored_sha256,
-            entries: report.entries,
-        }))
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
+        let key = resolve::key(&self.settings, &req.key_ref)
+            .map_err(|s| resolve_error(s, KEY, reason::KEY_UNAVAILABLE))?;
+        match verify_backup(&store, &req.id, &key, &RestoreOptions::default()).await {
+            Ok(report) => Ok(Response::new(VerifyResponse {
+                ok: true,
+                archive_sha256: report.archive_sha256,
+                error: None,
+                object_sha256: report.stored_sha256,
+                entries: report.entries,
+            })),
+            // The backup was checked and fails: an answer, not a failed call.
+            Err(e) => verify_outcome(e).map(|finding| {
+                tracing::info!(id = %req.id, reason = %finding.reason, "backup failed verification");
+                Response::new(VerifyResponse {
+                    ok: false,
+                    error: Some(finding),
+                    ..VerifyResponse::default()
+                })
+            }),
+        }
     }
 
     async fn apply_retention(
@@ -366,7 +387,8 @@ impl BackupService for BackupSvc {
         request: Request<ApplyRetentionRequest>,
     ) -> Result<Response<ApplyRetentionResponse>, Status> {
         let req = request.into_inner();
-        let store = resolve::store(&self.settings, &req.storage)?;
+        let store = resolve::store(&self.settings, &req.storage)
+            .map_err(|s| resolve_error(s, STORAGE, reason::STORAGE_INVALID))?;
         let listing = store.list().await.map_err(catalog_status)?;
         let mine: Vec<Manifest> = listing
             .complete
@@ -392,28 +414,5 @@ impl BackupService for BackupSvc {
             deleted_ids: plan.delete,
             kept_ids: plan.keep,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_header_units() {
-        let mut md = tonic::metadata::MetadataMap::new();
-        assert_eq!(grpc_timeout(&md), None);
-        for (v, d) in [
-            ("5S", Duration::from_secs(5)),
-            ("250m", Duration::from_millis(250)),
-            ("2M", Duration::from_secs(120)),
-            ("1H", Duration::from_secs(3600)),
-            ("7u", Duration::from_micros(7)),
-        ] {
-            md.insert("grpc-timeout", v.parse().expect("ascii"));
-            assert_eq!(grpc_timeout(&md), Some(d), "{v}");
-        }
-        md.insert("grpc-timeout", "5x".parse().expect("ascii"));
-        assert_eq!(grpc_timeout(&md), None);
     }
 }

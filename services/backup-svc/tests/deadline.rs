@@ -40,7 +40,7 @@ async fn serve(
     tokio::spawn(service.serve_on(
         admin,
         grpc,
-        tonic::service::Routes::new(BackupServiceServer::new(svc)),
+        midplane_runtime::Routes::new(BackupServiceServer::new(svc)),
     ));
     BackupServiceClient::connect(format!("http://{addr}"))
         .await

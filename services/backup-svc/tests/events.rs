@@ -28,7 +28,7 @@ async fn serve(svc: BackupSvc) -> BackupServiceClient<tonic::transport::Channel>
         .await
         .expect("bind");
     let addr = grpc.local_addr().expect("addr");
-    let routes = tonic::service::Routes::new(BackupServiceServer::new(svc));
+    let routes = midplane_runtime::Routes::new(BackupServiceServer::new(svc));
     tokio::spawn(service.serve_on(admin, grpc, routes));
     BackupServiceClient::connect(format!("http://{addr}"))
         .await

@@ -45,7 +45,7 @@ async fn start(
         .await
         .expect("bind");
     let addr = grpc.local_addr().expect("addr");
-    let routes = tonic::service::Routes::new(BackupServiceServer::new(BackupSvc::new(settings)));
+    let routes = midplane_runtime::Routes::new(BackupServiceServer::new(BackupSvc::new(settings)));
     tokio::spawn(service.serve_on(admin, grpc, routes));
     let client = BackupServiceClient::connect(format!("http://{addr}"))
         .await
@@ -150,15 +150,18 @@ async fn backup_service_end_to_end() {
             .into_inner();
         assert!(v.ok);
     }
-    let err = client
+    // A wrong key is a finding of the check, as the proto documents: ok = false.
+    let v = client
         .verify(VerifyRequest {
             id: ids[0].clone(),
             key_ref: format!("file:{}", wrong_key.display()),
             ..Default::default()
         })
         .await
-        .expect_err("wrong key");
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+        .expect("verify answers")
+        .into_inner();
+    assert!(!v.ok);
+    assert_eq!(v.error.expect("finding").reason, "WRONG_KEY");
 
     // Restore the gpg backup into another instance's directory.
     let restored = client

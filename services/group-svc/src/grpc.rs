@@ -8,9 +8,13 @@ use midplane_api::{Group, labels};
 use midplane_proto::common::{Condition, ObjectRef};
 use midplane_proto::group as pb;
 use midplane_proto::group::group_service_server::GroupService;
+use midplane_runtime::status::{ApiError, RETRY_SOON, from_kubernetes, reason, require_ref};
 use std::sync::Arc;
 use std::time::Duration;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
+
+/// Longest a switchover may take when the caller sets no deadline.
+const SWITCHOVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct GroupApi {
     ctx: Arc<Context>,
@@ -22,29 +26,81 @@ impl GroupApi {
     }
 
     async fn get(&self, r: Option<ObjectRef>) -> Result<Group, Status> {
-        let r = r.ok_or_else(|| Status::invalid_argument("ref: is required"))?;
-        if r.namespace.is_empty() || r.name.is_empty() {
-            return Err(Status::invalid_argument(
-                "ref: namespace and name are required",
-            ));
-        }
-        Api::<Group>::namespaced(self.ctx.client.clone(), &r.namespace)
-            .get(&r.name)
+        let (namespace, name) = require_ref(r)?;
+        Api::<Group>::namespaced(self.ctx.client.clone(), &namespace)
+            .get(&name)
             .await
-            .map_err(kube_status)
+            .map_err(|e| kube_status(e, &format!("{namespace}/{name}")))
     }
 }
 
-fn kube_status(e: kube::Error) -> Status {
+/// A failed Kubernetes call about the Group `name`, by the API conventions.
+fn kube_status(e: kube::Error, name: &str) -> Status {
     match &e {
-        kube::Error::Api(s) if s.code == 404 => Status::not_found(s.message.clone()),
-        kube::Error::Api(s) if s.code == 409 => Status::aborted(s.message.clone()),
-        _ => Status::unavailable(e.to_string()),
+        kube::Error::Api(s) => from_kubernetes(
+            s.code,
+            &s.reason,
+            &s.message,
+            "Group",
+            name,
+            reason::GROUP_NOT_FOUND,
+        )
+        .into_status(),
+        _ => ApiError::unavailable(
+            reason::KUBERNETES_UNAVAILABLE,
+            format!("Kubernetes API: {e}"),
+            RETRY_SOON,
+        )
+        .into_status(),
     }
+}
+
+/// A failed switchover through the agent gateway.
+fn gateway_status(e: crate::gateway::GatewayError) -> Status {
+    use crate::gateway::GatewayError as E;
+    match e {
+        E::Call(s) => match s.code() {
+            // The gateway answered: the request cannot succeed as it is.
+            Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition => ApiError::new(
+                Code::FailedPrecondition,
+                reason::ORCHESTRATION_FAILED,
+                format!("agent gateway refused: {}", s.message()),
+            )
+            .meta("gatewayCode", format!("{:?}", s.code())),
+            code => ApiError::unavailable(
+                reason::ORCHESTRATION_FAILED,
+                format!("agent gateway: {}", s.message()),
+                RETRY_SOON,
+            )
+            .meta("gatewayCode", format!("{code:?}")),
+        },
+        E::Failed { .. } => ApiError::new(
+            Code::FailedPrecondition,
+            reason::ORCHESTRATION_FAILED,
+            e.to_string(),
+        ),
+        E::Address { .. } | E::Token(_) => ApiError::internal(e.to_string()),
+    }
+    .into_status()
+}
+
+/// `name@version/hex` (a Group's `status.pluginHash`) as (version, `sha256:hex`).
+fn plugin_ref(rendered_from: &str) -> (String, String) {
+    let Some((id, hash)) = rendered_from.split_once('/') else {
+        return (String::new(), String::new());
+    };
+    let version = id.rsplit_once('@').map(|(_, v)| v).unwrap_or_default();
+    let hash = if hash.starts_with("sha256:") {
+        hash.to_string()
+    } else {
+        format!("sha256:{hash}")
+    };
+    (version.to_string(), hash)
 }
 
 fn to_proto(g: &Group) -> pb::Group {
     let st = g.status.clone().unwrap_or_default();
+    let (plugin_version, plugin_hash) = plugin_ref(st.plugin_hash.as_deref().unwrap_or_default());
     pb::Group {
         namespace: g.namespace().unwrap_or_default(),
         name: g.name_any(),
@@ -52,7 +108,10 @@ fn to_proto(g: &Group) -> pb::Group {
         component: g.spec.component.clone(),
         shard: g.spec.shard,
         plugin: g.spec.middleware.plugin.clone(),
-        plugin_version: st.plugin_hash.clone().unwrap_or_default(),
+        plugin_version,
+        plugin_hash,
+        middleware_version: g.spec.middleware.version.clone(),
+        primary: st.primary.clone().unwrap_or_default(),
         replicas: g.spec.middleware.replicas,
         instances: st
             .instances
@@ -84,6 +143,16 @@ fn to_proto(g: &Group) -> pb::Group {
     }
 }
 
+/// A Kubernetes label value (empty allowed: no filter).
+fn label_value(v: &str) -> bool {
+    v.is_empty()
+        || (v.len() <= 63
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+}
+
 fn prost_types_timestamp(t: &k8s_openapi::jiff::Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.as_second(),
@@ -112,6 +181,17 @@ impl GroupService for GroupApi {
         } else {
             Api::namespaced(self.ctx.client.clone(), &req.namespace)
         };
+        for (field, value) in [("app", &req.app), ("component", &req.component)] {
+            if !label_value(value) {
+                return Err(ApiError::new(
+                    Code::InvalidArgument,
+                    reason::REQUEST_INVALID,
+                    format!("{field}: {value:?} is not a valid label value"),
+                )
+                .field(field, "must be a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+                .into());
+            }
+        }
         let mut selector = Vec::new();
         if !req.app.is_empty() {
             selector.push(format!("{}={}", labels::APP, req.app));
@@ -122,7 +202,7 @@ impl GroupService for GroupApi {
         let groups = api
             .list(&ListParams::default().labels(&selector.join(",")))
             .await
-            .map_err(kube_status)?
+            .map_err(|e| kube_status(e, "Groups"))?
             .items;
         Ok(Response::new(pb::ListGroupsResponse {
             groups: groups
@@ -144,20 +224,36 @@ impl GroupService for GroupApi {
             .plugins
             .get(&group.spec.middleware.plugin)
             .ok_or_else(|| {
-                Status::failed_precondition(format!(
-                    "plugin {:?} is not registered",
-                    group.spec.middleware.plugin
-                ))
+                ApiError::new(
+                    Code::FailedPrecondition,
+                    reason::PLUGIN_UNAVAILABLE,
+                    format!(
+                        "plugin {:?} is not registered",
+                        group.spec.middleware.plugin
+                    ),
+                )
+                .meta("plugin", &group.spec.middleware.plugin)
             })?;
-        let rendered = midplane_render::render_group(&group, &plugin)
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let rendered = midplane_render::render_group(&group, &plugin).map_err(|e| {
+            ApiError::new(
+                Code::FailedPrecondition,
+                reason::PLUGIN_UNAVAILABLE,
+                format!("plugin {} does not render this Group: {e}", plugin.id()),
+            )
+            .meta("plugin", plugin.id())
+        })?;
+        let key = format!(
+            "{}/{}",
+            group.namespace().unwrap_or_default(),
+            group.name_any()
+        );
         let ns = group.namespace().unwrap_or_default();
         let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
             Api::namespaced(self.ctx.client.clone(), &ns);
         let live = deployments
             .list(&ListParams::default().labels(&crate::live::selector(&group)))
             .await
-            .map_err(kube_status)?
+            .map_err(|e| kube_status(e, &key))?
             .items;
         let live = crate::rollout::live_instances(&live);
         let changed = rendered
@@ -174,9 +270,12 @@ impl GroupService for GroupApi {
         self.ctx.renders.forget(&group.uid().unwrap_or_default());
         tracing::info!(group = %group.name_any(), reason = %req.reason, "re-render requested");
         if !self.ctx.wake.group(&ns, &group.name_any()) {
-            return Err(Status::unavailable(
+            return Err(ApiError::unavailable(
+                reason::CONTROLLER_UNAVAILABLE,
                 "the Group controller is not running here",
-            ));
+                RETRY_SOON,
+            )
+            .into_status());
         }
         Ok(Response::new(pb::RerenderResponse {
             changed_instances: changed,
@@ -187,26 +286,25 @@ impl GroupService for GroupApi {
         &self,
         req: Request<pb::SwitchoverRequest>,
     ) -> Result<Response<pb::SwitchoverResponse>, Status> {
+        // Leave time to record the outcome before the caller's deadline.
+        let timeout = midplane_runtime::deadline::client_timeout_of(req.metadata())
+            .map(|d| d.saturating_sub(Duration::from_secs(3)))
+            .unwrap_or(SWITCHOVER_TIMEOUT)
+            .min(SWITCHOVER_TIMEOUT);
         let req = req.into_inner();
         let group = self.get(req.r#ref).await?;
         let gateway = self.ctx.gateway.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
+            ApiError::new(
+                Code::FailedPrecondition,
+                reason::GATEWAY_NOT_CONFIGURED,
                 "no agent gateway configured (agent_gateway.addr): switchovers need the agents",
             )
         })?;
         let ns = group.namespace().unwrap_or_default();
         let resp = gateway
-            .switchover(
-                &ns,
-                &group.name_any(),
-                &req.candidate,
-                Duration::from_secs(30),
-            )
+            .switchover(&ns, &group.name_any(), &req.candidate, timeout)
             .await
-            .map_err(|e| match e {
-                crate::gateway::GatewayError::Call(s) => s,
-                other => Status::aborted(other.to_string()),
-            })?;
+            .map_err(gateway_status)?;
         let mut status = group.status.clone().unwrap_or_default();
         status.primary = Some(resp.new_primary_instance.clone());
         status.term = status.term.max(resp.term);
@@ -214,7 +312,16 @@ impl GroupService for GroupApi {
             .applier
             .apply_status(&group, &status)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| {
+                ApiError::unavailable(
+                    reason::KUBERNETES_UNAVAILABLE,
+                    format!(
+                        "primary is now {} (term {}), but the Group's status was not written: {e}",
+                        resp.new_primary_instance, resp.term
+                    ),
+                    RETRY_SOON,
+                )
+            })?;
         self.ctx
             .events
             .normal(
@@ -231,5 +338,25 @@ impl GroupService for GroupApi {
             new_primary: resp.new_primary_instance,
             term: resp.term,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_ref_splits_the_rendered_from_string() {
+        assert_eq!(
+            plugin_ref("redis@0.1.0/abc123"),
+            ("0.1.0".to_string(), "sha256:abc123".to_string())
+        );
+        assert_eq!(plugin_ref(""), (String::new(), String::new()));
+    }
+
+    #[test]
+    fn label_values() {
+        assert!(label_value("") && label_value("shop") && label_value("a.b_c-1"));
+        assert!(!label_value("-x") && !label_value("a b") && !label_value(&"x".repeat(64)));
     }
 }

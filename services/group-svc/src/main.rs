@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
             .await;
         })
     };
-    let routes = tonic::service::Routes::new(GroupServiceServer::new(GroupApi::new(ctx)));
+    let routes = midplane_runtime::Routes::new(GroupServiceServer::new(GroupApi::new(ctx)));
     service.serve(routes).await?;
     if let Some(sub) = subscriber {
         sub.shutdown().await?;

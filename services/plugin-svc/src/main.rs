@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let routes =
-        tonic::service::Routes::new(PluginRegistryServer::new(PluginRegistryService::new(store)));
+        midplane_runtime::Routes::new(PluginRegistryServer::new(PluginRegistryService::new(store)));
     service.serve(routes).await?;
     // The sink's task sends what is queued once the watch (its last user) is gone.
     if let Some(task) = publisher {

@@ -21,9 +21,9 @@ pub fn outgoing(update: &Update, namespace: &str, previous: Option<String>) -> O
     match update {
         Update::Accepted(p) => Some(Outgoing::Updated(PluginUpdated {
             plugin: p.metadata.name.clone(),
-            version: p.metadata.version.clone(),
-            content_hash: format!("sha256:{}", p.content_hash),
-            previous_hash: previous.map(|h| format!("sha256:{h}")),
+            plugin_version: p.metadata.version.clone(),
+            plugin_hash: format!("sha256:{}", p.content_hash),
+            previous_plugin_hash: previous.map(|h| format!("sha256:{h}")),
             config_map: ObjectRef::new(
                 namespace,
                 &midplane_plugin::configmap::configmap_name(&p.metadata.name),
@@ -44,8 +44,8 @@ pub fn outgoing(update: &Update, namespace: &str, previous: Option<String>) -> O
             };
             Some(Outgoing::Rejected(PluginRejected {
                 plugin: plugin.clone(),
-                version: version.clone().unwrap_or_default(),
-                content_hash: format!("sha256:{content_hash}"),
+                plugin_version: version.clone().unwrap_or_default(),
+                plugin_hash: format!("sha256:{content_hash}"),
                 config_map: ObjectRef::new(
                     namespace,
                     &midplane_plugin::configmap::configmap_name(plugin),
@@ -53,7 +53,7 @@ pub fn outgoing(update: &Update, namespace: &str, previous: Option<String>) -> O
                 template,
                 line,
                 message: error.to_string(),
-                serving_hash: serving_hash.clone().map(|h| format!("sha256:{h}")),
+                serving_plugin_hash: serving_hash.clone().map(|h| format!("sha256:{h}")),
             }))
         }
         Update::Unchanged => None,

@@ -38,13 +38,14 @@ async fn serves_plugins_health_and_stops_on_sigterm() {
     assert_eq!(list.plugins.len(), 1);
     let redis = &list.plugins[0];
     assert_eq!(redis.name, "redis");
-    assert_eq!(redis.content_hash.len(), 64);
+    assert_eq!(redis.plugin_hash.len(), "sha256:".len() + 64);
+    assert!(redis.plugin_hash.starts_with("sha256:"));
     assert!(redis.parameters.iter().any(|p| p.name == "maxmemory"));
 
     let missing = client
         .get_plugin(GetPluginRequest {
             name: "mongodb".into(),
-            version: String::new(),
+            plugin_version: String::new(),
         })
         .await
         .expect_err("unknown plugin");

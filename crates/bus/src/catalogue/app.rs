@@ -13,8 +13,8 @@ pub struct ComponentSummary {
     pub name: String,
     /// Plugin name, e.g. `redis`.
     pub plugin: String,
-    /// Plugin version requested.
-    pub version: String,
+    /// Middleware version requested (the component's `version`); empty: the plugin's default.
+    pub middleware_version: String,
     pub replicas: u32,
     pub shards: u32,
 }
@@ -68,7 +68,8 @@ pub struct ComponentApplied {
     /// Owning App name (same namespace).
     pub app: String,
     pub plugin: String,
-    pub plugin_version: String,
+    /// Middleware version requested (the spec's `version`); empty: the plugin's default.
+    pub middleware_version: String,
     pub replicas: u32,
     pub shards: u32,
     /// Names of the Groups (one per shard).
@@ -121,7 +122,7 @@ example: AppApplied {
     components: vec![ComponentSummary {
         name: "redis".into(),
         plugin: "redis".into(),
-        version: "7.0.15".into(),
+        middleware_version: "7.2".into(),
         replicas: 3,
         shards: 1,
     }],
@@ -159,7 +160,7 @@ example: ComponentApplied {
     component: cache_component(),
     app: "cache".into(),
     plugin: "redis".into(),
-    plugin_version: "7.0.15".into(),
+    middleware_version: "7.2".into(),
     replicas: 3,
     shards: 1,
     groups: vec!["cache-redis-0".into()],

@@ -28,6 +28,7 @@ pub struct GroupRendered {
     pub group: ObjectRef,
     pub component: String,
     pub plugin: String,
+    /// The plugin's own version (`version` in its plugin.yaml).
     pub plugin_version: String,
     /// `sha256:<hex>` of the plugin content rendered.
     pub plugin_hash: String,
@@ -141,7 +142,7 @@ example: GroupRendered {
     group: group(),
     component: "cache-redis".into(),
     plugin: "redis".into(),
-    plugin_version: "7.0.15".into(),
+    plugin_version: "0.1.1".into(),
     plugin_hash: "sha256:9f2c1e0b7d4a6c3e8b5f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into(),
     content_hash: HASH.into(),
     changed: vec!["ConfigMap/cache-redis-0-config".into()],

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 mod app;
 mod backup;
+pub mod compat;
 mod group;
 mod plugin;
 

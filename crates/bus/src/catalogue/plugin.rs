@@ -11,13 +11,13 @@ use super::{ObjectRef, event};
 pub struct PluginUpdated {
     /// Plugin name, e.g. `redis`.
     pub plugin: String,
-    /// Plugin version from its metadata.
-    pub version: String,
+    /// The plugin's own version (`version` in its plugin.yaml).
+    pub plugin_version: String,
     /// `sha256:<hex>` over the plugin's metadata, defaults and templates.
-    pub content_hash: String,
-    /// Hash of the version served before, if any.
+    pub plugin_hash: String,
+    /// `pluginHash` of the version served before, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_hash: Option<String>,
+    pub previous_plugin_hash: Option<String>,
     /// The ConfigMap holding the plugin.
     pub config_map: ObjectRef,
 }
@@ -27,10 +27,10 @@ pub struct PluginUpdated {
 #[serde(rename_all = "camelCase")]
 pub struct PluginRejected {
     pub plugin: String,
-    /// Version the broken change declared.
-    pub version: String,
-    /// Hash of the rejected content.
-    pub content_hash: String,
+    /// Plugin version the broken change declared.
+    pub plugin_version: String,
+    /// `sha256:<hex>` of the rejected content.
+    pub plugin_hash: String,
     pub config_map: ObjectRef,
     /// Template file that failed, e.g. `templates/statefulset.yaml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,9 +39,9 @@ pub struct PluginRejected {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     pub message: String,
-    /// Hash of the version still served (the last good one), if any.
+    /// `pluginHash` of the version still served (the last good one), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serving_hash: Option<String>,
+    pub serving_plugin_hash: Option<String>,
 }
 
 event!(PluginUpdated, "midplane.plugin.updated",
@@ -50,9 +50,9 @@ summary: "A plugin ConfigMap changed and the new version validated; every Group 
 subject: |e| format!("plugins/{}", e.plugin),
 example: PluginUpdated {
     plugin: "redis".into(),
-    version: "7.0.15".into(),
-    content_hash: "sha256:9f2c1e0b7d4a6c3e8b5f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into(),
-    previous_hash: Some("sha256:1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00".into()),
+    plugin_version: "0.1.1".into(),
+    plugin_hash: "sha256:9f2c1e0b7d4a6c3e8b5f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into(),
+    previous_plugin_hash: Some("sha256:1b2c3d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeeff00".into()),
     config_map: ObjectRef::new("midplane-system", "plugin-redis"),
 });
 
@@ -62,11 +62,11 @@ summary: "A plugin ConfigMap changed but failed validation; nothing is re-render
 subject: |e| format!("plugins/{}", e.plugin),
 example: PluginRejected {
     plugin: "redis".into(),
-    version: "7.0.16".into(),
-    content_hash: "sha256:77aa0c5e1d2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b".into(),
+    plugin_version: "0.1.2".into(),
+    plugin_hash: "sha256:77aa0c5e1d2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b".into(),
     config_map: ObjectRef::new("midplane-system", "plugin-redis"),
     template: Some("templates/deployment.yaml".into()),
     line: Some(42),
     message: "function \"nindnet\" not defined".into(),
-    serving_hash: Some("sha256:9f2c1e0b7d4a6c3e8b5f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into()),
+    serving_plugin_hash: Some("sha256:9f2c1e0b7d4a6c3e8b5f1a2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6e5f4a3".into()),
 });

@@ -47,9 +47,9 @@ where
 pub fn plugin_event(plugin: &str, n: usize) -> midplane_bus::catalogue::PluginUpdated {
     midplane_bus::catalogue::PluginUpdated {
         plugin: plugin.to_owned(),
-        version: format!("7.0.{n}"),
-        content_hash: format!("sha256:{n:064x}"),
-        previous_hash: None,
+        plugin_version: format!("0.1.{n}"),
+        plugin_hash: format!("sha256:{n:064x}"),
+        previous_plugin_hash: None,
         config_map: midplane_bus::catalogue::ObjectRef::new(
             "midplane-system",
             &format!("plugin-{plugin}"),

@@ -3,6 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use kube::{Resource, ResourceExt};
+use midplane_api::validate::ValidationErrors;
 use midplane_api::{
     App, AppSpec, BackupPolicy, ComponentTemplate, MiddlewareSpec, Resources, Retention,
     ServiceSpec, Storage,
@@ -10,7 +11,6 @@ use midplane_api::{
 use midplane_proto::app as pb;
 use midplane_proto::common as cpb;
 use std::collections::BTreeMap;
-use tonic::Status;
 
 fn ts(t: &k8s_openapi::jiff::Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -41,12 +41,16 @@ fn service_type(t: &str) -> i32 {
     }) as i32
 }
 
-fn service_type_name(t: i32) -> Result<Option<String>, Status> {
+/// The CRD's service type for a proto enum value; `Err` for a value this
+/// version does not know.
+fn service_type_name(t: i32) -> Result<Option<String>, String> {
     use pb::ServiceType as T;
     Ok(
-        match T::try_from(t)
-            .map_err(|_| Status::invalid_argument(format!("service.type: unknown value {t}")))?
-        {
+        match T::try_from(t).map_err(|_| {
+            format!(
+                "unknown service type {t}; expected SERVICE_TYPE_CLUSTER_IP, SERVICE_TYPE_NODE_PORT, SERVICE_TYPE_LOAD_BALANCER or SERVICE_TYPE_EXTERNAL_NAME"
+            )
+        })? {
             T::Unspecified => None,
             T::ClusterIp => Some("ClusterIP".into()),
             T::NodePort => Some("NodePort".into()),
@@ -93,8 +97,8 @@ fn component_to_proto(c: &ComponentTemplate) -> pb::ComponentSpec {
         name: c.name.clone(),
         plugin: s.plugin.clone(),
         version: s.version.clone(),
-        replicas: s.replicas,
-        shards: s.shards,
+        replicas: Some(s.replicas),
+        shards: Some(s.shards),
         resources: s.resources.as_ref().map(|_| pb::Resources {
             cpu_request: res.requests.get("cpu").cloned().unwrap_or_default(),
             cpu_limit: res.limits.get("cpu").cloned().unwrap_or_default(),
@@ -134,15 +138,17 @@ fn nonempty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-pub fn app_from_proto(p: pb::App) -> Result<App, Status> {
-    if p.namespace.is_empty() || p.name.is_empty() {
-        return Err(Status::invalid_argument(
-            "app.namespace and app.name are required",
-        ));
+/// The App a request describes, and what cannot be carried over into it
+/// (paths as in the custom resource). Invalid values (e.g. `replicas: 0`) are
+/// carried over as they are, for the App's validation to report.
+pub fn app_from_proto(p: pb::App) -> (App, ValidationErrors) {
+    let mut errs = ValidationErrors::default();
+    if p.namespace.is_empty() {
+        errs.push("metadata.namespace", "is required");
     }
     let spec = p.spec.unwrap_or_default();
     let mut components = Vec::new();
-    for c in spec.components {
+    for (i, c) in spec.components.into_iter().enumerate() {
         let resources = c.resources.map(|r| {
             let mut requests = BTreeMap::new();
             let mut limits = BTreeMap::new();
@@ -158,22 +164,22 @@ pub fn app_from_proto(p: pb::App) -> Result<App, Status> {
             }
             Resources { requests, limits }
         });
-        let service = match c.service {
-            Some(s) => Some(ServiceSpec {
-                type_: service_type_name(s.r#type)?,
-                external_name: nonempty(s.external_name),
-                annotations: BTreeMap::new(),
+        let service = c.service.map(|s| ServiceSpec {
+            type_: service_type_name(s.r#type).unwrap_or_else(|m| {
+                errs.push(format!("spec.components[{i}].service.type"), m);
+                None
             }),
-            None => None,
-        };
+            external_name: nonempty(s.external_name),
+            annotations: BTreeMap::new(),
+        });
         components.push(ComponentTemplate {
             name: c.name,
             spec: MiddlewareSpec {
                 plugin: c.plugin,
                 version: c.version,
-                // Proto3 has no absence for scalars: 0 means "not set" here.
-                replicas: if c.replicas == 0 { 1 } else { c.replicas },
-                shards: if c.shards == 0 { 1 } else { c.shards },
+                // Unset is the CRD's default; a value set is kept, 0 included.
+                replicas: c.replicas.unwrap_or(1),
+                shards: c.shards.unwrap_or(1),
                 resources,
                 storage: c.storage.map(|s| Storage {
                     size: s.size,
@@ -186,7 +192,8 @@ pub fn app_from_proto(p: pb::App) -> Result<App, Status> {
                     schedule: b.schedule,
                     retention: (b.retention_count > 0 || !b.retention_age.is_empty()).then(|| {
                         Retention {
-                            count: (b.retention_count > 0).then_some(b.retention_count as i32),
+                            count: (b.retention_count > 0)
+                                .then(|| i32::try_from(b.retention_count).unwrap_or(i32::MAX)),
                             max_age: nonempty(b.retention_age),
                         }
                     }),
@@ -197,7 +204,7 @@ pub fn app_from_proto(p: pb::App) -> Result<App, Status> {
             },
         });
     }
-    Ok(App {
+    let app = App {
         metadata: ObjectMeta {
             name: Some(p.name),
             namespace: Some(p.namespace),
@@ -206,5 +213,6 @@ pub fn app_from_proto(p: pb::App) -> Result<App, Status> {
         },
         spec: AppSpec { components },
         status: None,
-    })
+    };
+    (app, errs)
 }
