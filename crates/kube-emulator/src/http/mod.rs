@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::access;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::kubelet::Kubelet;
@@ -152,18 +153,50 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
+    // Without credentials a request is the administrator's (see crate::access).
+    let caller = match access::caller(&shared.store, &parts.headers) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let attributes = caller
+        .as_ref()
+        .map(|_| access::Attributes::of_request(&parts.method, &path, &query));
+    if let (Some(who), Some(a)) = (&caller, &attributes)
+        && let Err(e) = access::authorize(&shared.store, who, a)
+    {
+        shared.store.access.record(who, a, e.code);
+        return error_response(&e);
+    }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
     };
-    match route(&shared, &parts.method, &path, &query, &parts.headers, body).await {
+    let response = match route(
+        &shared,
+        caller.as_ref(),
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    if let (Some(who), Some(a)) = (&caller, &attributes) {
+        shared
+            .store
+            .access
+            .record(who, a, response.status().as_u16());
     }
+    response
 }
 
 async fn route(
     shared: &Arc<Shared>,
+    caller: Option<&access::Identity>,
     method: &Method,
     path: &str,
     query: &HashMap<String, String>,
@@ -175,7 +208,17 @@ async fn route(
         return Ok(r);
     }
     if segs.first() == Some(&"_emulator") {
+        if caller.is_some() {
+            return Err(ApiError::forbidden(
+                "the emulator's own endpoints (/_emulator) are for its administrator (no credentials)",
+            ));
+        }
         return admin::serve(shared, method, &segs[1..]);
+    }
+    if let Some(r) =
+        access::reviews::serve(&shared.store, caller, *method == Method::POST, &segs, &body)
+    {
+        return r.map(|(code, v)| json_response(code, &v));
     }
     let Some(t) = parse_target(shared, &segs)? else {
         return Err(ApiError::path_not_found(path));
