@@ -56,7 +56,14 @@ fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 fn dev_apply_get_kubectl_delete() {
     let state = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_midplane"))
-        .args(["dev", "--pod-ready-delay-ms", "100", "--state"])
+        .args([
+            "dev",
+            "--pods",
+            "simulated",
+            "--pod-ready-delay-ms",
+            "100",
+            "--state",
+        ])
         .arg(state.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

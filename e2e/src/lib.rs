@@ -15,6 +15,8 @@ use midplane_platform::{Platform, PlatformConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod process;
+
 pub use midplane_runtime::testing::eventually;
 
 /// The namespace the tests' Apps live in.
