@@ -116,7 +116,7 @@ where
         .items
         .iter()
         .filter(|o| o.meta().deletion_timestamp.is_none())
-        .map(|o| o.name_any())
+        .map(kube::ResourceExt::name_any)
         .collect();
     v.sort();
     v

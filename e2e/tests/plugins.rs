@@ -115,7 +115,7 @@ async fn a_broken_plugin_is_reported_once() {
         .content_hash
         .clone();
 
-    let mut broken = redis_config_map(|meta| meta.to_string());
+    let mut broken = redis_config_map(std::string::ToString::to_string);
     broken.data.get_or_insert_with(BTreeMap::new).insert(
         "templates.service.yaml".into(),
         "kind: Service\nmetadata:\n  name: {{ .Group.Name | nosuchfunc }}\n".into(),

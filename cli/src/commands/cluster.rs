@@ -73,11 +73,10 @@ pub async fn delete(file: &Path, kubeconfig: Option<&Path>, wait: bool) -> anyho
 }
 
 fn ready(conditions: &[Condition]) -> (String, String) {
-    conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-        .unwrap_or_else(|| ("Unknown".into(), String::new()))
+    conditions.iter().find(|c| c.type_ == "Ready").map_or_else(
+        || ("Unknown".into(), String::new()),
+        |c| (c.status.clone(), c.reason.clone()),
+    )
 }
 
 fn table(rows: Vec<Vec<String>>) -> String {
