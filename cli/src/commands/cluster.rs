@@ -35,6 +35,12 @@ fn namespace_of(app: &App, default_ns: &str) -> String {
 
 pub async fn apply(file: &Path, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
     let mut app = super::render::load_app(file)?;
+    // The App's own structure (everything that needs no plugin), as the App
+    // controller checks it first: a bad App is refused here naming every
+    // field, not found out later in its status. The plugin checks are the
+    // controller's, against the plugins the cluster serves.
+    midplane_api::validate::validate_app(&app)
+        .map_err(|errs| anyhow::anyhow!("{}: the App is invalid:\n{errs}", file.display()))?;
     let ns = namespace_of(&app, "default");
     app.metadata.namespace = Some(ns.clone());
     let client = client(kubeconfig).await?;
