@@ -23,5 +23,8 @@ fn an_invalid_app_is_refused_with_its_field_paths() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.components[0].replicas"), "{err}");
     assert!(err.contains("spec.components[1].name"), "{err}");
-    assert!(!err.contains("kubeconfig"), "refused before any cluster: {err}");
+    assert!(
+        !err.contains("kubeconfig"),
+        "refused before any cluster: {err}"
+    );
 }
