@@ -65,8 +65,8 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
         midplane_e2e::replace_in(
             files,
             "values.yaml",
-            &format!("{grace} 30"),
-            &format!("{grace} 45"),
+            &format!("{grace_key} 30"),
+            &format!("{grace_key} 45"),
         );
     });
     apply_cm(&cms, &cm).await;
@@ -106,8 +106,8 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
         midplane_e2e::replace_in(
             files,
             "values.yaml",
-            &format!("{grace} 45"),
-            &format!("{grace} 50"),
+            &format!("{grace_key} 45"),
+            &format!("{grace_key} 50"),
         );
     }
     apply_cm(&cms, &fixed).await;
