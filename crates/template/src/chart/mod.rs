@@ -10,25 +10,79 @@ use crate::object::Object;
 use crate::value::Value;
 use crate::{Options, Templates, values};
 
+pub mod cli;
 mod load;
 mod sort;
 
 pub use load::Chart;
 pub use sort::INSTALL_ORDER;
 
+/// Which Helm's behaviour to follow where Helm 3 and Helm 4 differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HelmMajor {
+    /// Helm 3.17.
+    V3,
+    /// Helm 4.1, the current major.
+    #[default]
+    V4,
+}
+
+impl HelmMajor {
+    /// `3` or `4` (as `--helm` takes it).
+    pub fn parse(s: &str) -> Result<HelmMajor, Error> {
+        match s.trim_start_matches('v') {
+            "3" | "3.17" => Ok(HelmMajor::V3),
+            "4" | "4.1" => Ok(HelmMajor::V4),
+            _ => Err(Error::Chart(format!(
+                "invalid argument {s:?} for \"--helm\" flag: want 3 or 4"
+            ))),
+        }
+    }
+}
+
 /// Flags of `helm template`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RenderOptions {
     pub release_name: String,
     pub namespace: String,
     pub values_files: Vec<PathBuf>,
     pub set: Vec<String>,
+    pub set_string: Vec<String>,
+    pub set_file: Vec<String>,
+    pub set_json: Vec<String>,
+    pub set_literal: Vec<String>,
     pub show_only: Vec<String>,
     pub kube_version: Option<String>,
     pub api_versions: Vec<String>,
     pub include_crds: bool,
     pub skip_tests: bool,
+    pub no_hooks: bool,
+    pub is_upgrade: bool,
+    pub skip_schema_validation: bool,
+    pub generate_name: bool,
     pub name_template: Option<String>,
+    pub helm: HelmMajor,
+    /// Relative paths (values files, `--set-file`) resolve against this directory.
+    pub base_dir: Option<PathBuf>,
+}
+
+/// A failed render: the error, whether Helm had got as far as building a release (it then
+/// adds its `--debug` hint), and what `--debug` prints before the error.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error: Error,
+    pub rendered: bool,
+    pub partial: Option<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            rendered: false,
+            partial: None,
+        }
+    }
 }
 
 /// Kubernetes version `helm template` assumes without `--kube-version`: Helm 3's compiled-in
@@ -77,6 +131,11 @@ const DEFAULT_API_VERSIONS: &[&str] = &[
 
 /// Renders `dir` exactly as `helm template` prints it.
 pub fn render_chart(dir: &Path, opts: &RenderOptions) -> Result<String, Error> {
+    render_chart_full(dir, opts).map_err(|f| f.error)
+}
+
+/// [`render_chart`] with what Helm prints around a failure.
+pub fn render_chart_full(dir: &Path, opts: &RenderOptions) -> Result<String, Failure> {
     let chart = Chart::load(dir)?;
     let user = user_values(opts)?;
     let vals = values::coalesce(&chart.values, &user);
@@ -91,12 +150,20 @@ pub fn render_chart(dir: &Path, opts: &RenderOptions) -> Result<String, Error> {
         opts.namespace.clone()
     };
     let common = common_values(&release_name, &namespace, opts)?;
-    let rendered = render_templates(&charts, &common)?;
+    let rendered = render_templates(&charts, &common).map_err(|e| Failure {
+        error: e,
+        rendered: true,
+        partial: None,
+    })?;
     let mut crds = BTreeMap::new();
     for (c, _) in &charts {
         crds.extend(c.crds.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    sort::print(&crds, rendered, opts)
+    sort::print(&crds, rendered, opts).map_err(|e| Failure {
+        error: e,
+        rendered: true,
+        partial: None,
+    })
 }
 
 /// Helm's ProcessDependencies + coalesceDeps: each enabled subchart gets its section of the
@@ -189,8 +256,8 @@ fn dependency_enabled(d: &load::Dependency, vals: &Value, tags: &Value) -> bool 
 pub fn user_values(opts: &RenderOptions) -> Result<Value, Error> {
     let mut base = Value::map(BTreeMap::new());
     for f in &opts.values_files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| Error::Chart(format!("open {}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(resolve(opts, f))
+            .map_err(|e| Error::Chart(format!("open {}: {}", f.display(), go_io_error(&e))))?;
         let v = Value::from_yaml_str(&text)
             .map_err(|e| Error::Chart(format!("failed to parse {}: {e}", f.display())))?;
         base = values::merge_maps(&base, &v);
@@ -359,5 +426,31 @@ fn parse_error_message(e: &Error) -> String {
             format!("parse error at ({name}:{line}): {last}")
         }
         other => other.to_string(),
+    }
+}
+
+/// A path as the user gave it, resolved against [`RenderOptions::base_dir`].
+fn resolve(opts: &RenderOptions, p: &Path) -> PathBuf {
+    match &opts.base_dir {
+        Some(base) if p.is_relative() => base.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// An I/O error worded as Go's syscall errors print (`no such file or directory`).
+pub(crate) fn go_io_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "no such file or directory".into(),
+        PermissionDenied => "permission denied".into(),
+        IsADirectory => "is a directory".into(),
+        NotADirectory => "not a directory".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_lowercase(),
+                None => s,
+            }
+        }
     }
 }

@@ -1,0 +1,39 @@
+//! Differential tests: the same chart, values and flags through the real `helm template`
+//! (Helm 3.17.0 and 4.1.4, installed by scripts/services/helm.sh) and through Midplane's
+//! `midplane template --helm 3|4`; every difference in stdout, stderr or success fails.
+//!
+//! `MIDPLANE_DIFF_FILTER=substring` runs only the cases whose name contains it.
+
+mod charts;
+mod harness;
+
+use harness::Helm;
+
+fn filter() -> Option<String> {
+    std::env::var("MIDPLANE_DIFF_FILTER").ok()
+}
+
+fn report(what: &str, h: Helm, passed: usize, failures: Vec<String>) {
+    let total = passed + failures.len();
+    println!("{what}: {passed} of {total} cases match helm {}", h.version());
+    if !failures.is_empty() {
+        panic!(
+            "{} of {total} {what} cases differ from helm {}:\n\n{}",
+            failures.len(),
+            h.version(),
+            failures.join("\n")
+        );
+    }
+}
+
+#[test]
+fn charts_match_helm3() {
+    let (passed, failures) = charts::run_all(Helm::V3, filter().as_deref());
+    report("charts", Helm::V3, passed, failures);
+}
+
+#[test]
+fn charts_match_helm4() {
+    let (passed, failures) = charts::run_all(Helm::V4, filter().as_deref());
+    report("charts", Helm::V4, passed, failures);
+}
