@@ -165,6 +165,11 @@ impl Exec<'_> {
                             argv.len()
                         ),
                     )),
+                    Lookup::NotMethod => Err(self.err_at(
+                        node.pos(),
+                        node,
+                        format!("{name} has arguments but cannot be invoked as function"),
+                    )),
                     Lookup::Missing => Err(self.err_at(
                         node.pos(),
                         node,

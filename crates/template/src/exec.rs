@@ -189,6 +189,14 @@ impl<'t> Exec<'t> {
         match v {
             Value::Nil => self.write("<no value>"),
             Value::String(s) => self.write(s),
+            // fields reached through a pointer are addressable: a pointer-receiver String() counts
+            Value::Object(o)
+                if let crate::object::Object::Struct(st) = &**o
+                    && let Some(text) = &st.string =>
+            {
+                let text = text.clone();
+                self.write(&text)
+            }
             other => {
                 let mut s = String::new();
                 gofmt::write_v(&mut s, other);

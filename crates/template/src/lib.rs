@@ -25,6 +25,7 @@ mod object;
 mod parser;
 mod printf;
 mod shared;
+mod strvals;
 mod token;
 pub mod value;
 pub mod values;
@@ -34,6 +35,29 @@ pub use ast::Tree;
 pub use error::{Error, ExecError};
 pub use object::Object;
 pub use value::Value;
+
+/// Which Helm's behaviour to follow where Helm 3 and Helm 4 differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HelmMajor {
+    /// Helm 3.17.
+    V3,
+    /// Helm 4.1, the current major.
+    #[default]
+    V4,
+}
+
+impl HelmMajor {
+    /// `3` or `4` (as `--helm` takes it).
+    pub fn parse(s: &str) -> Result<HelmMajor, Error> {
+        match s.trim_start_matches('v') {
+            "3" | "3.17" => Ok(HelmMajor::V3),
+            "4" | "4.1" => Ok(HelmMajor::V4),
+            _ => Err(Error::Chart(format!(
+                "invalid argument {s:?} for \"--helm\" flag: want 3 or 4"
+            ))),
+        }
+    }
+}
 
 /// What a missing map key evaluates to (Go's `missingkey` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,6 +111,8 @@ impl Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub limits: Limits,
+    /// Which Helm's function set and behaviour to follow.
+    pub helm: HelmMajor,
     pub missing_key: MissingKey,
     /// Helm removes every `<no value>` from rendered output; plain Go keeps it.
     pub strip_no_value: bool,
@@ -96,6 +122,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             limits: Limits::default(),
+            helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: true,
         }
@@ -107,6 +134,7 @@ impl Options {
     pub fn go() -> Self {
         Options {
             limits: Limits::default(),
+            helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: false,
         }

@@ -13,12 +13,141 @@ use crate::value::Value;
 pub enum Object {
     /// chart files (path -> bytes), everything outside templates/ and the chart metadata.
     Files(BTreeMap<String, Vec<u8>>),
-    ApiVersions(Vec<String>),
-    KubeVersion {
-        version: String,
-        major: String,
-        minor: String,
-    },
+    /// `.Capabilities.APIVersions` and the Go type name it has in this Helm.
+    ApiVersions(Vec<String>, &'static str),
+    /// A Go struct value (`.Capabilities`, `.Capabilities.KubeVersion`, Helm 3's `.Chart`).
+    Struct(GoStruct),
+}
+
+/// A Go struct as templates see it: fields in declaration order (for `%v`), JSON names (for
+/// `toJson`/`toYaml`) and an optional `String` method.
+#[derive(Debug, Clone)]
+pub struct GoStruct {
+    pub type_name: &'static str,
+    /// Held through a pointer: `%v` prints `&{...}` (template printing does not).
+    pub pointer: bool,
+    pub fields: Vec<Field>,
+    /// What `String()` returns, if the type has that method.
+    pub string: Option<String>,
+    /// `String` has a pointer receiver: template printing (fields are addressable) uses it,
+    /// `%v` of a copy (printf, quote, toString) does not.
+    pub string_on_pointer: bool,
+    /// Methods without arguments: (name, result).
+    pub methods: Vec<(&'static str, Value)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The Go field name; a lower-case first letter marks an unexported field (printed by `%v`,
+    /// invisible to templates and JSON).
+    pub name: &'static str,
+    /// JSON key; `None` for `json:"-"` or unexported fields.
+    pub json: Option<&'static str>,
+    pub omitempty: bool,
+    /// An embedded struct: its fields are promoted and its JSON fields are inlined.
+    pub embedded: bool,
+    /// How `%v` prints a nil value here (`[]` for slices, `map[]` for maps, `<nil>`).
+    pub nil_prints: &'static str,
+    pub value: Value,
+}
+
+impl Field {
+    pub fn new(name: &'static str, json: Option<&'static str>, value: Value) -> Field {
+        Field {
+            name,
+            json,
+            omitempty: false,
+            embedded: false,
+            nil_prints: "<nil>",
+            value,
+        }
+    }
+
+    pub fn omitempty(mut self) -> Field {
+        self.omitempty = true;
+        self
+    }
+
+    pub fn nil_prints(mut self, s: &'static str) -> Field {
+        self.nil_prints = s;
+        self
+    }
+
+    pub fn embedded(mut self) -> Field {
+        self.embedded = true;
+        self
+    }
+}
+
+impl GoStruct {
+    /// A field or promoted field by its Go name (exported fields only).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return None;
+        }
+        for f in &self.fields {
+            if f.name == name && !f.embedded {
+                return Some(&f.value);
+            }
+        }
+        for f in &self.fields {
+            if f.embedded
+                && let Value::Object(o) = &f.value
+                && let Object::Struct(inner) = &**o
+                && let Some(v) = inner.field(name)
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// encoding/json's view: exported fields by JSON name, omitempty applied, embedded inlined.
+    pub fn json_map(&self) -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        for f in &self.fields {
+            if f.embedded {
+                if let Value::Object(o) = &f.value
+                    && let Object::Struct(inner) = &**o
+                {
+                    m.extend(inner.json_map());
+                }
+                continue;
+            }
+            let Some(key) = f.json else { continue };
+            if f.omitempty && !f.value.is_true() && !matches!(f.value, Value::Object(_)) {
+                continue;
+            }
+            let v = match &f.value {
+                Value::Nil if f.nil_prints == "[]" || f.nil_prints == "map[]" => Value::Nil,
+                other => other.clone(),
+            };
+            m.insert(key.to_string(), v);
+        }
+        m
+    }
+
+    /// `%v` of the struct (fmt prints fields in order, space separated, in braces).
+    pub fn write_v(&self, out: &mut String) {
+        out.push('{');
+        for (i, f) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match &f.value {
+                Value::Nil => out.push_str(f.nil_prints),
+                Value::Object(o) => match &**o {
+                    Object::Struct(s) if !s.string_on_pointer && s.string.is_some() => {
+                        out.push_str(s.string.as_deref().unwrap_or_default())
+                    }
+                    Object::Struct(s) => s.write_v(out),
+                    other => out.push_str(&other.to_string()),
+                },
+                other => crate::gofmt::write_v(out, other),
+            }
+        }
+        out.push('}');
+    }
 }
 
 /// The outcome of a field or method lookup on an object.
@@ -26,6 +155,8 @@ pub enum Lookup {
     Found(Value),
     /// The name exists but is a method needing a different argument count.
     BadArgs(usize),
+    /// A field given arguments.
+    NotMethod,
     Missing,
 }
 
@@ -42,8 +173,19 @@ impl fmt::Display for Object {
                 }
                 f.write_str("]")
             }
-            Object::ApiVersions(v) => write!(f, "[{}]", v.join(" ")),
-            Object::KubeVersion { version, .. } => f.write_str(version),
+            Object::ApiVersions(v, _) => write!(f, "[{}]", v.join(" ")),
+            Object::Struct(s) => match (&s.string, s.string_on_pointer || s.pointer) {
+                (Some(text), true) if s.pointer => f.write_str(text),
+                (Some(text), false) => f.write_str(text),
+                _ => {
+                    let mut out = String::new();
+                    if s.pointer {
+                        out.push('&');
+                    }
+                    s.write_v(&mut out);
+                    f.write_str(&out)
+                }
+            },
         }
     }
 }
@@ -51,17 +193,17 @@ impl fmt::Display for Object {
 impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Object::Files(_) => "chart.Files",
-            Object::ApiVersions(_) => "chartutil.VersionSet",
-            Object::KubeVersion { .. } => "*chartutil.KubeVersion",
+            Object::Files(_) => "engine.files",
+            Object::ApiVersions(_, t) => t,
+            Object::Struct(s) => s.type_name,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Object::Files(f) => f.len(),
-            Object::ApiVersions(v) => v.len(),
-            Object::KubeVersion { .. } => 0,
+            Object::ApiVersions(v, _) => v.len(),
+            Object::Struct(_) => 0,
         }
     }
 
@@ -82,10 +224,10 @@ impl Object {
                     })
                     .collect(),
             ),
-            Object::ApiVersions(v) => {
+            Object::ApiVersions(v, _) => {
                 Value::list(v.iter().map(|s| Value::String(s.clone())).collect())
             }
-            Object::KubeVersion { version, .. } => Value::String(version.clone()),
+            Object::Struct(s) => Value::map(s.json_map()),
         }
     }
 
@@ -173,21 +315,35 @@ impl Object {
                     .collect();
                 Lookup::Found(Value::String(files_yaml(Value::map(m))))
             }
-            (Object::ApiVersions(v), "Has") => {
+            (Object::ApiVersions(v, _), "Has") => {
                 if let Some(bad) = argc(1) {
                     return bad;
                 }
                 let want = arg_str(0);
                 Lookup::Found(Value::Bool(v.contains(&want)))
             }
-            (Object::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => {
-                Lookup::Found(Value::String(version.clone()))
-            }
-            (Object::KubeVersion { major, .. }, "Major") => {
-                Lookup::Found(Value::String(major.clone()))
-            }
-            (Object::KubeVersion { minor, .. }, "Minor") => {
-                Lookup::Found(Value::String(minor.clone()))
+            (Object::Struct(s), _) => {
+                if let Some(v) = s.field(name) {
+                    if !args.is_empty() {
+                        return Lookup::NotMethod;
+                    }
+                    return Lookup::Found(v.clone());
+                }
+                if name == "String"
+                    && let Some(text) = &s.string
+                {
+                    if let Some(bad) = argc(0) {
+                        return bad;
+                    }
+                    return Lookup::Found(Value::String(text.clone()));
+                }
+                if let Some((_, v)) = s.methods.iter().find(|(m, _)| *m == name) {
+                    if let Some(bad) = argc(0) {
+                        return bad;
+                    }
+                    return Lookup::Found(v.clone());
+                }
+                Lookup::Missing
             }
             _ => Lookup::Missing,
         }

@@ -162,7 +162,10 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Object(_) => true,
+            Value::Object(o) => match &**o {
+                Object::Struct(_) => true,
+                other => !other.is_empty(),
+            },
         }
     }
 

@@ -209,7 +209,9 @@ fn apply(inv: &mut Invocation, name: &str, kind: Kind, value: String) -> Result<
         }
     };
     match name {
-        "values" => o.values_files.extend(list(value).into_iter().map(PathBuf::from)),
+        "values" => o
+            .values_files
+            .extend(list(value).into_iter().map(PathBuf::from)),
         "set" => o.set.push(value),
         "set-string" => o.set_string.push(value),
         "set-file" => o.set_file.push(value),
@@ -240,6 +242,7 @@ pub fn run(args: &[String], cwd: &Path) -> Outcome {
     match parse_args(args) {
         Ok(mut inv) => {
             inv.opts.base_dir = Some(cwd.to_path_buf());
+            inv.opts.chart_arg = Some(inv.chart.display().to_string());
             execute(&inv)
         }
         Err(e) => failure(String::new(), &e, false),
@@ -254,19 +257,25 @@ pub fn execute(inv: &Invocation) -> Outcome {
     };
     match super::render_chart_full(&dir, &inv.opts) {
         Ok(out) => Outcome {
-            stdout: out,
-            stderr: String::new(),
+            stdout: out.manifest,
+            stderr: log_text(&out.log),
             success: true,
         },
         Err(failed) => {
             let stdout = if inv.debug {
-                failed.partial.unwrap_or_default()
+                failed.partial.clone().unwrap_or_default()
             } else {
                 String::new()
             };
-            failure(stdout, &failed.error, failed.rendered && !inv.debug)
+            let mut o = failure(stdout, &failed.error, failed.rendered && !inv.debug);
+            o.stderr = log_text(&failed.log) + &o.stderr;
+            o
         }
     }
+}
+
+fn log_text(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// Helm's `Error: MSG`, with its hint when rendering got as far as a release.

@@ -174,7 +174,7 @@ fn ver(p: Partial, pre: &semver::Prerelease) -> semver::Version {
 }
 
 /// Masterminds/semver v3 constraint check (`>=1.19-0`, `^1.2`, `~1.2.3`, `1.x`, `a - b`, `||`).
-fn constraint_matches(c: &str, v: &semver::Version) -> Result<bool, FnErr> {
+pub(crate) fn constraint_matches(c: &str, v: &semver::Version) -> Result<bool, FnErr> {
     let improper = || FnErr::Msg(format!("improper constraint: {c}"));
     for group in c.split("||") {
         let norm = regex_lite_join(group);

@@ -239,3 +239,13 @@ pub(crate) fn int(v: &[Value], i: usize) -> i64 {
         None => 0,
     }
 }
+
+/// Masterminds/semver's `Constraint.Check` (`IsCompatibleRange`): `Ok(false)` when the version
+/// is outside the range, `Err` when either does not parse.
+pub fn semver_range_matches(constraint: &str, version: &str) -> Result<bool, String> {
+    let v = text::parse_semver(version).ok_or_else(|| "Invalid Semantic Version".to_string())?;
+    math::constraint_matches(constraint, &v).map_err(|e| match e {
+        FnErr::Msg(m) | FnErr::User(m) | FnErr::Wrapped(m, _) => m,
+        FnErr::Nested(e) => e.to_string(),
+    })
+}

@@ -25,7 +25,11 @@ pub fn load_cases() -> Vec<Case> {
     dirs.sort();
     let mut cases = Vec::new();
     for dir in dirs {
-        let feature = dir.file_name().expect("dir name").to_string_lossy().into_owned();
+        let feature = dir
+            .file_name()
+            .expect("dir name")
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(dir.join("cases.txt")).expect("read cases.txt");
         for line in text.lines() {
             let line = line.trim();

@@ -56,7 +56,8 @@ impl Helm {
 
 fn find(h: Helm) -> Result<PathBuf, String> {
     let name = h.binary_name();
-    let tools = std::env::var("MIDPLANE_TOOLS").unwrap_or_else(|_| "/var/tmp/midplane-tools".into());
+    let tools =
+        std::env::var("MIDPLANE_TOOLS").unwrap_or_else(|_| "/var/tmp/midplane-tools".into());
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -150,7 +151,11 @@ pub fn compare(want: &Outcome, got: &Outcome, stdout_only: bool) -> Option<Strin
             want.stderr, got.stderr
         ));
     }
-    if report.is_empty() { None } else { Some(report) }
+    if report.is_empty() {
+        None
+    } else {
+        Some(report)
+    }
 }
 
 /// The first line where two outputs part, with a little context.

@@ -15,7 +15,10 @@ fn filter() -> Option<String> {
 
 fn report(what: &str, h: Helm, passed: usize, failures: Vec<String>) {
     let total = passed + failures.len();
-    println!("{what}: {passed} of {total} cases match helm {}", h.version());
+    println!(
+        "{what}: {passed} of {total} cases match helm {}",
+        h.version()
+    );
     if !failures.is_empty() {
         panic!(
             "{} of {total} {what} cases differ from helm {}:\n\n{}",

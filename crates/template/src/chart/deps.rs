@@ -1,0 +1,401 @@
+//! Helm's dependency processing and value coalescing (chartutil's dependencies.go and
+//! coalesce.go): which subcharts are enabled (tags, conditions), aliases, `import-values`, and
+//! how chart defaults, subchart sections and globals combine with the user's values.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::load::Chart;
+use super::meta::Dependency;
+use crate::error::Error;
+use crate::funcs::semver_range_matches;
+use crate::value::Value;
+
+type Map = BTreeMap<String, Value>;
+
+fn as_map(v: &Value) -> Option<&Map> {
+    v.as_map()
+}
+
+/// CheckDependencies: every dependency in Chart.yaml must be present under charts/.
+pub fn check_dependencies(c: &Chart) -> Result<(), String> {
+    let missing: Vec<&str> = c
+        .metadata
+        .dependencies
+        .iter()
+        .flatten()
+        .filter(|r| !c.dependencies.iter().any(|d| d.name() == r.name))
+        .map(|r| r.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "found in Chart.yaml, but missing in charts/ directory: {}",
+            missing.join(", ")
+        ))
+    }
+}
+
+fn compatible(constraint: &str, version: &str) -> bool {
+    semver_range_matches(constraint, version).unwrap_or(false)
+}
+
+/// getAliasDependency: the loaded chart a dependency entry refers to, renamed to its alias.
+fn alias_dependency(charts: &[Chart], dep: &Dependency) -> Option<Chart> {
+    let c = charts
+        .iter()
+        .find(|c| c.name() == dep.name && compatible(&dep.version, &c.metadata.version))?;
+    let mut out = c.clone();
+    if !dep.alias.is_empty() {
+        out.metadata.name = dep.alias.clone();
+    }
+    Some(out)
+}
+
+/// ProcessDependenciesWithMerge: enabled subcharts, then imported values.
+pub fn process(c: &mut Chart, user: &Value) -> Result<(), Error> {
+    process_enabled(c, user, "")?;
+    process_import_values(c)?;
+    set_paths(c, None);
+    Ok(())
+}
+
+fn set_paths(c: &mut Chart, parent: Option<&str>) {
+    c.full_path = match parent {
+        Some(p) => format!("{p}/charts/{}", c.metadata.name),
+        None => c.metadata.name.clone(),
+    };
+    let me = c.full_path.clone();
+    for d in &mut c.dependencies {
+        set_paths(d, Some(&me));
+    }
+}
+
+fn process_enabled(c: &mut Chart, v: &Value, path: &str) -> Result<(), Error> {
+    let Some(reqs) = c.metadata.dependencies.clone() else {
+        return Ok(());
+    };
+    let mut reqs = reqs;
+    // subcharts not named in Chart.yaml come first, then the named ones in Chart.yaml order
+    let mut deps: Vec<Chart> = c
+        .dependencies
+        .iter()
+        .filter(|existing| {
+            !reqs.iter().any(|r| {
+                existing.name() == r.name && compatible(&r.version, &existing.metadata.version)
+            })
+        })
+        .cloned()
+        .collect();
+    for r in reqs.iter_mut() {
+        if let Some(d) = alias_dependency(&c.dependencies, r) {
+            deps.push(d);
+        }
+        if !r.alias.is_empty() {
+            r.name = r.alias.clone();
+        }
+    }
+    c.dependencies = deps;
+    for r in reqs.iter_mut() {
+        r.enabled = true;
+    }
+    let cvals = coalesce_values(c, v)?;
+    process_tags(&mut reqs, &cvals);
+    process_conditions(&mut reqs, &cvals, path);
+    let removed: Vec<String> = reqs
+        .iter()
+        .filter(|r| !r.enabled)
+        .map(|r| r.name.clone())
+        .collect();
+    c.dependencies
+        .retain(|d| !removed.contains(&d.metadata.name));
+    reqs.retain(|r| !removed.contains(&r.name));
+    for d in c.dependencies.iter_mut() {
+        let sub = format!("{path}{}.", d.metadata.name);
+        process_enabled(d, &cvals, &sub)?;
+    }
+    // Helm appends to a nil slice: nothing left is nil again
+    c.metadata.dependencies = if reqs.is_empty() { None } else { Some(reqs) };
+    Ok(())
+}
+
+fn process_tags(reqs: &mut [Dependency], cvals: &Value) {
+    let Some(Value::Map(tags)) = cvals.path("tags") else {
+        return;
+    };
+    for r in reqs.iter_mut() {
+        let (mut has_true, mut has_false) = (false, false);
+        for k in &r.tags {
+            if let Some(Value::Bool(b)) = tags.get(k) {
+                if *b {
+                    has_true = true;
+                } else {
+                    has_false = true;
+                }
+            }
+        }
+        if !has_true && has_false {
+            r.enabled = false;
+        } else if has_true || !has_false {
+            r.enabled = true;
+        }
+    }
+}
+
+fn process_conditions(reqs: &mut [Dependency], cvals: &Value, path: &str) {
+    for r in reqs.iter_mut() {
+        for cond in r.condition.trim().split(',') {
+            if cond.is_empty() {
+                continue;
+            }
+            if let Some(Value::Bool(b)) = path_value(cvals, &format!("{path}{cond}")) {
+                r.enabled = b;
+                break;
+            }
+        }
+    }
+}
+
+/// Values.PathValue: a non-table value at a dotted path.
+fn path_value(v: &Value, path: &str) -> Option<Value> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let (last, tables) = parts.split_last()?;
+    let mut cur = v;
+    for p in tables {
+        cur = as_map(cur)?.get(*p)?;
+    }
+    match as_map(cur)?.get(*last)? {
+        Value::Map(_) => None,
+        other => Some(other.clone()),
+    }
+}
+
+/// Values.Table: the table at a dotted path.
+fn table(v: &Value, path: &str) -> Option<Map> {
+    let mut cur = v;
+    for p in path.split('.') {
+        cur = as_map(cur)?.get(p)?;
+    }
+    as_map(cur).cloned()
+}
+
+fn process_import_values(c: &mut Chart) -> Result<(), Error> {
+    for d in c.dependencies.iter_mut() {
+        process_import_values(d)?;
+    }
+    if c.metadata.dependencies.is_none() {
+        return Ok(());
+    }
+    let cvals = coalesce(c, &Value::empty_map(), true)?;
+    let Some(reqs) = c.metadata.dependencies.as_mut() else {
+        return Ok(());
+    };
+    let mut b = Map::new();
+    for r in reqs.iter_mut() {
+        let mut out = Vec::new();
+        for iv in &r.import_values {
+            match iv {
+                Value::Map(m) => {
+                    let child = m.get("child").map(crate::funcs::strval).unwrap_or_default();
+                    let parent = m
+                        .get("parent")
+                        .map(crate::funcs::strval)
+                        .unwrap_or_default();
+                    out.push(child_parent(&child, &parent));
+                    let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
+                        continue;
+                    };
+                    b = merge_tables(b, path_to_map(&parent, vv));
+                }
+                Value::String(s) => {
+                    let child = format!("exports.{s}");
+                    out.push(child_parent(&child, "."));
+                    let Some(vm) = table(&cvals, &format!("{}.{child}", r.name)) else {
+                        continue;
+                    };
+                    b = merge_tables(b, vm);
+                }
+                _ => {}
+            }
+        }
+        r.import_values = out;
+    }
+    let Value::Map(cv) = &cvals else {
+        return Ok(());
+    };
+    c.values = Value::map(merge_tables((**cv).clone(), b));
+    Ok(())
+}
+
+fn child_parent(child: &str, parent: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("child".into(), Value::from(child));
+    m.insert("parent".into(), Value::from(parent));
+    Value::map(m)
+}
+
+fn path_to_map(path: &str, data: Map) -> Map {
+    if path == "." {
+        return data;
+    }
+    let mut cur = data;
+    for p in path.split('.').rev() {
+        let mut m = Map::new();
+        m.insert(p.to_string(), Value::map(cur));
+        cur = m;
+    }
+    cur
+}
+
+/// MergeTables: coalesceTablesFullKey with merge on (dst wins, nulls kept).
+fn merge_tables(mut dst: Map, src: Map) -> Map {
+    coalesce_tables(&mut dst, &src, true);
+    dst
+}
+
+/// CoalesceValues(chart, vals): the chart's defaults and its subcharts' under `vals`.
+pub fn coalesce_values(c: &Chart, vals: &Value) -> Result<Value, Error> {
+    coalesce(c, vals, false)
+}
+
+/// coalesce(): values of `ch` and its dependencies merged under `dest` (which wins).
+pub fn coalesce(ch: &Chart, dest: &Value, merge: bool) -> Result<Value, Error> {
+    let mut d = match dest {
+        Value::Map(m) => (**m).clone(),
+        _ => Map::new(),
+    };
+    coalesce_into(ch, &mut d, merge)?;
+    Ok(Value::map(d))
+}
+
+fn coalesce_into(ch: &Chart, dest: &mut Map, merge: bool) -> Result<(), Error> {
+    coalesce_chart_values(ch, dest, merge);
+    coalesce_deps(ch, dest, merge)
+}
+
+fn coalesce_deps(ch: &Chart, dest: &mut Map, merge: bool) -> Result<(), Error> {
+    for sub in &ch.dependencies {
+        let name = sub.name().to_string();
+        match dest.get(&name) {
+            None => {
+                dest.insert(name.clone(), Value::empty_map());
+            }
+            Some(Value::Map(_)) => {}
+            Some(other) => {
+                return Err(Error::Chart(format!(
+                    "type mismatch on {name}: %!t({}={})",
+                    go_type(other),
+                    other.to_go_string()
+                )));
+            }
+        }
+        let mut dv = match dest.get(&name) {
+            Some(Value::Map(m)) => (**m).clone(),
+            _ => Map::new(),
+        };
+        coalesce_globals(&mut dv, dest);
+        coalesce_into(sub, &mut dv, merge)?;
+        dest.insert(name, Value::map(dv));
+    }
+    Ok(())
+}
+
+fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "string",
+        Value::Float(_) => "float64",
+        Value::Int(_) => "int64",
+        Value::List(_) => "[]interface {}",
+        _ => "interface {}",
+    }
+}
+
+/// coalesceGlobals: the parent's globals over the subchart's.
+fn coalesce_globals(dest: &mut Map, src: &Map) {
+    let mut dg = match dest.get("global") {
+        None => Map::new(),
+        Some(Value::Map(m)) => (**m).clone(),
+        Some(_) => return,
+    };
+    let sg = match src.get("global") {
+        None => Map::new(),
+        Some(Value::Map(m)) => (**m).clone(),
+        Some(_) => return,
+    };
+    for (key, val) in sg {
+        match (&val, dg.get(&key)) {
+            (Value::Map(vv), None) => {
+                dg.insert(key, Value::Map(vv.clone()));
+            }
+            (Value::Map(vv), Some(Value::Map(destv))) => {
+                let mut vv = (**vv).clone();
+                coalesce_tables(&mut vv, destv, true);
+                dg.insert(key, Value::map(vv));
+            }
+            (Value::Map(_), Some(_)) => {}
+            (_, Some(Value::Map(_))) => {}
+            _ => {
+                dg.insert(key, val);
+            }
+        }
+    }
+    dest.insert("global".into(), Value::map(dg));
+}
+
+/// coalesceValues: the chart's own values.yaml under `v`.
+fn coalesce_chart_values(c: &Chart, v: &mut Map, merge: bool) {
+    let Value::Map(vc) = &c.values else { return };
+    for (key, val) in vc.iter() {
+        match v.get_mut(key) {
+            Some(Value::Nil) if !merge => {
+                v.remove(key);
+            }
+            Some(Value::Map(dest)) => {
+                if let Value::Map(src) = val {
+                    let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
+                    coalesce_tables(Arc::make_mut(dest), src, merge);
+                }
+            }
+            Some(_) => {}
+            None => {
+                v.insert(key.clone(), val.clone());
+            }
+        }
+    }
+}
+
+/// coalesceTablesFullKey: `dst` is authoritative; with `merge` off its nulls delete keys.
+pub fn coalesce_tables(dst: &mut Map, src: &Map, merge: bool) {
+    let mut src = src.clone();
+    for (key, val) in dst.iter() {
+        if matches!(val, Value::Nil) {
+            src.insert(key.clone(), Value::Nil);
+        }
+    }
+    for (key, val) in src {
+        match dst.get_mut(&key) {
+            Some(Value::Nil) if !merge => {
+                dst.remove(&key);
+            }
+            None => {
+                dst.insert(key, val);
+            }
+            Some(Value::Map(dv)) => {
+                if let Value::Map(sv) = &val {
+                    coalesce_tables(Arc::make_mut(dv), sv, merge);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The values each chart's templates see: the root's coalesced values, and for a subchart
+/// its parent's section named after it.
+pub fn scoped(parent: &Value, name: &str) -> Value {
+    match parent.as_map().and_then(|m| m.get(name)) {
+        Some(v @ Value::Map(_)) => v.clone(),
+        _ => Value::empty_map(),
+    }
+}

@@ -1,0 +1,210 @@
+//! Helm's engine over a processed chart tree: every template parsed into one set (deepest paths
+//! first), each non-partial rendered with its chart's built-in objects, `<no value>` removed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::HelmMajor;
+use super::load::Chart;
+use crate::error::Error;
+use crate::object::Object;
+use crate::value::Value;
+use crate::{Options, Templates};
+
+/// What every chart of a render shares.
+pub struct Common {
+    pub release: Value,
+    pub capabilities: Value,
+    pub helm: HelmMajor,
+}
+
+struct Node<'a> {
+    chart: &'a Chart,
+    values: Value,
+    children: Vec<usize>,
+    top: BTreeMap<String, Value>,
+}
+
+fn collect<'a>(
+    c: &'a Chart,
+    values: Value,
+    is_root: bool,
+    common: &Common,
+    out: &mut Vec<Node<'a>>,
+) -> usize {
+    let idx = out.len();
+    let mut top = BTreeMap::new();
+    top.insert(
+        "Chart".to_string(),
+        c.metadata.to_value(is_root, common.helm),
+    );
+    top.insert(
+        "Files".to_string(),
+        Value::Object(Arc::new(Object::Files(c.files.iter().cloned().collect()))),
+    );
+    top.insert("Release".to_string(), common.release.clone());
+    top.insert("Capabilities".to_string(), common.capabilities.clone());
+    top.insert("Values".to_string(), values.clone());
+    out.push(Node {
+        chart: c,
+        values: values.clone(),
+        children: Vec::new(),
+        top,
+    });
+    let mut children = Vec::new();
+    for d in &c.dependencies {
+        let sub = super::deps::scoped(&values, d.name());
+        children.push(collect(d, sub, false, common, out));
+    }
+    out[idx].children = children;
+    idx
+}
+
+/// Helm's sortTemplates: more path segments first, then reverse lexical order.
+fn sort_names(names: &mut [String]) {
+    names.sort_by(|a, b| {
+        let (ca, cb) = (a.matches('/').count(), b.matches('/').count());
+        cb.cmp(&ca).then_with(|| b.cmp(a))
+    });
+}
+
+/// Renders every template of the tree; returns file name -> output (partials excluded).
+pub fn render_all(
+    root: &Chart,
+    vals: &Value,
+    common: &Common,
+) -> Result<BTreeMap<String, String>, Error> {
+    let mut nodes = Vec::new();
+    collect(root, vals.clone(), true, common, &mut nodes);
+    let mut owner: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for (name, data) in &n.chart.templates {
+            let base = name.rsplit('/').next().unwrap_or(name);
+            if n.chart.is_library() && !base.starts_with('_') {
+                continue;
+            }
+            let src = String::from_utf8_lossy(data).into_owned();
+            owner.insert(format!("{}/{name}", n.chart.full_path), (i, src));
+        }
+    }
+    let mut names: Vec<String> = owner.keys().cloned().collect();
+    sort_names(&mut names);
+    let mut set = Templates::new(Options {
+        helm: common.helm,
+        ..Options::default()
+    });
+    for name in &names {
+        set.add(name, &owner[name].1)
+            .map_err(|e| Error::Chart(parse_error_message(&e)))?;
+    }
+    let mut out = BTreeMap::new();
+    for name in names {
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        if base.starts_with('_') {
+            continue;
+        }
+        let i = owner[&name].0;
+        let mut top = nodes[i].top.clone();
+        let subs: BTreeMap<String, Value> = nodes[i]
+            .children
+            .iter()
+            .map(|&c| {
+                (
+                    nodes[c].chart.name().to_string(),
+                    Value::map(nodes[c].top.clone()),
+                )
+            })
+            .collect();
+        top.insert("Subcharts".to_string(), Value::map(subs));
+        let mut tm = BTreeMap::new();
+        tm.insert("Name".to_string(), Value::String(name.clone()));
+        tm.insert(
+            "BasePath".to_string(),
+            Value::String(format!("{}/templates", nodes[i].chart.full_path)),
+        );
+        let template = Value::map(tm);
+        top.insert("Template".to_string(), template.clone());
+        nodes[i].top.insert("Template".to_string(), template);
+        let (text, replaced) = set
+            .render_tracking(&name, &Value::map(top))
+            .map_err(|e| Error::Chart(exec_error_message(&e, common.helm)))?;
+        // Helm's files share one `.Values`: a `set` in one file is seen by the files after it
+        for (old, new) in &replaced {
+            for n in nodes.iter_mut() {
+                crate::shared::replace_in(&mut n.values, old, new);
+                for v in n.top.values_mut() {
+                    crate::shared::replace_in(v, old, new);
+                }
+            }
+        }
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+/// Helm's cleanupParseError: `parse error at (FILE:LINE): MSG`.
+fn parse_error_message(e: &Error) -> String {
+    match e {
+        Error::Parse { name, line, msg } => {
+            let last = msg.rsplit(": ").next().unwrap_or(msg);
+            format!("parse error at ({name}:{line}): {last}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// cleanupExecError (Helm 3) or reformatExecErrorMsg (Helm 4).
+fn exec_error_message(e: &Error, helm: HelmMajor) -> String {
+    if e.user_message().is_some() {
+        return e.helm_message();
+    }
+    let text = e.to_string();
+    match helm {
+        HelmMajor::V3 => text,
+        HelmMajor::V4 => reformat_v4(&text).unwrap_or(text),
+    }
+}
+
+/// Helm 4 lays a chain of `include` failures out one location per block; any other function
+/// error in the chain leaves the message as Go printed it.
+fn reformat_v4(text: &str) -> Option<String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    loop {
+        let Some(level) = parse_level(rest) else {
+            if blocks.is_empty() {
+                return None;
+            }
+            blocks.push(format!("{rest}\n"));
+            break;
+        };
+        let (loc, exec, msg) = level;
+        if let Some(inner) = msg.strip_prefix("error calling include: ") {
+            blocks.push(format!("{loc}\n  {exec}:\n    error calling include:\n"));
+            rest = inner;
+            continue;
+        }
+        if msg.starts_with("error calling ") {
+            return None;
+        }
+        blocks.push(format!("{loc}\n  {exec}:\n    {msg}\n"));
+        break;
+    }
+    let mut s = blocks.concat();
+    while s.ends_with('\n') {
+        s.pop();
+    }
+    Some(s)
+}
+
+/// `template: LOC: executing "NAME" at <CTX>: MSG` -> (LOC, `executing "NAME" at <CTX>`, MSG).
+fn parse_level(s: &str) -> Option<(&str, &str, &str)> {
+    let rest = s.strip_prefix("template: ")?;
+    let exec_at = rest.find(": executing \"")?;
+    let loc = &rest[..exec_at];
+    let after = &rest[exec_at + 2..];
+    let ctx_end = after.find(">: ")?;
+    let exec = &after[..ctx_end + 1];
+    let msg = &after[ctx_end + 3..];
+    Some((loc, exec, msg))
+}
