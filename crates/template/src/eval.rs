@@ -229,6 +229,20 @@ impl Exec<'_> {
     }
 
     /// evalArg: an argument converted to the parameter type `typ`.
+    /// An argument with whether Go would hold it in an interface slot.
+    fn eval_arg_val(&mut self, dot: &Val, a: &Arg) -> R<Val> {
+        match a {
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot, dot.clone(), a, idents, std::slice::from_ref(a), None)
+            }
+            Arg::Variable { idents, .. } if idents.len() > 1 => {
+                let v = self.variable(a, &idents[0])?;
+                self.eval_field_chain(dot, v, a, &idents[1..], std::slice::from_ref(a), None)
+            }
+            _ => Ok(Val::new(self.eval_arg(dot, P::Any, a)?)),
+        }
+    }
+
     pub(crate) fn eval_arg(&mut self, dot: &Val, typ: P, a: &Arg) -> R<Value> {
         let v = match a {
             Arg::Dot(_) => dot.clone(),
@@ -280,7 +294,8 @@ impl Exec<'_> {
             }
             Arg::Number { pos, num, .. } => {
                 return match typ {
-                    P::Int | P::I64 if num.is_int => Ok(Value::Int(num.int)),
+                    P::Int if num.is_int => Ok(Value::Int(num.int)),
+                    P::I64 if num.is_int => Ok(Value::I64(num.int)),
                     P::Float if num.is_float => Ok(Value::Float(num.float)),
                     P::Any => self.eval_constant(a),
                     _ => Err(self.const_mismatch(typ, *pos, a)),
@@ -335,7 +350,8 @@ impl Exec<'_> {
         let ok = matches!(
             (typ, &v.v),
             (P::Str, Value::String(_))
-                | (P::Int | P::I64, Value::Int(_))
+                | (P::Int, Value::Int(_))
+                | (P::I64, Value::I64(_))
                 | (P::Float, Value::Float(_))
                 | (P::Bool, Value::Bool(_))
                 | (P::List, Value::List(_))
@@ -411,6 +427,30 @@ impl Exec<'_> {
                 &name,
                 format!("wrong number of args for {name}: want {fixed} got {num_in}"),
             ));
+        }
+        if name == "len" && num_in == 1 {
+            // Go's len on a nil: an interface slot (a map entry, a field) is a "nil pointer"; a
+            // pipeline result or variable has been unwrapped to an invalid value
+            let arg = match (args.first(), &fin) {
+                (Some(a), _) => self.eval_arg_val(dot, a)?,
+                (None, Some(f)) => Val::new(f.v.clone()),
+                (None, None) => Val::new(Value::Nil),
+            };
+            if matches!(arg.v, Value::Nil) {
+                let m = if arg.iface {
+                    "len of nil pointer"
+                } else {
+                    "reflect: call of reflect.Value.Type on zero Value"
+                };
+                return Err(self.err_at(cmd.pos, cmd, format!("error calling len: {m}")));
+            }
+            return match (def.f)(self, vec![arg.v]) {
+                Ok(v) => Ok(Val::new(v)),
+                Err(FnErr::Msg(m)) => {
+                    Err(self.err_at(cmd.pos, cmd, format!("error calling {name}: {m}")))
+                }
+                Err(_) => Err(self.err_at(cmd.pos, cmd, "error calling len")),
+            };
         }
         let mut argv = Vec::with_capacity(num_in);
         for (i, a) in args.iter().enumerate() {

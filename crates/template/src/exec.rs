@@ -247,7 +247,7 @@ impl<'t> Exec<'t> {
                 .iter()
                 .map(|(k, e)| (Value::String(k.clone()), Val::iface(e.clone())))
                 .collect(),
-            Value::Int(n) => {
+            Value::Int(n) | Value::I64(n) => {
                 if b.pipe.decl.len() > 1 {
                     let (pos, ctx) = last_node(&b.pipe, b.pos);
                     return Err(self.err_at(
@@ -256,9 +256,11 @@ impl<'t> Exec<'t> {
                         format!("can't use {n} to iterate over more than one variable"),
                     ));
                 }
-                (0..*n)
-                    .map(|i| (Value::Int(i), Val::new(Value::Int(i))))
-                    .collect()
+                let wrap = |i: i64| match &val.v {
+                    Value::I64(_) => Value::I64(i),
+                    _ => Value::Int(i),
+                };
+                (0..*n).map(|i| (wrap(i), Val::new(wrap(i)))).collect()
             }
             Value::Object(o) => match &o.as_value() {
                 Value::List(l) => l

@@ -313,7 +313,8 @@ impl Parser<'_> {
 fn go_type(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "string",
-        Value::Int(_) => "int64",
+        Value::Int(_) => "int",
+        Value::I64(_) => "int64",
         Value::Float(_) => "float64",
         Value::Bool(_) => "bool",
         Value::List(_) => "[]interface {}",
@@ -357,13 +358,13 @@ pub fn typed(v: &str) -> Value {
         return Value::Nil;
     }
     if v == "0" {
-        return Value::Int(0);
+        return Value::I64(0);
     }
     if !v.is_empty()
         && !v.starts_with('0')
         && let Ok(i) = v.parse::<i64>()
     {
-        return Value::Int(i);
+        return Value::I64(i);
     }
     Value::String(v.to_string())
 }

@@ -180,7 +180,7 @@ pub fn parse_args(args: &[String]) -> Result<Invocation, Error> {
     match positional.len() {
         0 => {
             return Err(Error::Chart(
-                "\"helm template\" requires at least 1 argument".into(),
+                "\"helm template\" requires at least 1 argument\n\nUsage:  helm template [NAME] [CHART] [flags]".into(),
             ));
         }
         1 => inv.chart = PathBuf::from(&positional[0]),

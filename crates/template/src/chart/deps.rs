@@ -305,7 +305,8 @@ fn go_type(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "string",
         Value::Float(_) => "float64",
-        Value::Int(_) => "int64",
+        Value::Int(_) => "int",
+        Value::I64(_) => "int64",
         Value::List(_) => "[]interface {}",
         _ => "interface {}",
     }

@@ -55,7 +55,7 @@ fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "string",
         Value::Bool(_) => "bool",
-        Value::Int(_) | Value::Float(_) => "number",
+        Value::Int(_) | Value::I64(_) | Value::Float(_) => "number",
         Value::List(_) => "array",
         Value::Map(_) => "object",
         _ => "null",
@@ -75,7 +75,7 @@ fn string_field(v: Option<&Value>, field: &str) -> Result<String, Error> {
         None | Some(Value::Nil) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Int(i)) => i.to_string(),
+        Some(Value::Int(i) | Value::I64(i)) => i.to_string(),
         Some(Value::Float(f)) => {
             if f.fract() == 0.0 && f.abs() < 1e15 {
                 format!("{}", *f as i64)

@@ -121,14 +121,17 @@ pub fn render_chart_full(dir: &Path, opts: &RenderOptions) -> Result<Rendered, F
     }
     let mut log = Vec::new();
     let release_name = release_name(opts)?;
-    if helm == HelmMajor::V4
-        && let Err(e) = validate_release_name(&release_name)
-    {
-        let msg = format!("release name check failed: {e}");
-        log.push(format!(
-            "level=ERROR msg=\"release name check failed\" error={}",
-            gofmt::quote(&e)
-        ));
+    if let Err(e) = validate_release_name(&release_name) {
+        let msg = match helm {
+            HelmMajor::V3 => e,
+            HelmMajor::V4 => {
+                log.push(format!(
+                    "level=ERROR msg=\"release name check failed\" error={}",
+                    gofmt::quote(&e)
+                ));
+                format!("release name check failed: {e}")
+            }
+        };
         return Err(Failure {
             error: Error::Chart(msg),
             rendered: false,

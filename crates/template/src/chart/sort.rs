@@ -161,12 +161,16 @@ fn classify(
         let h = h.trim().to_lowercase();
         if !HOOK_EVENTS.contains(&h.as_str()) {
             // Helm skips manifests with unknown hook types; Helm 4 says so
-            if helm == HelmMajor::V4 {
-                log.push(format!(
+            log.push(match helm {
+                HelmMajor::V3 => format!(
+                    "manifest_sorter.go:190: info: skipping unknown hook: {}",
+                    crate::gofmt::quote(hooks)
+                ),
+                HelmMajor::V4 => format!(
                     "level=INFO msg=\"skipping unknown hooks\" hookTypes={}",
                     logfmt_value(hooks)
-                ));
-            }
+                ),
+            });
             return Ok(None);
         }
         events.push(h);

@@ -72,7 +72,7 @@ fn len(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.len() as i64,
         Value::Object(o) => o.len() as i64,
-        Value::Nil => return Err("len of nil pointer".into()),
+        Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         other => return Err(format!("len of type {}", other.type_name()).into()),
     }))
 }
@@ -109,7 +109,7 @@ fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 
 fn index_arg(idx: &Value, len: usize, what: &str) -> Result<usize, super::FnErr> {
     let x = match idx {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         Value::Nil => return Err(format!("cannot index {what} with nil").into()),
         other => return Err(format!("cannot index {what} with type {}", other.type_name()).into()),
     };
@@ -159,7 +159,7 @@ fn kind(v: &Value) -> Kind {
     match v {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::I64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::String(_) => Kind::Str,
         _ => Kind::Other,
@@ -187,7 +187,7 @@ fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
         } else {
             match (a1, a2) {
                 (Value::Bool(x), Value::Bool(y)) => x == y,
-                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x == y,
                 (Value::Float(x), Value::Float(y)) => x == y,
                 (Value::String(x), Value::String(y)) => x == y,
                 (Value::Nil, Value::Nil) => true,
@@ -219,7 +219,7 @@ fn cmp(a1: &Value, a2: &Value) -> Result<std::cmp::Ordering, super::FnErr> {
         .into());
     }
     Ok(match (a1, a2) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x.cmp(y),
         (Value::Float(x), Value::Float(y)) => {
             x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Greater)
         }

@@ -213,7 +213,7 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::I64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => {
@@ -321,20 +321,8 @@ fn include(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 fn tpl(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let src = s(&a, 0);
     let vals = a[1].clone();
-    // Helm reads both before rendering and fails without them
-    if !matches!(vals.path("Template.BasePath"), Some(Value::String(_))) {
-        return Err(FnErr::Msg(format!(
-            "cannot retrieve Template.Basepath from values inside tpl function: {src}: no value for key \"BasePath\""
-        )));
-    }
-    let name = match vals.path("Template.Name") {
-        Some(Value::String(n)) => n.clone(),
-        _ => {
-            return Err(FnErr::Msg(format!(
-                "cannot retrieve Template.Name from values inside tpl function: {src}: no value for key \"Name\""
-            )));
-        }
-    };
+    // Helm parses the text into a clone of its template set under the set's own name
+    let name = "gotpl".to_string();
     if let Some(max) = e.limits().max_include_depth
         && e.include_depth >= max
     {

@@ -3,8 +3,9 @@
 use super::{FnErr, FnResult, P, Table, int, reg, s, to_f64, to_i64};
 use crate::value::Value;
 
+/// Sprig's integer math returns int64.
 fn i(v: i64) -> FnResult {
-    Ok(Value::Int(v))
+    Ok(Value::I64(v))
 }
 
 fn f(v: f64) -> FnResult {
@@ -106,7 +107,7 @@ pub(super) fn register(t: &mut Table) {
         };
         f(r / pow)
     });
-    reg(t, "int", &[Any], None, |_, a| i(to_i64(&a[0])));
+    reg(t, "int", &[Any], None, |_, a| Ok(Value::Int(to_i64(&a[0]))));
     reg(t, "int64", &[Any], None, |_, a| i(to_i64(&a[0])));
     reg(t, "float64", &[Any], None, |_, a| f(to_f64(&a[0])));
     reg(t, "atoi", &[Str], None, |_, a| {

@@ -152,7 +152,7 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 /// spf13/cast ToInt64 as Sprig uses it: unparsable input becomes 0.
 pub(crate) fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         Value::Float(f) => {
             if f.is_nan() {
                 0
@@ -192,7 +192,7 @@ pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
 
 pub(crate) fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::I64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::String(s) => s.trim().parse::<f64>().unwrap_or(0.0),
@@ -234,7 +234,7 @@ pub(crate) fn s(v: &[Value], i: usize) -> String {
 
 pub(crate) fn int(v: &[Value], i: usize) -> i64 {
     match v.get(i) {
-        Some(Value::Int(n)) => *n,
+        Some(Value::Int(n) | Value::I64(n)) => *n,
         Some(other) => to_i64(other),
         None => 0,
     }

@@ -122,7 +122,7 @@ fn emit_inline(out: &mut String, v: &Value, block_indent: usize, simple_key: boo
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::I64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&float_text(*f)),

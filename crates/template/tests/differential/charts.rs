@@ -9,6 +9,8 @@ pub struct Case {
     pub name: String,
     pub dir: PathBuf,
     pub args: Vec<String>,
+    /// `NAME@3` or `NAME@4`: only against that Helm (where the other's output is random).
+    pub only: Option<Helm>,
 }
 
 pub fn corpus_dir() -> PathBuf {
@@ -39,10 +41,17 @@ pub fn load_cases() -> Vec<Case> {
             let (name, args) = line
                 .split_once(':')
                 .unwrap_or_else(|| panic!("{feature}/cases.txt: `NAME: ARGS` expected: {line}"));
+            let (name, only) = match name.trim().split_once('@') {
+                Some((n, "3")) => (n, Some(Helm::V3)),
+                Some((n, "4")) => (n, Some(Helm::V4)),
+                Some(_) => panic!("{feature}/cases.txt: `NAME@3` or `NAME@4` expected: {line}"),
+                None => (name.trim(), None),
+            };
             cases.push(Case {
-                name: format!("{feature}/{}", name.trim()),
+                name: format!("{feature}/{name}"),
                 dir: dir.clone(),
                 args: split_words(args),
+                only,
             });
         }
     }
@@ -54,6 +63,7 @@ pub fn run_all(h: Helm, filter: Option<&str>) -> (usize, Vec<String>) {
     let cases: Vec<Case> = load_cases()
         .into_iter()
         .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
+        .filter(|c| c.only.is_none_or(|o| o == h))
         .collect();
     let results = parallel(&cases, |c| {
         let want = helm(h, &c.args, &c.dir);

@@ -123,9 +123,8 @@ pub fn helm(h: Helm, args: &[String], cwd: &Path) -> Outcome {
 
 /// `midplane template --helm N ARGS` in `cwd` (in process).
 pub fn midplane(h: Helm, args: &[String], cwd: &Path) -> Outcome {
-    let mut argv: Vec<String> = args.to_vec();
-    argv.push("--helm".into());
-    argv.push(h.flag().into());
+    let mut argv: Vec<String> = vec!["--helm".into(), h.flag().into()];
+    argv.extend(args.iter().cloned());
     run(&argv, cwd)
 }
 
