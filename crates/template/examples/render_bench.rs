@@ -65,8 +65,9 @@ fn data() -> Value {
         "Template".to_string(),
         Value::from_yaml_str("{BasePath: redis/templates}").expect("template"),
     );
-    let kube = Value::from_yaml_str("{Version: v1.32.0, GitVersion: v1.32.0, Major: '1', Minor: '32'}")
-        .expect("kube version");
+    let kube =
+        Value::from_yaml_str("{Version: v1.32.0, GitVersion: v1.32.0, Major: '1', Minor: '32'}")
+            .expect("kube version");
     let apis = Object::ApiVersions(vec!["v1".into(), "apps/v1".into()], "common.VersionSet");
     let mut caps = BTreeMap::new();
     caps.insert("KubeVersion".to_string(), kube);

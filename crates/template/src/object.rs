@@ -17,6 +17,9 @@ pub enum Object {
     ApiVersions(Vec<String>, &'static str),
     /// A Go struct value (`.Capabilities`, `.Capabilities.KubeVersion`, Helm 3's `.Chart`).
     Struct(GoStruct),
+    /// A `map[string]string` (`.Chart.Annotations`): a missing key reads as "", not nil;
+    /// `None` is a nil map.
+    StringMap(Option<BTreeMap<String, String>>),
 }
 
 /// A Go struct as templates see it: fields in declaration order (for `%v`), JSON names (for
@@ -115,7 +118,7 @@ impl GoStruct {
                 continue;
             }
             let Some(key) = f.json else { continue };
-            if f.omitempty && !f.value.is_true() && !matches!(f.value, Value::Object(_)) {
+            if f.omitempty && !f.value.is_true() && !is_struct(&f.value) {
                 continue;
             }
             let v = match &f.value {
@@ -125,6 +128,27 @@ impl GoStruct {
             m.insert(key.to_string(), v);
         }
         m
+    }
+
+    /// encoding/json's fields in declaration order (embedded structs inlined).
+    pub fn json_fields(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for f in &self.fields {
+            if f.embedded {
+                if let Value::Object(o) = &f.value
+                    && let Object::Struct(inner) = &**o
+                {
+                    out.extend(inner.json_fields());
+                }
+                continue;
+            }
+            let Some(key) = f.json else { continue };
+            if f.omitempty && !f.value.is_true() && !is_struct(&f.value) {
+                continue;
+            }
+            out.push((key.to_string(), f.value.clone()));
+        }
+        out
     }
 
     /// `%v` of the struct (fmt prints fields in order, space separated, in braces).
@@ -163,6 +187,16 @@ pub enum Lookup {
 impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Object::StringMap(m) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in m.iter().flatten().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
             Object::Files(files) => {
                 f.write_str("map[")?;
                 for (i, (k, v)) in files.iter().enumerate() {
@@ -194,6 +228,7 @@ impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
             Object::Files(_) => "engine.files",
+            Object::StringMap(_) => "map[string]string",
             Object::ApiVersions(_, t) => t,
             Object::Struct(s) => s.type_name,
         }
@@ -202,6 +237,7 @@ impl Object {
     pub fn len(&self) -> usize {
         match self {
             Object::Files(f) => f.len(),
+            Object::StringMap(m) => m.as_ref().map_or(0, BTreeMap::len),
             Object::ApiVersions(v, _) => v.len(),
             Object::Struct(_) => 0,
         }
@@ -228,6 +264,12 @@ impl Object {
                 Value::list(v.iter().map(|s| Value::String(s.clone())).collect())
             }
             Object::Struct(s) => Value::map(s.json_map()),
+            Object::StringMap(None) => Value::Nil,
+            Object::StringMap(Some(m)) => Value::map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+            ),
         }
     }
 
@@ -322,6 +364,13 @@ impl Object {
                 let want = arg_str(0);
                 Lookup::Found(Value::Bool(v.contains(&want)))
             }
+            (Object::StringMap(m), _) => {
+                if !args.is_empty() {
+                    return Lookup::NotMethod;
+                }
+                let v = m.as_ref().and_then(|m| m.get(name)).cloned();
+                Lookup::Found(Value::String(v.unwrap_or_default()))
+            }
             (Object::Struct(s), _) => {
                 if let Some(v) = s.field(name) {
                     if !args.is_empty() {
@@ -402,4 +451,9 @@ pub fn glob_regex(pattern: &str) -> Option<regex::Regex> {
     }
     re.push('$');
     regex::Regex::new(&re).ok()
+}
+
+/// encoding/json never treats a struct as empty for `omitempty`.
+fn is_struct(v: &Value) -> bool {
+    matches!(v, Value::Object(o) if matches!(&**o, Object::Struct(_)))
 }

@@ -255,7 +255,9 @@ fn pad(body: String, spec: &Spec, arg: &Value, verb: char) -> String {
     let numeric = matches!(arg, Value::Int(_) | Value::I64(_) | Value::Float(_)) && verb != 'T';
     if spec.zero
         && (numeric || matches!(arg, Value::String(_)))
-        && spec.prec.is_none_or(|_| !matches!(arg, Value::Int(_) | Value::I64(_)))
+        && spec
+            .prec
+            .is_none_or(|_| !matches!(arg, Value::Int(_) | Value::I64(_)))
     {
         if numeric && (body.starts_with('-') || body.starts_with('+')) {
             let (sign, rest) = body.split_at(1);

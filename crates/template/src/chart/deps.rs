@@ -171,15 +171,6 @@ fn path_value(v: &Value, path: &str) -> Option<Value> {
     }
 }
 
-/// Values.Table: the table at a dotted path.
-fn table(v: &Value, path: &str) -> Option<Map> {
-    let mut cur = v;
-    for p in path.split('.') {
-        cur = as_map(cur)?.get(p)?;
-    }
-    as_map(cur).cloned()
-}
-
 fn process_import_values(c: &mut Chart) -> Result<(), Error> {
     for d in c.dependencies.iter_mut() {
         process_import_values(d)?;
@@ -188,44 +179,140 @@ fn process_import_values(c: &mut Chart) -> Result<(), Error> {
         return Ok(());
     }
     let cvals = coalesce(c, &Value::empty_map(), true)?;
+    // Go's maps are references: an imported table stays the child's own map, so later imports
+    // merged into it show up in the child's values too. The arena keeps that sharing.
+    let mut heap = Heap::default();
+    let root = heap.load(&cvals);
+    let b = heap.new_map();
     let Some(reqs) = c.metadata.dependencies.as_mut() else {
         return Ok(());
     };
-    let mut b = Map::new();
     for r in reqs.iter_mut() {
         let mut out = Vec::new();
         for iv in &r.import_values {
-            match iv {
-                Value::Map(m) => {
-                    let child = m.get("child").map(crate::funcs::strval).unwrap_or_default();
-                    let parent = m
-                        .get("parent")
+            let (child, parent) = match iv {
+                Value::Map(m) => (
+                    m.get("child").map(crate::funcs::strval).unwrap_or_default(),
+                    m.get("parent")
                         .map(crate::funcs::strval)
-                        .unwrap_or_default();
-                    out.push(child_parent(&child, &parent));
-                    let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
-                        continue;
-                    };
-                    b = merge_tables(b, path_to_map(&parent, vv));
-                }
-                Value::String(s) => {
-                    let child = format!("exports.{s}");
-                    out.push(child_parent(&child, "."));
-                    let Some(vm) = table(&cvals, &format!("{}.{child}", r.name)) else {
-                        continue;
-                    };
-                    b = merge_tables(b, vm);
-                }
-                _ => {}
-            }
+                        .unwrap_or_default(),
+                ),
+                Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                _ => continue,
+            };
+            out.push(child_parent(&child, &parent));
+            let Some(vv) = heap.table(root, &format!("{}.{child}", r.name)) else {
+                continue;
+            };
+            let src = heap.path_to_map(&parent, vv);
+            heap.merge(b, src);
         }
         r.import_values = out;
     }
-    let Value::Map(cv) = &cvals else {
-        return Ok(());
-    };
-    c.values = Value::map(merge_tables((**cv).clone(), b));
+    heap.merge(root, b);
+    c.values = heap.value(root);
     Ok(())
+}
+
+/// Maps with Go's reference semantics, for import-values.
+#[derive(Default)]
+struct Heap {
+    maps: Vec<BTreeMap<String, Slot>>,
+}
+
+#[derive(Clone)]
+enum Slot {
+    Map(usize),
+    Other(Value),
+}
+
+impl Heap {
+    fn new_map(&mut self) -> usize {
+        self.maps.push(BTreeMap::new());
+        self.maps.len() - 1
+    }
+
+    fn load(&mut self, v: &Value) -> usize {
+        let id = self.new_map();
+        if let Value::Map(m) = v {
+            for (k, e) in m.iter() {
+                let slot = match e {
+                    Value::Map(_) => Slot::Map(self.load(e)),
+                    other => Slot::Other(other.clone()),
+                };
+                self.maps[id].insert(k.clone(), slot);
+            }
+        }
+        id
+    }
+
+    fn value(&self, id: usize) -> Value {
+        Value::map(
+            self.maps[id]
+                .iter()
+                .map(|(k, s)| {
+                    let v = match s {
+                        Slot::Map(m) => self.value(*m),
+                        Slot::Other(v) => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        )
+    }
+
+    /// Values.Table.
+    fn table(&self, root: usize, path: &str) -> Option<usize> {
+        let mut cur = root;
+        for p in path.split('.') {
+            match self.maps[cur].get(p)? {
+                Slot::Map(m) => cur = *m,
+                Slot::Other(_) => return None,
+            }
+        }
+        Some(cur)
+    }
+
+    fn path_to_map(&mut self, path: &str, data: usize) -> usize {
+        if path == "." {
+            return data;
+        }
+        let mut cur = data;
+        for p in path.split('.').rev() {
+            let id = self.new_map();
+            self.maps[id].insert(p.to_string(), Slot::Map(cur));
+            cur = id;
+        }
+        cur
+    }
+
+    /// MergeTables (coalesceTablesFullKey with merge): `dst` wins, its maps are reused.
+    fn merge(&mut self, dst: usize, src: usize) {
+        if dst == src {
+            return;
+        }
+        let nils: Vec<String> = self.maps[dst]
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Other(Value::Nil)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in nils {
+            self.maps[src].insert(k, Slot::Other(Value::Nil));
+        }
+        let entries: Vec<(String, Slot)> = self.maps[src]
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        for (k, val) in entries {
+            match (self.maps[dst].get(&k).cloned(), val) {
+                (None, val) => {
+                    self.maps[dst].insert(k, val);
+                }
+                (Some(Slot::Map(d)), Slot::Map(s)) => self.merge(d, s),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn child_parent(child: &str, parent: &str) -> Value {
@@ -233,25 +320,6 @@ fn child_parent(child: &str, parent: &str) -> Value {
     m.insert("child".into(), Value::from(child));
     m.insert("parent".into(), Value::from(parent));
     Value::map(m)
-}
-
-fn path_to_map(path: &str, data: Map) -> Map {
-    if path == "." {
-        return data;
-    }
-    let mut cur = data;
-    for p in path.split('.').rev() {
-        let mut m = Map::new();
-        m.insert(p.to_string(), Value::map(cur));
-        cur = m;
-    }
-    cur
-}
-
-/// MergeTables: coalesceTablesFullKey with merge on (dst wins, nulls kept).
-fn merge_tables(mut dst: Map, src: Map) -> Map {
-    coalesce_tables(&mut dst, &src, true);
-    dst
 }
 
 /// CoalesceValues(chart, vals): the chart's defaults and its subcharts' under `vals`.

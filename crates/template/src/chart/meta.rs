@@ -273,6 +273,11 @@ impl Metadata {
         }
     }
 
+    /// `map[string]string`, nil when Chart.yaml has none.
+    fn annotations_value(&self) -> Value {
+        Value::Object(Arc::new(Object::StringMap(self.annotations.clone())))
+    }
+
     /// Helm 3's `chart.Metadata` struct.
     fn go_struct(&self) -> GoStruct {
         let list = |l: &Option<Vec<String>>| match l {
@@ -311,14 +316,7 @@ impl Metadata {
             ),
             None => Value::Nil,
         };
-        let annotations = match &self.annotations {
-            Some(a) => Value::map(
-                a.iter()
-                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                    .collect(),
-            ),
-            None => Value::Nil,
-        };
+        let annotations = self.annotations_value();
         let s = |v: &str| Value::from(v);
         GoStruct {
             type_name: "chart.Metadata",
@@ -376,17 +374,7 @@ impl Metadata {
         let mut m = BTreeMap::new();
         let s = |v: &str| Value::from(v);
         m.insert("APIVersion".into(), s(&self.api_version));
-        m.insert(
-            "Annotations".into(),
-            match &self.annotations {
-                Some(a) => Value::map(
-                    a.iter()
-                        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
-                        .collect(),
-                ),
-                None => Value::Nil,
-            },
-        );
+        m.insert("Annotations".into(), self.annotations_value());
         m.insert("AppVersion".into(), s(&self.app_version));
         m.insert("Condition".into(), s(&self.condition));
         m.insert(

@@ -60,6 +60,21 @@ fn collect<'a>(
     idx
 }
 
+/// `.Subcharts`: each enabled subchart's own top-level object, as its templates saw it last.
+fn subcharts(nodes: &[Node<'_>], i: usize) -> Value {
+    Value::map(
+        nodes[i]
+            .children
+            .iter()
+            .map(|&c| {
+                let mut top = nodes[c].top.clone();
+                top.insert("Subcharts".to_string(), subcharts(nodes, c));
+                (nodes[c].chart.name().to_string(), Value::map(top))
+            })
+            .collect(),
+    )
+}
+
 /// Helm's sortTemplates: more path segments first, then reverse lexical order.
 fn sort_names(names: &mut [String]) {
     names.sort_by(|a, b| {
@@ -105,17 +120,7 @@ pub fn render_all(
         }
         let i = owner[&name].0;
         let mut top = nodes[i].top.clone();
-        let subs: BTreeMap<String, Value> = nodes[i]
-            .children
-            .iter()
-            .map(|&c| {
-                (
-                    nodes[c].chart.name().to_string(),
-                    Value::map(nodes[c].top.clone()),
-                )
-            })
-            .collect();
-        top.insert("Subcharts".to_string(), Value::map(subs));
+        top.insert("Subcharts".to_string(), subcharts(&nodes, i));
         let mut tm = BTreeMap::new();
         tm.insert("Name".to_string(), Value::String(name.clone()));
         tm.insert(

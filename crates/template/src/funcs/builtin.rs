@@ -80,6 +80,14 @@ fn len(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let mut item = a[0].clone();
     if let Value::Object(o) = &item {
+        // a map[string]string gives "" for a missing key
+        if let crate::object::Object::StringMap(m) = &**o
+            && a.len() == 2
+            && let Value::String(k) = &a[1]
+        {
+            let v = m.as_ref().and_then(|m| m.get(k)).cloned();
+            return Ok(Value::String(v.unwrap_or_default()));
+        }
         item = o.as_value();
     }
     if matches!(item, Value::Nil) {

@@ -240,13 +240,40 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
             newline(out, indent);
             out.push(']');
         }
-        Value::Map(m) => {
-            if m.is_empty() {
+        Value::Map(m) => write_json_object(out, m.iter(), m.is_empty(), html, indent),
+        Value::Object(o) => match &**o {
+            // encoding/json writes struct fields in declaration order
+            crate::object::Object::Struct(st) => {
+                let fields = st.json_fields();
+                write_json_object(
+                    out,
+                    fields.iter().map(|(k, v)| (k, v)),
+                    fields.is_empty(),
+                    html,
+                    indent,
+                )
+            }
+            other => write_json(out, &other.as_value(), html, indent),
+        },
+    }
+}
+
+fn write_json_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+    empty: bool,
+    html: bool,
+    indent: Option<usize>,
+) {
+    let deeper = indent.map(|n| n + 1);
+    {
+        {
+            if empty {
                 out.push_str("{}");
                 return;
             }
             out.push('{');
-            for (i, (k, e)) in m.iter().enumerate() {
+            for (i, (k, e)) in entries.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -261,7 +288,6 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
             newline(out, indent);
             out.push('}');
         }
-        Value::Object(o) => write_json(out, &o.as_value(), html, indent),
     }
 }
 
