@@ -50,6 +50,8 @@ pub struct Exec<'t> {
     pub(crate) out: String,
     pub(crate) depth: usize,
     pub(crate) include_depth: usize,
+    /// Helm's includedNames: how deep each template name is nested in `include` calls.
+    pub(crate) include_counts: HashMap<String, usize>,
     pub(crate) range_iters: u64,
     /// Maps replaced by mutating functions during this render: (old, new).
     pub(crate) replacements: Vec<(Value, Value)>,
@@ -67,6 +69,7 @@ impl<'t> Exec<'t> {
             out: String::new(),
             depth: 0,
             include_depth: 0,
+            include_counts: HashMap::new(),
             range_iters: 0,
             replacements: Vec::new(),
             name: tree.name.clone(),

@@ -97,6 +97,17 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// What Helm itself allows: `{{template}}` nests up to Go's 100,000 levels (render on a
+    /// thread with a large stack), `include` to Helm's 1,000 per name, nothing else bounded.
+    pub fn helm() -> Self {
+        Limits {
+            max_output_bytes: None,
+            max_include_depth: None,
+            max_template_depth: Some(100_000),
+            max_range_iterations: None,
+        }
+    }
+
     /// Every limit off (Go's own behaviour; deep recursion can then exhaust the stack).
     pub fn none() -> Self {
         Limits {

@@ -97,9 +97,25 @@ fn rendered_failure(error: Error, log: Vec<String>) -> Failure {
     }
 }
 
+/// Stack for a render: Go grows goroutine stacks to 1 GB, so Helm takes 100,000 nested
+/// `{{template}}` calls; the reservation is virtual, pages are touched only as used.
+const RENDER_STACK: usize = 1 << 30;
+
 /// [`render_chart`] with what Helm prints around it: log lines and, on failure, whether Helm
 /// adds its `--debug` hint and what `--debug` shows.
 pub fn render_chart_full(dir: &Path, opts: &RenderOptions) -> Result<Rendered, Failure> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("helm-render".into())
+            .stack_size(RENDER_STACK)
+            .spawn_scoped(s, || render_on_this_thread(dir, opts))
+            .map_err(|e| Failure::from(Error::Chart(format!("cannot start render thread: {e}"))))?
+            .join()
+            .unwrap_or_else(|_| Err(Error::Chart("rendering template failed: panic".into()).into()))
+    })
+}
+
+fn render_on_this_thread(dir: &Path, opts: &RenderOptions) -> Result<Rendered, Failure> {
     let helm = opts.helm;
     let user = user_values(opts)?;
     let shown = shown_path(dir, opts)?;

@@ -106,6 +106,7 @@ pub fn render_all(
     sort_names(&mut names);
     let mut set = Templates::new(Options {
         helm: common.helm,
+        limits: crate::Limits::helm(),
         ..Options::default()
     });
     for name in &names {
@@ -170,27 +171,29 @@ fn exec_error_message(e: &Error, helm: HelmMajor) -> String {
     }
 }
 
-/// Helm 4 lays a chain of `include` failures out one location per block; any other function
-/// error in the chain leaves the message as Go printed it.
+/// Helm 4 lays a chain of template errors out one location per block: a level's message is
+/// kept when it is final, or split at `error calling F: ` when what follows is again a
+/// `template: ...` error. Anything else leaves the message as Go printed it.
 fn reformat_v4(text: &str) -> Option<String> {
     let mut blocks = Vec::new();
     let mut rest = text;
     loop {
-        let Some(level) = parse_level(rest) else {
-            if blocks.is_empty() {
+        let Some((loc, exec, msg)) = parse_level(rest) else {
+            if blocks.is_empty() || !rest.starts_with("template: ") {
                 return None;
             }
             blocks.push(format!("{rest}\n"));
             break;
         };
-        let (loc, exec, msg) = level;
-        if let Some(inner) = msg.strip_prefix("error calling include: ") {
-            blocks.push(format!("{loc}\n  {exec}:\n    error calling include:\n"));
+        if let Some(call) = msg.strip_prefix("error calling ")
+            && let Some((func, inner)) = call.split_once(": ")
+        {
+            if !inner.starts_with("template: ") {
+                return None;
+            }
+            blocks.push(format!("{loc}\n  {exec}:\n    error calling {func}:\n"));
             rest = inner;
             continue;
-        }
-        if msg.starts_with("error calling ") {
-            return None;
         }
         blocks.push(format!("{loc}\n  {exec}:\n    {msg}\n"));
         break;

@@ -219,7 +219,19 @@ pub(super) fn print(
                 Ok(Some((m, true))) => hooks.push(m),
                 Ok(Some((m, false))) => generic.push(m),
                 Ok(None) => {}
-                Err(e) => return Err((e, Some("\n".to_string()))),
+                Err(e) => {
+                    // --debug prints every rendered file as it came out (Helm walks a map here,
+                    // so its order is random; this is one of its orders)
+                    let mut all = String::new();
+                    for (name, text) in &rendered {
+                        let base = name.rsplit('/').next().unwrap_or(name);
+                        if base == "NOTES.txt" || text.trim().is_empty() {
+                            continue;
+                        }
+                        all.push_str(&format!("---\n# Source: {name}\n{text}\n"));
+                    }
+                    return Err((e, Some(format!("{}\n", all.trim()))));
+                }
             }
         }
     }

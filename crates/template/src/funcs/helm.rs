@@ -317,8 +317,27 @@ fn json_string(out: &mut String, s: &str, html: bool) {
     out.push('"');
 }
 
+/// Helm's recursionMaxNums: one name may nest this deep in `include`.
+const INCLUDE_MAX_NESTING: usize = 1000;
+
 fn include(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let name = s(&a, 0);
+    let count = e.include_counts.entry(name.clone()).or_insert(0);
+    if *count > INCLUDE_MAX_NESTING {
+        return Err(FnErr::Msg(format!(
+            "rendering template has a nested reference name: {name}: unable to execute template"
+        )));
+    }
+    *count += 1;
+    let r = include_counted(e, &name, a);
+    if let Some(c) = e.include_counts.get_mut(&name) {
+        *c = c.saturating_sub(1);
+    }
+    r
+}
+
+fn include_counted(e: &mut Exec<'_>, name: &str, a: Vec<Value>) -> FnResult {
+    let name = name.to_string();
     let Some(tree) = e.lookup_template(&name) else {
         return Err(FnErr::Msg(format!(
             "template: no template {} associated with template \"gotpl\"",
