@@ -6,15 +6,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use midplane_template::chart::cli::{Outcome, run};
+pub use midplane_template::chart::cli::Outcome;
+use midplane_template::chart::cli::run;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Helm {
     V3,
     V4,
 }
-
-pub const BOTH: [Helm; 2] = [Helm::V3, Helm::V4];
 
 impl Helm {
     pub fn binary_name(self) -> &'static str {

@@ -5,6 +5,8 @@
 //! `MIDPLANE_DIFF_FILTER=substring` runs only the cases whose name contains it.
 
 mod charts;
+mod checks;
+mod functions;
 mod harness;
 
 use harness::Helm;
@@ -39,4 +41,16 @@ fn charts_match_helm3() {
 fn charts_match_helm4() {
     let (passed, failures) = charts::run_all(Helm::V4, filter().as_deref());
     report("charts", Helm::V4, passed, failures);
+}
+
+#[test]
+fn functions_match_helm3() {
+    let (passed, failures) = functions::run_all(Helm::V3, filter().as_deref());
+    report("function", Helm::V3, passed, failures);
+}
+
+#[test]
+fn functions_match_helm4() {
+    let (passed, failures) = functions::run_all(Helm::V4, filter().as_deref());
+    report("function", Helm::V4, passed, failures);
 }
