@@ -179,7 +179,8 @@ impl Templates {
     /// Parses `source` as template `name`; its `define`s join the set (a later definition
     /// replaces an earlier one, an empty one never replaces a non-empty one).
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), Error> {
-        let trees = parser::parse(name, source, &funcs::exists)?;
+        let helm = self.options.helm;
+        let trees = parser::parse(name, source, &|n| funcs::exists_in(n, helm))?;
         for (i, tree) in trees.into_iter().enumerate() {
             let keep_old = i > 0 && tree.is_empty() && self.trees.contains_key(&tree.name);
             if !keep_old {
@@ -238,7 +239,8 @@ impl Templates {
         {
             return Ok(t.clone());
         }
-        let trees: Vec<Arc<Tree>> = parser::parse(name, src, &funcs::exists)?
+        let helm = self.options.helm;
+        let trees: Vec<Arc<Tree>> = parser::parse(name, src, &|n| funcs::exists_in(n, helm))?
             .into_iter()
             .map(Arc::new)
             .collect();

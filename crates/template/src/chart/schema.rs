@@ -222,7 +222,7 @@ fn check(root: &J, s: &J, v: &J, path: &mut Vec<String>, out: &mut Vec<Problem>)
             push(out, path, Kind::MaxLength(len, n as usize));
         }
         if let Some(J::String(p)) = obj.get("pattern")
-            && let Ok(re) = regex::Regex::new(p)
+            && let Ok(re) = crate::funcs::goregex::compile(p)
             && !re.is_match(text)
         {
             push(out, path, Kind::Pattern(text.clone(), p.clone()));
@@ -307,7 +307,7 @@ fn check(root: &J, s: &J, v: &J, path: &mut Vec<String>, out: &mut Vec<Problem>)
             let mut matched = props.is_some_and(|p| p.contains_key(k));
             if let Some(pats) = patterns {
                 for (p, sch) in pats {
-                    if regex::Regex::new(p).is_ok_and(|re| re.is_match(k)) {
+                    if crate::funcs::goregex::compile(p).is_ok_and(|re| re.is_match(k)) {
                         matched = true;
                         path.push(k.clone());
                         check(root, sch, item, path, out);

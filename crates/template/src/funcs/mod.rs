@@ -11,9 +11,11 @@ use crate::value::Value;
 mod builtin;
 mod dicts;
 mod encoding;
+pub mod goregex;
 mod helm;
 mod lists;
 mod math;
+mod regexfns;
 mod strings;
 mod text;
 pub mod yaml_emit;
@@ -134,6 +136,14 @@ pub fn lookup(name: &str) -> Option<&'static Func> {
 
 pub fn exists(name: &str) -> bool {
     table().contains_key(name)
+}
+
+/// Functions Helm 4 added: a Helm 3 template using one fails to parse.
+const HELM4_ONLY: &[&str] = &["mustToYaml"];
+
+/// Whether `name` is a function in that Helm.
+pub fn exists_in(name: &str, helm: crate::HelmMajor) -> bool {
+    exists(name) && !(helm == crate::HelmMajor::V3 && HELM4_ONLY.contains(&name))
 }
 
 /// Sprig's strval: strings as they are, everything else through `%v`.

@@ -117,22 +117,71 @@ pub(super) fn snake(v: &str, sep: char) -> String {
     words.join(&sep.to_string())
 }
 
-/// xstrings.ToCamelCase: `foo_bar` -> `FooBar`.
+fn is_connector(c: char) -> bool {
+    c == '-' || c == '_' || c.is_whitespace()
+}
+
+/// Go's unicode.ToUpper: one rune to one rune (`ß` stays `ß`).
+pub(super) fn upper_rune(c: char) -> char {
+    let mut u = c.to_uppercase();
+    match (u.next(), u.next()) {
+        (Some(x), None) => x,
+        _ => c,
+    }
+}
+
+/// Go's unicode.ToLower: one rune to one rune.
+pub(super) fn lower_rune(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// xstrings (v1.5) ToCamelCase: words split at `_`, `-` and spaces; leading connectors kept;
+/// an upper-case word start lowers the capitals that follow it (`HTTPServer` -> `Httpserver`).
 pub(super) fn camel(v: &str) -> String {
+    let mut chars = v.chars();
     let mut out = String::new();
-    let mut upper_next = true;
-    for c in v.chars() {
-        if c == '_' {
-            upper_next = true;
+    let mut first_upper = false;
+    let mut r0 = '\0';
+    let mut got = false;
+    for c in chars.by_ref() {
+        r0 = c;
+        got = true;
+        if !is_connector(c) {
+            first_upper = c.is_uppercase();
+            r0 = upper_rune(c);
+            break;
+        }
+        out.push(c);
+    }
+    let rest: Vec<char> = chars.collect();
+    if rest.is_empty() {
+        if got {
+            out.push(r0);
+        }
+        return out;
+    }
+    for c in rest {
+        let r1 = r0;
+        r0 = c;
+        if is_connector(r0) && is_connector(r1) {
+            out.push(r1);
             continue;
         }
-        if upper_next {
-            out.extend(c.to_uppercase());
-            upper_next = false;
+        if is_connector(r1) {
+            first_upper = r0.is_uppercase();
+            r0 = upper_rune(r0);
         } else {
-            out.push(c);
+            if first_upper {
+                if r0.is_uppercase() {
+                    r0 = lower_rune(r0);
+                } else {
+                    first_upper = false;
+                }
+            }
+            out.push(r1);
         }
     }
+    out.push(r0);
     out
 }
 
