@@ -357,6 +357,9 @@ impl Exec<'_> {
                 | (P::List, Value::List(_))
                 | (P::Map, Value::Map(_))
         );
+        let ok = ok
+            || typ == P::Time
+                && matches!(&v.v, Value::Object(o) if matches!(&**o, crate::object::Object::Time(_)));
         if ok {
             return Ok(v.v);
         }

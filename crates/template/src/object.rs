@@ -17,6 +17,10 @@ pub enum Object {
     ApiVersions(Vec<String>, &'static str),
     /// A Go struct value (`.Capabilities`, `.Capabilities.KubeVersion`, Helm 3's `.Chart`).
     Struct(GoStruct),
+    /// time.Time.
+    Time(crate::funcs::gotime::GoTime),
+    /// time.Duration (nanoseconds).
+    Duration(i64),
     /// A `map[string]string` (`.Chart.Annotations`): a missing key reads as "", not nil;
     /// `None` is a nil map.
     StringMap(Option<BTreeMap<String, String>>),
@@ -187,6 +191,8 @@ pub enum Lookup {
 impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Object::Time(t) => f.write_str(&t.to_go_string()),
+            Object::Duration(d) => f.write_str(&crate::funcs::gotime::duration_string(*d)),
             Object::StringMap(m) => {
                 f.write_str("map[")?;
                 for (i, (k, v)) in m.iter().flatten().enumerate() {
@@ -229,6 +235,8 @@ impl Object {
         match self {
             Object::Files(_) => "engine.files",
             Object::StringMap(_) => "map[string]string",
+            Object::Time(_) => "time.Time",
+            Object::Duration(_) => "time.Duration",
             Object::ApiVersions(_, t) => t,
             Object::Struct(s) => s.type_name,
         }
@@ -238,6 +246,7 @@ impl Object {
         match self {
             Object::Files(f) => f.len(),
             Object::StringMap(m) => m.as_ref().map_or(0, BTreeMap::len),
+            Object::Time(_) | Object::Duration(_) => 0,
             Object::ApiVersions(v, _) => v.len(),
             Object::Struct(_) => 0,
         }
@@ -264,6 +273,8 @@ impl Object {
                 Value::list(v.iter().map(|s| Value::String(s.clone())).collect())
             }
             Object::Struct(s) => Value::map(s.json_map()),
+            Object::Time(t) => Value::String(t.rfc3339_nano()),
+            Object::Duration(d) => Value::I64(*d),
             Object::StringMap(None) => Value::Nil,
             Object::StringMap(Some(m)) => Value::map(
                 m.iter()
@@ -364,6 +375,8 @@ impl Object {
                 let want = arg_str(0);
                 Lookup::Found(Value::Bool(v.contains(&want)))
             }
+            (Object::Time(t), _) => crate::funcs::dates::time_method(t, name, args),
+            (Object::Duration(d), _) => crate::funcs::dates::duration_method(*d, name, args),
             (Object::StringMap(m), _) => {
                 if !args.is_empty() {
                     return Lookup::NotMethod;

@@ -166,7 +166,8 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Object(o) => match &**o {
-                Object::Struct(_) => true,
+                Object::Struct(_) | Object::Time(_) => true,
+                Object::Duration(d) => *d != 0,
                 other => !other.is_empty(),
             },
         }
@@ -198,7 +199,12 @@ impl Value {
             Value::String(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
-            Value::Object(_) => "struct",
+            Value::Object(o) => match &**o {
+                Object::Duration(_) => "int64",
+                Object::StringMap(_) | Object::Files(_) => "map",
+                Object::ApiVersions(..) => "slice",
+                _ => "struct",
+            },
         }
     }
 

@@ -9,9 +9,11 @@ use crate::exec::Exec;
 use crate::value::Value;
 
 mod builtin;
+pub(crate) mod dates;
 mod dicts;
 mod encoding;
 pub mod goregex;
+pub mod gotime;
 mod helm;
 mod lists;
 mod math;
@@ -34,6 +36,8 @@ pub enum P {
     Bool,
     List,
     Map,
+    /// time.Time.
+    Time,
 }
 
 impl P {
@@ -47,6 +51,7 @@ impl P {
             P::Bool => "bool",
             P::List => "[]interface {}",
             P::Map => "map[string]interface {}",
+            P::Time => "time.Time",
         }
     }
 
@@ -126,6 +131,7 @@ fn table() -> &'static Table {
         math::register(&mut t);
         encoding::register(&mut t);
         helm::register(&mut t);
+        dates::register(&mut t);
         t
     })
 }

@@ -17,10 +17,25 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(o) => return to_yaml(&o.as_value()),
         other => {
             emit_inline(&mut out, other, 2, false);
-            out.push('\n');
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
         }
     }
     out
+}
+
+/// go-yaml's best_width: plain and quoted scalars fold at a space past this column.
+const BEST_WIDTH: usize = 80;
+
+/// The column the next character lands in (characters since the last line break).
+fn column(out: &str) -> usize {
+    let line = out.rfind('\n').map_or(out, |p| &out[p + 1..]);
+    if line.is_ascii() {
+        line.len()
+    } else {
+        line.chars().count()
+    }
 }
 
 fn pad(out: &mut String, n: usize) {
@@ -49,7 +64,7 @@ fn emit_map(
         if i > 0 || !first_inline {
             pad(out, indent);
         }
-        out.push_str(&scalar_string(k, indent + 2, true));
+        out.push_str(&scalar_string(k, indent + 2, true, indent));
         out.push(':');
         match v {
             Value::Map(sub) if !sub.is_empty() => {
@@ -126,7 +141,10 @@ fn emit_inline(out: &mut String, v: &Value, block_indent: usize, simple_key: boo
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&float_text(*f)),
-        Value::String(s) => out.push_str(&scalar_string(s, block_indent, simple_key)),
+        Value::String(s) => {
+            let col = column(out);
+            out.push_str(&scalar_string(s, block_indent, simple_key, col))
+        }
         Value::List(_) => out.push_str("[]"),
         Value::Map(_) => out.push_str("{}"),
         Value::Object(o) => emit_inline(out, &o.as_value(), block_indent, simple_key),
@@ -283,8 +301,9 @@ enum Style {
     Literal,
 }
 
-/// Picks the scalar style exactly as go-yaml's encoder + emitter analysis do, then writes it.
-fn scalar_string(s: &str, block_indent: usize, simple_key: bool) -> String {
+/// Picks the scalar style exactly as go-yaml's encoder + emitter analysis do, then writes it
+/// starting at column `col` (long plain and quoted scalars fold at spaces past column 80).
+fn scalar_string(s: &str, block_indent: usize, simple_key: bool, col: usize) -> String {
     let can_plain = !resolves_non_str(s) && !base60_re().is_match(s);
     let mut style = if s.contains('\n') {
         Style::Literal
@@ -303,10 +322,13 @@ fn scalar_string(s: &str, block_indent: usize, simple_key: bool) -> String {
     if style == Style::Literal && (!a.block || simple_key) {
         style = Style::Double;
     }
+    let folds = !simple_key && col + s.chars().count() > BEST_WIDTH && s.contains(' ');
     match style {
+        Style::Plain if folds => fold_plain(s, block_indent, col),
         Style::Plain => s.to_string(),
+        Style::Single if folds => fold_single(s, block_indent, col),
         Style::Single => format!("'{}'", s.replace('\'', "''")),
-        Style::Double => double_quoted(s),
+        Style::Double => double_quoted(s, (!simple_key).then_some((block_indent, col))),
         Style::Literal => literal(s, block_indent),
     }
 }
@@ -411,10 +433,90 @@ fn analyze(s: &str) -> Analysis {
     a
 }
 
-fn double_quoted(s: &str) -> String {
+/// write_plain_scalar: a space past the width becomes a line break and indent.
+fn fold_plain(s: &str, indent: usize, mut col: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && chars.get(i + 1) != Some(&' ') {
+                out.push('\n');
+                pad(&mut out, indent);
+                col = indent;
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out
+}
+
+/// write_single_quoted_scalar's folding.
+fn fold_single(s: &str, indent: usize, col: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::from("'");
+    let mut col = col + 1;
+    let mut spaces = false;
+    let n = chars.len();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if !spaces && col > BEST_WIDTH && i > 0 && i < n - 1 && chars[i + 1] != ' ' {
+                out.push('\n');
+                pad(&mut out, indent);
+                col = indent;
+            } else {
+                out.push(c);
+                col += 1;
+            }
+            spaces = true;
+        } else {
+            if c == '\'' {
+                out.push('\'');
+                col += 1;
+            }
+            out.push(c);
+            col += 1;
+            spaces = false;
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// write_double_quoted_scalar; `fold` = (indent, start column) when breaks are allowed.
+fn double_quoted(s: &str, fold: Option<(usize, usize)>) -> String {
     let mut out = String::from("\"");
-    for c in s.chars() {
+    let mut col = fold.map_or(0, |(_, c)| c + 1);
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
         let u = c as u32;
+        if c == ' '
+            && let Some((indent, _)) = fold
+            && !spaces
+            && col > BEST_WIDTH
+            && i > 0
+            && i < n - 1
+        {
+            out.push('\n');
+            pad(&mut out, indent);
+            col = indent;
+            if chars[i + 1] == ' ' {
+                out.push('\\');
+                col += 1;
+            }
+            spaces = true;
+            continue;
+        }
+        let before = out.len();
         if !is_printable(c) || u == 0xFEFF || is_break(c) || c == '"' || c == '\\' {
             out.push('\\');
             match u {
@@ -446,6 +548,8 @@ fn double_quoted(s: &str) -> String {
         } else {
             out.push(c);
         }
+        col += out[before..].chars().count();
+        spaces = c == ' ';
     }
     out.push('"');
     out
