@@ -20,6 +20,7 @@ mod math;
 mod regexfns;
 mod strings;
 mod text;
+mod url;
 pub mod yaml_emit;
 
 pub use dicts::MUTATING;
@@ -132,6 +133,7 @@ fn table() -> &'static Table {
         encoding::register(&mut t);
         helm::register(&mut t);
         dates::register(&mut t);
+        url::register(&mut t);
         t
     })
 }
