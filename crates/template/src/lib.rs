@@ -127,6 +127,8 @@ pub struct Options {
     pub missing_key: MissingKey,
     /// Helm removes every `<no value>` from rendered output; plain Go keeps it.
     pub strip_no_value: bool,
+    /// `--enable-dns`: `getHostByName` resolves names (else it returns "").
+    pub enable_dns: bool,
 }
 
 impl Default for Options {
@@ -136,6 +138,7 @@ impl Default for Options {
             helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: true,
+            enable_dns: false,
         }
     }
 }
@@ -148,6 +151,7 @@ impl Options {
             helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: false,
+            enable_dns: false,
         }
     }
 }

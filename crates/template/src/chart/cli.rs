@@ -228,6 +228,7 @@ fn apply(inv: &mut Invocation, name: &str, kind: Kind, value: String) -> Result<
         "skip-schema-validation" => o.skip_schema_validation = flag,
         "name-template" => o.name_template = Some(value),
         "generate-name" => o.generate_name = flag,
+        "enable-dns" => o.enable_dns = flag,
         "debug" => inv.debug = flag,
         "release-name" => o.release_name = value,
         "helm" => o.helm = HelmMajor::parse(&value)?,

@@ -44,6 +44,8 @@ pub struct RenderOptions {
     pub is_upgrade: bool,
     pub skip_schema_validation: bool,
     pub generate_name: bool,
+    /// `--enable-dns`.
+    pub enable_dns: bool,
     pub name_template: Option<String>,
     pub helm: HelmMajor,
     /// Relative paths (values files, `--set-file`) resolve against this directory.
@@ -173,6 +175,7 @@ fn render_on_this_thread(dir: &Path, opts: &RenderOptions) -> Result<Rendered, F
     }
     let kv = capabilities::kube_version(opts.kube_version.as_deref(), helm)?;
     let common = render::Common {
+        enable_dns: opts.enable_dns,
         release: capabilities::release(&release_name, &namespace, opts.is_upgrade),
         capabilities: capabilities::capabilities(&kv, &opts.api_versions, helm),
         helm,

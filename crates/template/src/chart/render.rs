@@ -13,6 +13,7 @@ use crate::{Options, Templates};
 
 /// What every chart of a render shares.
 pub struct Common {
+    pub enable_dns: bool,
     pub release: Value,
     pub capabilities: Value,
     pub helm: HelmMajor,
@@ -106,6 +107,7 @@ pub fn render_all(
     sort_names(&mut names);
     let mut set = Templates::new(Options {
         helm: common.helm,
+        enable_dns: common.enable_dns,
         limits: crate::Limits::helm(),
         ..Options::default()
     });

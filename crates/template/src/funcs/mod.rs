@@ -17,6 +17,7 @@ pub mod gotime;
 mod helm;
 mod lists;
 mod math;
+mod random;
 mod regexfns;
 mod strings;
 mod text;
@@ -134,6 +135,7 @@ fn table() -> &'static Table {
         helm::register(&mut t);
         dates::register(&mut t);
         url::register(&mut t);
+        random::register(&mut t);
         t
     })
 }
