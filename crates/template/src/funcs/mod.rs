@@ -9,7 +9,9 @@ use crate::exec::Exec;
 use crate::value::Value;
 
 mod builtin;
+mod crypto;
 pub(crate) mod dates;
+mod der;
 mod dicts;
 mod encoding;
 pub mod goregex;
@@ -19,6 +21,7 @@ mod lists;
 mod math;
 mod random;
 mod regexfns;
+mod secrets;
 mod strings;
 mod text;
 mod url;
@@ -136,6 +139,8 @@ fn table() -> &'static Table {
         dates::register(&mut t);
         url::register(&mut t);
         random::register(&mut t);
+        crypto::register(&mut t);
+        secrets::register(&mut t);
         t
     })
 }
