@@ -90,31 +90,172 @@ pub(super) fn swapcase(v: &str) -> String {
     out
 }
 
-/// xstrings.ToSnakeCase / ToKebabCase (lowercase words split at case changes and separators).
+#[derive(Clone, Copy, PartialEq)]
+enum Word {
+    Invalid,
+    Number,
+    Upper,
+    Alphabet,
+    Connector,
+    Punct,
+    Other,
+}
+
+fn is_alphabet(c: char) -> bool {
+    c.is_alphabetic()
+}
+
+/// Go's unicode.IsPunct (ASCII exactly; beyond ASCII the general punctuation blocks).
+fn is_punct(c: char) -> bool {
+    if c.is_ascii() {
+        return "!\"#%&'()*,-./:;?@[\\]_{}".contains(c);
+    }
+    matches!(c as u32, 0x2010..=0x2027 | 0x2030..=0x205E | 0x3001..=0x3003 | 0x3008..=0x3011)
+        || matches!(c, '¡' | '§' | '«' | '¶' | '·' | '»' | '¿')
+}
+
+/// xstrings nextWord: (kind, word, rest).
+fn next_word(s: &str) -> (Word, &str, &str) {
+    let mut it = s.char_indices().peekable();
+    let Some((_, r)) = it.next() else {
+        return (Word::Invalid, "", "");
+    };
+    let end_at = |it: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+                  keep: &dyn Fn(char) -> bool| {
+        while let Some(&(i, c)) = it.peek() {
+            if !keep(c) {
+                return i;
+            }
+            it.next();
+        }
+        s.len()
+    };
+    let (kind, end) = if is_connector(r) {
+        (Word::Connector, end_at(&mut it, &is_connector))
+    } else if is_punct(r) {
+        (Word::Punct, end_at(&mut it, &is_punct))
+    } else if r.is_uppercase() {
+        match it.peek().copied() {
+            None => (Word::Upper, s.len()),
+            Some((_, n)) if n.is_uppercase() => {
+                // a run of capitals; one followed by a letter starts the next word
+                let mut prev_start = 0;
+                let mut end = s.len();
+                while let Some(&(i, c)) = it.peek() {
+                    if !c.is_uppercase() {
+                        end = i;
+                        break;
+                    }
+                    prev_start = i;
+                    it.next();
+                }
+                if end < s.len() && s[end..].chars().next().is_some_and(is_alphabet) {
+                    end = prev_start;
+                }
+                (Word::Upper, end)
+            }
+            Some((_, n)) if is_alphabet(n) => {
+                it.next();
+                (
+                    Word::Upper,
+                    end_at(&mut it, &|c: char| is_alphabet(c) && !c.is_uppercase()),
+                )
+            }
+            Some((i, _)) => (Word::Upper, i),
+        }
+    } else if is_alphabet(r) {
+        (
+            Word::Alphabet,
+            end_at(&mut it, &|c: char| is_alphabet(c) && !c.is_uppercase()),
+        )
+    } else if r.is_numeric() {
+        (Word::Number, end_at(&mut it, &|c: char| c.is_numeric()))
+    } else {
+        (
+            Word::Other,
+            end_at(&mut it, &|c: char| {
+                !(is_connector(c) || is_alphabet(c) || c.is_numeric() || is_punct(c))
+            }),
+        )
+    };
+    (kind, &s[..end], &s[end..])
+}
+
+fn to_lower(out: &mut String, kind: Word, word: &str, sep: char) {
+    if kind != Word::Upper && kind != Word::Connector {
+        out.push_str(word);
+        return;
+    }
+    for c in word.chars() {
+        if is_connector(c) {
+            out.push(sep);
+        } else if c.is_uppercase() {
+            out.push(lower_rune(c));
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// xstrings (v1.5) ToSnakeCase / ToKebabCase: camelCaseToLowerCase.
 pub(super) fn snake(v: &str, sep: char) -> String {
-    let chars: Vec<char> = v.chars().collect();
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        if c.is_uppercase() && !cur.is_empty() {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
-                words.push(std::mem::take(&mut cur));
-            }
-        }
-        cur.extend(c.to_lowercase());
+    if v.is_empty() {
+        return String::new();
     }
-    if !cur.is_empty() {
-        words.push(cur);
+    let mut out = String::new();
+    let (mut wt, mut word, mut rest) = next_word(v);
+    while !rest.is_empty() {
+        if wt != Word::Connector {
+            to_lower(&mut out, wt, word, sep);
+        }
+        let prev = wt;
+        let last = word;
+        (wt, word, rest) = next_word(rest);
+        match prev {
+            Word::Number => {
+                while wt == Word::Alphabet || wt == Word::Number {
+                    to_lower(&mut out, wt, word, sep);
+                    (wt, word, rest) = next_word(rest);
+                }
+                if wt != Word::Invalid && wt != Word::Punct && wt != Word::Connector {
+                    out.push(sep);
+                }
+            }
+            Word::Connector => to_lower(&mut out, prev, last, sep),
+            Word::Punct => {}
+            _ => {
+                if wt != Word::Number {
+                    if wt != Word::Connector && wt != Word::Punct {
+                        out.push(sep);
+                    }
+                    continue;
+                }
+                if rest.is_empty() {
+                    continue;
+                }
+                let last = word;
+                (wt, word, rest) = next_word(rest);
+                if wt != Word::Alphabet {
+                    to_lower(&mut out, Word::Number, last, sep);
+                    if wt != Word::Connector && wt != Word::Punct {
+                        out.push(sep);
+                    }
+                    continue;
+                }
+                out.push(sep);
+                to_lower(&mut out, Word::Number, last, sep);
+                while wt == Word::Alphabet || wt == Word::Number {
+                    to_lower(&mut out, wt, word, sep);
+                    (wt, word, rest) = next_word(rest);
+                }
+                if wt != Word::Invalid && wt != Word::Connector && wt != Word::Punct {
+                    out.push(sep);
+                }
+            }
+        }
     }
-    words.join(&sep.to_string())
+    to_lower(&mut out, wt, word, sep);
+    out
 }
 
 fn is_connector(c: char) -> bool {
