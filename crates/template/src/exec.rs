@@ -250,6 +250,15 @@ impl<'t> Exec<'t> {
                 .iter()
                 .map(|(k, e)| (Value::String(k.clone()), Val::iface(e.clone())))
                 .collect(),
+            // text/template ranges over integers since Go 1.24; Helm 3.17 is built with Go 1.23
+            Value::Int(_) | Value::I64(_) if self.set.options.helm == crate::HelmMajor::V3 => {
+                let (pos, ctx) = last_node(&b.pipe, b.pos);
+                return Err(self.err_at(
+                    pos,
+                    &ctx,
+                    format!("range can't iterate over {}", val.v.to_go_string()),
+                ));
+            }
             Value::Int(n) | Value::I64(n) => {
                 if b.pipe.decl.len() > 1 {
                     let (pos, ctx) = last_node(&b.pipe, b.pos);

@@ -19,6 +19,8 @@ pub enum Object {
     Struct(GoStruct),
     /// time.Time.
     Time(crate::funcs::gotime::GoTime),
+    /// A Masterminds semver.Version: (version, original text, held through a pointer).
+    Semver(semver::Version, String, bool),
     /// time.Duration (nanoseconds).
     Duration(i64),
     /// A `map[string]string` (`.Chart.Annotations`): a missing key reads as "", not nil;
@@ -192,6 +194,7 @@ impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Object::Time(t) => f.write_str(&t.to_go_string()),
+            Object::Semver(v, _, _) => write!(f, "{v}"),
             Object::Duration(d) => f.write_str(&crate::funcs::gotime::duration_string(*d)),
             Object::StringMap(m) => {
                 f.write_str("map[")?;
@@ -236,6 +239,8 @@ impl Object {
             Object::Files(_) => "engine.files",
             Object::StringMap(_) => "map[string]string",
             Object::Time(_) => "time.Time",
+            Object::Semver(_, _, true) => "*semver.Version",
+            Object::Semver(_, _, false) => "semver.Version",
             Object::Duration(_) => "time.Duration",
             Object::ApiVersions(_, t) => t,
             Object::Struct(s) => s.type_name,
@@ -246,7 +251,7 @@ impl Object {
         match self {
             Object::Files(f) => f.len(),
             Object::StringMap(m) => m.as_ref().map_or(0, BTreeMap::len),
-            Object::Time(_) | Object::Duration(_) => 0,
+            Object::Time(_) | Object::Duration(_) | Object::Semver(..) => 0,
             Object::ApiVersions(v, _) => v.len(),
             Object::Struct(_) => 0,
         }
@@ -274,6 +279,7 @@ impl Object {
             }
             Object::Struct(s) => Value::map(s.json_map()),
             Object::Time(t) => Value::String(t.rfc3339_nano()),
+            Object::Semver(v, _, _) => Value::String(v.to_string()),
             Object::Duration(d) => Value::I64(*d),
             Object::StringMap(None) => Value::Nil,
             Object::StringMap(Some(m)) => Value::map(
@@ -376,6 +382,9 @@ impl Object {
                 Lookup::Found(Value::Bool(v.contains(&want)))
             }
             (Object::Time(t), _) => crate::funcs::dates::time_method(t, name, args),
+            (Object::Semver(v, orig, _), _) => {
+                crate::funcs::text::semver_method(v, orig, name, args)
+            }
             (Object::Duration(d), _) => crate::funcs::dates::duration_method(*d, name, args),
             (Object::StringMap(m), _) => {
                 if !args.is_empty() {

@@ -166,7 +166,7 @@ impl Value {
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Object(o) => match &**o {
-                Object::Struct(_) | Object::Time(_) => true,
+                Object::Struct(_) | Object::Time(_) | Object::Semver(..) => true,
                 Object::Duration(d) => *d != 0,
                 other => !other.is_empty(),
             },
@@ -203,6 +203,7 @@ impl Value {
                 Object::Duration(_) => "int64",
                 Object::StringMap(_) | Object::Files(_) => "map",
                 Object::ApiVersions(..) => "slice",
+                Object::Semver(_, _, true) => "ptr",
                 _ => "struct",
             },
         }

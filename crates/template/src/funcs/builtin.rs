@@ -34,17 +34,17 @@ pub(super) fn register(t: &mut Table) {
         Value::Bool(b) => Ok(Value::Bool(!b)),
         other => Ok(other),
     });
-    reg(t, "lt", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_lt()))
+    reg(t, "lt", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_lt()))
     });
-    reg(t, "le", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_le()))
+    reg(t, "le", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_le()))
     });
-    reg(t, "gt", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_gt()))
+    reg(t, "gt", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_gt()))
     });
-    reg(t, "ge", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_ge()))
+    reg(t, "ge", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_ge()))
     });
     reg(t, "html", &[], Some(P::Any), |_, a| {
         Ok(Value::String(html_escape(&eval_args(&a))))
@@ -174,7 +174,21 @@ fn kind(v: &Value) -> Kind {
     }
 }
 
-fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
+/// Go 1.24 added the two types to this message; Helm 3.17 is built with Go 1.23.
+fn incompatible(helm: crate::HelmMajor, a1: &Value, a2: &Value) -> super::FnErr {
+    match helm {
+        crate::HelmMajor::V3 => "incompatible types for comparison".into(),
+        crate::HelmMajor::V4 => format!(
+            "incompatible types for comparison: {} and {}",
+            a1.type_name(),
+            a2.type_name()
+        )
+        .into(),
+    }
+}
+
+fn eq(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
+    let helm = e.set.options.helm;
     let a1 = &a[0];
     if a.len() < 2 {
         return Err("missing argument for comparison".into());
@@ -184,12 +198,7 @@ fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
         let k2 = kind(a2);
         let truth = if k1 != k2 {
             if k1 != Kind::Invalid && k2 != Kind::Invalid {
-                return Err(format!(
-                    "incompatible types for comparison: {} and {}",
-                    a1.type_name(),
-                    a2.type_name()
-                )
-                .into());
+                return Err(incompatible(helm, a1, a2));
             }
             false
         } else {
@@ -212,19 +221,14 @@ fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     Ok(Value::Bool(false))
 }
 
-fn cmp(a1: &Value, a2: &Value) -> Result<std::cmp::Ordering, super::FnErr> {
+fn cmp(helm: crate::HelmMajor, a1: &Value, a2: &Value) -> Result<std::cmp::Ordering, super::FnErr> {
     let k1 = kind(a1);
     let k2 = kind(a2);
     if matches!(k1, Kind::Invalid | Kind::Other) || matches!(k2, Kind::Invalid | Kind::Other) {
         return Err("invalid type for comparison".into());
     }
     if k1 != k2 {
-        return Err(format!(
-            "incompatible types for comparison: {} and {}",
-            a1.type_name(),
-            a2.type_name()
-        )
-        .into());
+        return Err(incompatible(helm, a1, a2));
     }
     Ok(match (a1, a2) {
         (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x.cmp(y),

@@ -63,7 +63,7 @@ pub(super) fn register(t: &mut Table) {
                 "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
                 json_kind(&other)
             )),
-            Err(e) => err_map(json_err(&e)),
+            Err(_) => err_map(json_syntax(&s(&a, 0))),
         })
     });
     reg(t, "fromJsonArray", &[Str], None, |_, a| {
@@ -74,13 +74,13 @@ pub(super) fn register(t: &mut Table) {
                 "json: cannot unmarshal {} into Go value of type []interface {{}}",
                 json_kind(&other)
             ))]),
-            Err(e) => Value::list(vec![Value::String(json_err(&e))]),
+            Err(_) => Value::list(vec![Value::String(json_syntax(&s(&a, 0)))]),
         })
     });
     reg(t, "mustFromJson", &[Str], None, |_, a| {
         serde_json::from_str::<serde_json::Value>(&s(&a, 0))
             .map(Value::from_json)
-            .map_err(|e| FnErr::Msg(json_err(&e)))
+            .map_err(|_| FnErr::Msg(json_syntax(&s(&a, 0))))
     });
     reg(t, "default", &[Any], Some(Any), |_, a| {
         if a.len() < 2 || is_empty(&a[1]) {
@@ -144,11 +144,11 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn json_err(e: &serde_json::Error) -> String {
-    if e.is_eof() {
-        "unexpected end of JSON input".to_string()
-    } else {
-        format!("invalid JSON: {e}")
+/// encoding/json's message for text serde_json refused.
+fn json_syntax(src: &str) -> String {
+    match super::gojson::check(src) {
+        Err(m) => m,
+        Ok(()) => "json: cannot unmarshal number into Go value".into(),
     }
 }
 

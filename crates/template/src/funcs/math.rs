@@ -121,12 +121,12 @@ pub(super) fn register(t: &mut Table) {
     reg(t, "toDecimal", &[Any], None, |_, a| {
         i(i64::from_str_radix(&a[0].to_go_string(), 8).unwrap_or(0))
     });
-    reg(t, "semver", &[Str], None, |_, a| {
-        super::text::semver_value(&s(&a, 0))
+    reg(t, "semver", &[Str], None, |e, a| {
+        super::text::semver_value(&s(&a, 0), e.set.options.helm)
     });
-    reg(t, "semverCompare", &[Str, Str], None, |_, a| {
+    reg(t, "semverCompare", &[Str, Str], None, |e, a| {
         let v = super::text::parse_semver(&s(&a, 1))
-            .ok_or_else(|| FnErr::Msg("Invalid Semantic Version".into()))?;
+            .ok_or_else(|| super::text::invalid_semver(e.set.options.helm))?;
         Ok(Value::Bool(constraint_matches(&s(&a, 0), &v)?))
     });
 }

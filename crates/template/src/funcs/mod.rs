@@ -14,6 +14,7 @@ pub(crate) mod dates;
 mod der;
 mod dicts;
 mod encoding;
+mod gojson;
 pub mod goregex;
 pub mod gotime;
 mod helm;
@@ -23,7 +24,7 @@ mod random;
 mod regexfns;
 mod secrets;
 mod strings;
-mod text;
+pub(crate) mod text;
 mod url;
 pub mod yaml_emit;
 

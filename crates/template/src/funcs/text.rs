@@ -362,17 +362,92 @@ pub(super) fn wrap(v: &str, width: i64, sep: &str) -> String {
     out
 }
 
-/// `semver` returns the parsed version as a map with Major/Minor/Patch/Prerelease/Metadata/Original.
-pub(crate) fn semver_value(v: &str) -> Result<Value, FnErr> {
-    let p = parse_semver(v).ok_or_else(|| FnErr::Msg("Invalid Semantic Version".into()))?;
-    let mut m = std::collections::BTreeMap::new();
-    m.insert("Major".into(), Value::Int(p.major as i64));
-    m.insert("Minor".into(), Value::Int(p.minor as i64));
-    m.insert("Patch".into(), Value::Int(p.patch as i64));
-    m.insert("Prerelease".into(), Value::String(p.pre.to_string()));
-    m.insert("Metadata".into(), Value::String(p.build.to_string()));
-    m.insert("Original".into(), Value::String(v.to_string()));
-    Ok(Value::map(m))
+/// Masterminds/semver's parse error: capitalised in v3.3 (Helm 3.17), not in v3.4 (Helm 4.1).
+pub(crate) fn invalid_semver(helm: crate::HelmMajor) -> FnErr {
+    FnErr::Msg(match helm {
+        crate::HelmMajor::V3 => "Invalid Semantic Version".into(),
+        crate::HelmMajor::V4 => "invalid semantic version".into(),
+    })
+}
+
+/// `semver`: a *semver.Version.
+pub(crate) fn semver_value(v: &str, helm: crate::HelmMajor) -> Result<Value, FnErr> {
+    let p = parse_semver(v).ok_or_else(|| invalid_semver(helm))?;
+    Ok(Value::Object(std::sync::Arc::new(
+        crate::object::Object::Semver(p, v.to_string(), true),
+    )))
+}
+
+/// Masterminds Version.Compare: precedence, build metadata ignored.
+fn semver_cmp(a: &semver::Version, b: &semver::Version) -> std::cmp::Ordering {
+    (a.major, a.minor, a.patch, &a.pre).cmp(&(b.major, b.minor, b.patch, &b.pre))
+}
+
+/// Methods of a *semver.Version.
+pub(crate) fn semver_method(
+    v: &semver::Version,
+    original: &str,
+    name: &str,
+    args: &[Value],
+) -> crate::object::Lookup {
+    use crate::object::{Lookup, Object};
+    let other = || match args.first() {
+        Some(Value::Object(o)) => match &**o {
+            Object::Semver(w, _, _) => Some(w.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let want = match name {
+        "Compare" | "LessThan" | "GreaterThan" | "Equal" => 1,
+        _ => 0,
+    };
+    if args.len() != want {
+        return Lookup::BadArgs(want);
+    }
+    let inc = |f: &dyn Fn(&mut semver::Version)| {
+        let mut n = v.clone();
+        n.pre = semver::Prerelease::EMPTY;
+        n.build = semver::BuildMetadata::EMPTY;
+        f(&mut n);
+        Value::Object(std::sync::Arc::new(Object::Semver(
+            n.clone(),
+            n.to_string(),
+            false,
+        )))
+    };
+    Lookup::Found(match name {
+        "Major" => Value::I64(v.major as i64),
+        "Minor" => Value::I64(v.minor as i64),
+        "Patch" => Value::I64(v.patch as i64),
+        "Prerelease" => Value::String(v.pre.to_string()),
+        "Metadata" => Value::String(v.build.to_string()),
+        "Original" => Value::String(original.to_string()),
+        "String" => Value::String(v.to_string()),
+        "IncMajor" => inc(&|n| {
+            n.major += 1;
+            n.minor = 0;
+            n.patch = 0;
+        }),
+        "IncMinor" => inc(&|n| {
+            n.minor += 1;
+            n.patch = 0;
+        }),
+        "IncPatch" => inc(&|n| n.patch += 1),
+        "Compare" | "LessThan" | "GreaterThan" | "Equal" => {
+            let Some(w) = other() else {
+                return Lookup::Missing;
+            };
+            let o = semver_cmp(v, &w);
+            match name {
+                "Compare" => Value::Int(o as i64),
+                "LessThan" => Value::Bool(o.is_lt()),
+                "GreaterThan" => Value::Bool(o.is_gt()),
+                _ => Value::Bool(o.is_eq()),
+            }
+        }
+        _ => return Lookup::Missing,
+    })
 }
 
 /// Masterminds/semver's lenient parse: optional `v`, missing minor/patch filled with 0.
