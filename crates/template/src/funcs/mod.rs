@@ -25,6 +25,7 @@ mod regexfns;
 mod secrets;
 mod strings;
 pub(crate) mod text;
+mod toml;
 mod url;
 pub mod yaml_emit;
 
@@ -142,6 +143,7 @@ fn table() -> &'static Table {
         random::register(&mut t);
         crypto::register(&mut t);
         secrets::register(&mut t);
+        toml::register(&mut t);
         t
     })
 }
