@@ -216,8 +216,8 @@ pub(super) fn register(t: &mut Table) {
     reg(t, "toToml", &[Any], None, |e, a| {
         Ok(Value::String(to_toml(&a[0], e.set.options.helm)))
     });
-    reg(t, "fromToml", &[Str], None, |_, a| {
-        Ok(match read::parse(&s(&a, 0)) {
+    reg(t, "fromToml", &[Str], None, |e, a| {
+        Ok(match read::parse(&s(&a, 0), e.set.options.helm) {
             Ok(m) => Value::map(m),
             Err(msg) => {
                 let mut m = BTreeMap::new();

@@ -9,6 +9,8 @@ use crate::value::Value;
 type Map = BTreeMap<String, Value>;
 
 struct P<'a> {
+    /// Helm 3's BurntSushi/toml says line 0 for errors at the end of input.
+    eof_line_zero: bool,
     s: &'a [u8],
     i: usize,
     line: usize,
@@ -17,12 +19,16 @@ struct P<'a> {
 
 impl P<'_> {
     fn err(&self, msg: &str) -> String {
+        let line = if self.eof_line_zero && msg.starts_with("unexpected EOF") {
+            0
+        } else {
+            self.line
+        };
         if self.last_key.is_empty() {
-            format!("toml: line {}: {msg}", self.line)
+            format!("toml: line {line}: {msg}")
         } else {
             format!(
-                "toml: line {} (last key {}): {msg}",
-                self.line,
+                "toml: line {line} (last key {}): {msg}",
                 crate::gofmt::quote(&self.last_key)
             )
         }
@@ -384,8 +390,9 @@ fn open<'m>(m: &'m mut Map, key: &[String], array: bool) -> Result<&'m mut Map, 
     Ok(cur)
 }
 
-pub fn parse(text: &str) -> Result<Map, String> {
+pub fn parse(text: &str, helm: crate::HelmMajor) -> Result<Map, String> {
     let mut p = P {
+        eof_line_zero: helm == crate::HelmMajor::V3,
         s: text.as_bytes(),
         i: 0,
         line: 1,
