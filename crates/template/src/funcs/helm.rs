@@ -31,6 +31,11 @@ pub(super) fn register(t: &mut Table) {
             &a[0],
         ))))
     });
+    reg(t, "toYamlPretty", &[Any], None, |_, a| {
+        Ok(Value::String(trim_one_newline(
+            super::yaml_emit::to_yaml_pretty(&a[0]),
+        )))
+    });
     reg(t, "mustToYaml", &[Any], None, |_, a| {
         Ok(Value::String(trim_one_newline(super::yaml_emit::to_yaml(
             &a[0],

@@ -8,6 +8,23 @@ use std::sync::OnceLock;
 use crate::gofmt;
 use crate::value::Value;
 
+thread_local! {
+    /// Set while toYamlPretty runs (yaml.v3's encoder with a 2-space indent).
+    static PRETTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn pretty() -> bool {
+    PRETTY.with(|p| p.get())
+}
+
+/// toYamlPretty: yaml.v3 with indent 2 indents sequences under their key and never folds.
+pub fn to_yaml_pretty(v: &Value) -> String {
+    PRETTY.with(|p| p.set(true));
+    let out = to_yaml(v);
+    PRETTY.with(|p| p.set(false));
+    out
+}
+
 /// yaml.Marshal output (ends with a newline).
 pub fn to_yaml(v: &Value) -> String {
     let mut out = String::new();
@@ -73,7 +90,8 @@ fn emit_map(
             }
             Value::List(l) if !l.is_empty() => {
                 out.push('\n');
-                emit_seq(out, l, indent, false);
+                let seq_indent = if pretty() { indent + 2 } else { indent };
+                emit_seq(out, l, seq_indent, false);
             }
             Value::Object(o) => {
                 let mut tmp = std::collections::BTreeMap::new();
@@ -322,13 +340,15 @@ fn scalar_string(s: &str, block_indent: usize, simple_key: bool, col: usize) -> 
     if style == Style::Literal && (!a.block || simple_key) {
         style = Style::Double;
     }
-    let folds = !simple_key && col + s.chars().count() > BEST_WIDTH && s.contains(' ');
+    let folds = !pretty() && !simple_key && col + s.chars().count() > BEST_WIDTH && s.contains(' ');
     match style {
         Style::Plain if folds => fold_plain(s, block_indent, col),
         Style::Plain => s.to_string(),
         Style::Single if folds => fold_single(s, block_indent, col),
         Style::Single => format!("'{}'", s.replace('\'', "''")),
-        Style::Double => double_quoted(s, (!simple_key).then_some((block_indent, col))),
+        Style::Double => {
+            double_quoted(s, (!simple_key && !pretty()).then_some((block_indent, col)))
+        }
         Style::Literal => literal(s, block_indent),
     }
 }
