@@ -244,6 +244,7 @@ impl Exec<'_> {
     }
 
     pub(crate) fn eval_arg(&mut self, dot: &Val, typ: P, a: &Arg) -> R<Value> {
+        self.last_pos = a.pos();
         let v = match a {
             Arg::Dot(_) => dot.clone(),
             Arg::Nil(pos) => {
@@ -267,7 +268,17 @@ impl Exec<'_> {
                     self.eval_field_chain(dot, v, a, &idents[1..], std::slice::from_ref(a), None)?
                 }
             }
-            Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
+            Arg::Pipe(p) => {
+                let v = self.eval_pipeline(dot, p)?;
+                if typ == P::Any {
+                    return Ok(v.v);
+                }
+                let at = self.last_pos;
+                let node = find_arg(p, at)
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| p.to_string());
+                return self.validate(v, typ, at, &node);
+            }
             Arg::Identifier { name, pos, func } => {
                 let cmd = Command {
                     pos: *pos,
@@ -383,6 +394,7 @@ impl Exec<'_> {
         args: &[Arg],
         fin: Option<Val>,
     ) -> R<Val> {
+        self.last_pos = pos;
         let Some(def) = resolved.or_else(|| funcs::lookup(name)) else {
             return Err(self.err_at(
                 pos,
@@ -500,4 +512,31 @@ impl Exec<'_> {
             }
         }
     }
+}
+
+/// The argument node at byte offset `pos` inside a pipeline.
+fn find_arg(p: &Pipe, pos: usize) -> Option<&Arg> {
+    for c in &p.cmds {
+        for a in &c.args {
+            if a.pos() == pos && !matches!(a, Arg::Pipe(_)) {
+                return Some(a);
+            }
+            match a {
+                Arg::Pipe(inner) => {
+                    if let Some(f) = find_arg(inner, pos) {
+                        return Some(f);
+                    }
+                }
+                Arg::Chain { node, .. } => {
+                    if let Arg::Pipe(inner) = &**node
+                        && let Some(f) = find_arg(inner, pos)
+                    {
+                        return Some(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }

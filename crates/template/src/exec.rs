@@ -50,6 +50,9 @@ pub struct Exec<'t> {
     pub(crate) out: String,
     pub(crate) depth: usize,
     pub(crate) include_depth: usize,
+    /// Where Go's executor last stood (its `s.node`): the byte offset of the last argument or
+    /// function evaluated; a type error after a parenthesised pipeline is reported there.
+    pub(crate) last_pos: usize,
     /// Helm's includedNames: how deep each template name is nested in `include` calls.
     pub(crate) include_counts: HashMap<String, usize>,
     pub(crate) range_iters: u64,
@@ -69,6 +72,7 @@ impl<'t> Exec<'t> {
             out: String::new(),
             depth: 0,
             include_depth: 0,
+            last_pos: 0,
             include_counts: HashMap::new(),
             range_iters: 0,
             replacements: Vec::new(),
