@@ -202,7 +202,8 @@ fn render_on_this_thread(dir: &Path, opts: &RenderOptions) -> Result<Rendered, F
         .into_iter()
         .map(|(n, d)| (n, String::from_utf8_lossy(d).into_owned()))
         .collect();
-    match sort::print(&crds, files, opts, &mut log) {
+    let (files, bad_utf8) = files;
+    match sort::print(&crds, files, &bad_utf8, opts, &mut log) {
         Ok(sort::Printed::Manifest(manifest)) => Ok(Rendered { manifest, log }),
         Ok(sort::Printed::ShowOnlyMissing(e)) => Err(Failure {
             error: e,

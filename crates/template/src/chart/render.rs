@@ -84,15 +84,37 @@ fn sort_names(names: &mut [String]) {
     });
 }
 
-/// Renders every template of the tree; returns file name -> output (partials excluded).
-pub fn render_all(
-    root: &Chart,
-    vals: &Value,
-    common: &Common,
-) -> Result<BTreeMap<String, String>, Error> {
+/// What go-yaml's reader says about the first invalid UTF-8 sequence in `b`.
+pub fn utf8_problem(b: &[u8]) -> Option<&'static str> {
+    let e = std::str::from_utf8(b).err()?;
+    let rest = &b[e.valid_up_to()..];
+    let lead = rest[0];
+    let width = match lead {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return Some("invalid leading UTF-8 octet"),
+    };
+    if rest.len() < width {
+        return Some("incomplete UTF-8 octet sequence");
+    }
+    if rest[1..width].iter().any(|c| c & 0xc0 != 0x80) {
+        return Some("invalid trailing UTF-8 octet");
+    }
+    Some("invalid length of a UTF-8 sequence")
+}
+
+/// Rendered files: name -> output (partials excluded), and for files whose source was not
+/// UTF-8, go-yaml's complaint about it.
+pub type RenderedFiles = (BTreeMap<String, String>, BTreeMap<String, &'static str>);
+
+/// Renders every template of the tree.
+pub fn render_all(root: &Chart, vals: &Value, common: &Common) -> Result<RenderedFiles, Error> {
     let mut nodes = Vec::new();
     collect(root, vals.clone(), true, common, &mut nodes);
     let mut owner: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    let mut bad_utf8 = BTreeMap::new();
     for (i, n) in nodes.iter().enumerate() {
         for (name, data) in &n.chart.templates {
             let base = name.rsplit('/').next().unwrap_or(name);
@@ -100,7 +122,11 @@ pub fn render_all(
                 continue;
             }
             let src = String::from_utf8_lossy(data).into_owned();
-            owner.insert(format!("{}/{name}", n.chart.full_path), (i, src));
+            let full = format!("{}/{name}", n.chart.full_path);
+            if let Some(p) = utf8_problem(data) {
+                bad_utf8.insert(full.clone(), p);
+            }
+            owner.insert(full, (i, src));
         }
     }
     let mut names: Vec<String> = owner.keys().cloned().collect();
@@ -147,7 +173,7 @@ pub fn render_all(
         }
         out.insert(name, text);
     }
-    Ok(out)
+    Ok((out, bad_utf8))
 }
 
 /// Helm's cleanupParseError: `parse error at (FILE:LINE): MSG`.

@@ -204,6 +204,7 @@ pub(super) enum Printed {
 pub(super) fn print(
     crds: &[(String, String)],
     rendered: BTreeMap<String, String>,
+    bad_utf8: &BTreeMap<String, &'static str>,
     opts: &RenderOptions,
     log: &mut Vec<String>,
 ) -> Result<Printed, (Error, Option<String>)> {
@@ -215,7 +216,21 @@ pub(super) fn print(
             continue;
         }
         for doc in split_manifests(content) {
-            match classify(path, &doc, opts.helm, log) {
+            // bytes that were not UTF-8 in the template are still in Helm's output: its YAML
+            // reader refuses them
+            let invalid = bad_utf8
+                .get(path)
+                .filter(|_| doc.contains('\u{fffd}'))
+                .map(|p| {
+                    Error::Chart(format!(
+                        "YAML parse error on {path}: error converting YAML to JSON: yaml: {p}"
+                    ))
+                });
+            let classified = match invalid {
+                Some(e) => Err(e),
+                None => classify(path, &doc, opts.helm, log),
+            };
+            match classified {
                 Ok(Some((m, true))) => hooks.push(m),
                 Ok(Some((m, false))) => generic.push(m),
                 Ok(None) => {}
