@@ -74,11 +74,24 @@ fn derive_password(counter: u32, kind: &str, password: &str, user: &str, site: &
     salt.extend((user.len() as u32).to_be_bytes());
     salt.extend(user.as_bytes());
     let mut key = [0u8; 64];
-    let Ok(params) = scrypt::Params::new(15, 8, 2, 64) else {
-        return "failed to create password: bad scrypt parameters".into();
-    };
-    if let Err(e) = scrypt::scrypt(password.as_bytes(), &salt, &params, &mut key) {
-        return format!("failed to create password: {e}");
+    // scrypt N=32768 r=8 p=2 through aws-lc (optimised C even in debug builds)
+    // SAFETY: every pointer/length pair describes a live buffer of that length.
+    let ok = unsafe {
+        aws_lc_sys::EVP_PBE_scrypt(
+            password.as_ptr().cast(),
+            password.len(),
+            salt.as_ptr(),
+            salt.len(),
+            32768,
+            8,
+            2,
+            64 << 20,
+            key.as_mut_ptr(),
+            key.len(),
+        )
+    } == 1;
+    if !ok {
+        return "failed to create password: scrypt failed".into();
     }
     let mut msg = SEED.as_bytes().to_vec();
     msg.extend((site.len() as u32).to_be_bytes());
