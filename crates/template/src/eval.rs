@@ -495,7 +495,9 @@ impl Exec<'_> {
                 if let Some(old) = mutated {
                     self.propagate(&old, &v);
                 }
-                Ok(Val::new(v))
+                let mut v = Val::new(v);
+                v.typed = funcs::TYPED_ELEMS.contains(&name);
+                Ok(v)
             }
             Err(FnErr::Msg(m)) => {
                 Err(self.err_at(cmd.pos, cmd, format!("error calling {name}: {m}")))

@@ -16,14 +16,32 @@ use crate::{Limits, MissingKey, Templates};
 pub struct Val {
     pub v: Value,
     pub iface: bool,
+    /// A slice or map whose elements have concrete Go types (`[]string`, `[]int`,
+    /// `map[string]string`): ranging over it yields concrete values, not `interface{}` slots.
+    pub typed: bool,
 }
 
 impl Val {
     pub fn new(v: Value) -> Self {
-        Val { v, iface: false }
+        Val {
+            v,
+            iface: false,
+            typed: false,
+        }
     }
     pub fn iface(v: Value) -> Self {
-        Val { v, iface: true }
+        Val {
+            v,
+            iface: true,
+            typed: false,
+        }
+    }
+    fn elem(v: Value, typed: bool) -> Self {
+        Val {
+            v,
+            iface: !typed,
+            typed: false,
+        }
     }
 }
 
@@ -248,11 +266,11 @@ impl<'t> Exec<'t> {
             Value::List(l) => l
                 .iter()
                 .enumerate()
-                .map(|(i, e)| (Value::Int(i as i64), Val::iface(e.clone())))
+                .map(|(i, e)| (Value::Int(i as i64), Val::elem(e.clone(), val.typed)))
                 .collect(),
             Value::Map(m) => m
                 .iter()
-                .map(|(k, e)| (Value::String(k.clone()), Val::iface(e.clone())))
+                .map(|(k, e)| (Value::String(k.clone()), Val::elem(e.clone(), val.typed)))
                 .collect(),
             // text/template ranges over integers since Go 1.24; Helm 3.17 is built with Go 1.23
             Value::Int(_) | Value::I64(_) if self.set.options.helm == crate::HelmMajor::V3 => {

@@ -223,7 +223,7 @@ fn reformat_v4(text: &str) -> Option<String> {
             rest = inner;
             continue;
         }
-        blocks.push(format!("{loc}\n  {exec}:\n    {msg}\n"));
+        blocks.push(format!("{loc}\n  {exec}:\n    {}\n", msg.trim_end()));
         break;
     }
     let mut s = blocks.concat();

@@ -30,6 +30,25 @@ mod url;
 pub mod yaml_emit;
 
 pub use dicts::MUTATING;
+
+/// Functions returning slices or maps of a concrete element type (`[]string`, `[]int`,
+/// `map[string]string`, `[][]interface{}`): `range` over their result yields concrete values.
+pub const TYPED_ELEMS: &[&str] = &[
+    "until",
+    "untilStep",
+    "keys",
+    "sortAlpha",
+    "splitList",
+    "split",
+    "splitn",
+    "toStrings",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexSplit",
+    "mustRegexSplit",
+    "chunk",
+    "mustChunk",
+];
 pub use text::parse_semver as parse_semver_lenient;
 
 /// A Go parameter type, as far as templates can tell them apart.

@@ -2,12 +2,14 @@
 //! (Helm 3.17.0 and 4.1.4, installed by scripts/services/helm.sh) and through Midplane's
 //! `midplane template --helm 3|4`; every difference in stdout, stderr or success fails.
 //!
-//! `MIDPLANE_DIFF_FILTER=substring` runs only the cases whose name contains it.
+//! `MIDPLANE_DIFF_FILTER=substring` runs only the cases whose name contains it;
+//! `MIDPLANE_DIFF_SEED` / `MIDPLANE_DIFF_RANDOM` pick the generated templates (random.rs).
 
 mod charts;
 mod checks;
 mod functions;
 mod harness;
+mod random;
 
 use harness::Helm;
 
@@ -53,4 +55,28 @@ fn functions_match_helm3() {
 fn functions_match_helm4() {
     let (passed, failures) = functions::run_all(Helm::V4, filter().as_deref());
     report("function", Helm::V4, passed, failures);
+}
+
+fn random_cases() -> Vec<functions::Case> {
+    let seed = std::env::var("MIDPLANE_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let count = std::env::var("MIDPLANE_DIFF_RANDOM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
+    random::cases(seed, count)
+}
+
+#[test]
+fn random_templates_match_helm3() {
+    let (passed, failures) = functions::run_cases(Helm::V3, random_cases());
+    report("random template", Helm::V3, passed, failures);
+}
+
+#[test]
+fn random_templates_match_helm4() {
+    let (passed, failures) = functions::run_cases(Helm::V4, random_cases());
+    report("random template", Helm::V4, passed, failures);
 }
