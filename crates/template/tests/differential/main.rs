@@ -7,6 +7,7 @@
 
 mod charts;
 mod checks;
+mod coverage;
 mod functions;
 mod harness;
 mod random;
@@ -79,4 +80,19 @@ fn random_templates_match_helm3() {
 fn random_templates_match_helm4() {
     let (passed, failures) = functions::run_cases(Helm::V4, random_cases());
     report("random template", Helm::V4, passed, failures);
+}
+
+#[test]
+fn every_helm_function_has_a_differential_case() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/functions");
+    let missing = coverage::uncovered(&dir);
+    assert!(
+        missing.is_empty(),
+        "functions with no case in tests/corpus/functions: {missing:?}"
+    );
+    let unknown: Vec<_> = coverage::HELM_FUNCTIONS
+        .iter()
+        .filter(|n| !midplane_template::funcs::exists(n))
+        .collect();
+    assert!(unknown.is_empty(), "functions Midplane lacks: {unknown:?}");
 }

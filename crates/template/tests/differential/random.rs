@@ -38,9 +38,26 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "redis", "Alpha", "beta gamma", "x-y_z", "", "yes", "on", "123", "1.5", "null", "a: b",
-    "#hash", "  padded  ", "multi\\nline", "tab\\there", "ünï", "CamelCase", "snake_case",
-    "\\\"q\\\"", "long text that keeps going for a while so the YAML emitter has to fold it somewhere",
+    "redis",
+    "Alpha",
+    "beta gamma",
+    "x-y_z",
+    "",
+    "yes",
+    "on",
+    "123",
+    "1.5",
+    "null",
+    "a: b",
+    "#hash",
+    "  padded  ",
+    "multi\\nline",
+    "tab\\there",
+    "ünï",
+    "CamelCase",
+    "snake_case",
+    "\\\"q\\\"",
+    "long text that keeps going for a while so the YAML emitter has to fold it somewhere",
 ];
 
 /// A values document with typed leaves, and where each kind of leaf lives.
@@ -83,7 +100,8 @@ pub fn values(r: &mut Rng) -> Values {
             .push_str(&format!("n{i}: {}\n", r.below(100_000) as i64 - 1000));
         v.nums.push(format!(".Values.n{i}"));
     }
-    v.yaml.push_str(&format!("f0: {}.{}\n", r.below(50), r.below(99)));
+    v.yaml
+        .push_str(&format!("f0: {}.{}\n", r.below(50), r.below(99)));
     v.nums.push(".Values.f0".into());
     v.yaml.push_str("b0: true\nb1: false\n");
     v.bools.extend([".Values.b0".into(), ".Values.b1".into()]);
@@ -97,7 +115,8 @@ pub fn values(r: &mut Rng) -> Values {
         for k in 0..1 + r.below(4) {
             v.yaml.push_str(&format!("  k{k}: {}\n", yaml_scalar(r)));
         }
-        v.yaml.push_str("  inner:\n    deep: \"x\"\n    list: [1, 2]\n");
+        v.yaml
+            .push_str("  inner:\n    deep: \"x\"\n    list: [1, 2]\n");
         v.maps.push(format!(".Values.m{i}"));
         v.strs.push(format!(".Values.m{i}.inner.deep"));
     }
@@ -124,9 +143,14 @@ struct Gen<'a> {
 
 impl Gen<'_> {
     fn any(&mut self, d: usize) -> String {
-        let k = *self
-            .r
-            .pick(&[Kind::Str, Kind::Str, Kind::Int, Kind::Bool, Kind::List, Kind::Map]);
+        let k = *self.r.pick(&[
+            Kind::Str,
+            Kind::Str,
+            Kind::Int,
+            Kind::Bool,
+            Kind::List,
+            Kind::Map,
+        ]);
         self.expr(k, d)
     }
 
@@ -174,7 +198,11 @@ impl Gen<'_> {
                 2 => format!("(trim {})", self.expr(Kind::Str, d)),
                 3 => format!("(quote {})", self.any(d)),
                 4 => format!("(squote {})", self.any(d)),
-                5 => format!("(printf \"%v-%s\" {} {})", self.any(d), self.expr(Kind::Str, d)),
+                5 => format!(
+                    "(printf \"%v-%s\" {} {})",
+                    self.any(d),
+                    self.expr(Kind::Str, d)
+                ),
                 6 => format!("(toString {})", self.any(d)),
                 7 => format!("(replace \"a\" \"_\" {})", self.expr(Kind::Str, d)),
                 8 => format!("(trunc {} {})", self.r.below(8), self.expr(Kind::Str, d)),
@@ -204,15 +232,35 @@ impl Gen<'_> {
             },
             Kind::Int => match self.r.below(7) {
                 0 => format!("(len {})", self.expr(Kind::Str, d)),
-                1 => format!("(add {} {})", self.expr(Kind::Int, d), self.expr(Kind::Int, d)),
-                2 => format!("(sub {} {})", self.expr(Kind::Int, d), self.expr(Kind::Int, d)),
-                3 => format!("(mul {} {})", self.expr(Kind::Int, d), self.expr(Kind::Int, d)),
-                4 => format!("(max {} {})", self.expr(Kind::Int, d), self.expr(Kind::Int, d)),
+                1 => format!(
+                    "(add {} {})",
+                    self.expr(Kind::Int, d),
+                    self.expr(Kind::Int, d)
+                ),
+                2 => format!(
+                    "(sub {} {})",
+                    self.expr(Kind::Int, d),
+                    self.expr(Kind::Int, d)
+                ),
+                3 => format!(
+                    "(mul {} {})",
+                    self.expr(Kind::Int, d),
+                    self.expr(Kind::Int, d)
+                ),
+                4 => format!(
+                    "(max {} {})",
+                    self.expr(Kind::Int, d),
+                    self.expr(Kind::Int, d)
+                ),
                 5 => format!("(int {})", self.expr(Kind::Int, d)),
                 _ => format!("(len {})", self.expr(Kind::List, d)),
             },
             Kind::Bool => match self.r.below(7) {
-                0 => format!("(eq {} {})", self.expr(Kind::Str, d), self.expr(Kind::Str, d)),
+                0 => format!(
+                    "(eq {} {})",
+                    self.expr(Kind::Str, d),
+                    self.expr(Kind::Str, d)
+                ),
                 1 => format!("(and {} {})", self.expr(Kind::Bool, d), self.any(d)),
                 2 => format!("(not {})", self.any(d)),
                 3 => format!(
@@ -255,7 +303,11 @@ impl Gen<'_> {
     fn stmt(&mut self, d: usize) -> String {
         let l = if self.r.chance(20) { "{{- " } else { "{{ " };
         let rt = if self.r.chance(20) { " -}}" } else { " }}" };
-        match if d == 0 { self.r.below(3) } else { self.r.below(9) } {
+        match if d == 0 {
+            self.r.below(3)
+        } else {
+            self.r.below(9)
+        } {
             0 => format!("{}\n", word(&mut self.r).replace('\\', "")),
             1 | 2 => format!("{l}{}{rt}", self.any(3)),
             3 => format!(
@@ -264,10 +316,7 @@ impl Gen<'_> {
                 self.block(d - 1),
                 self.block(d - 1)
             ),
-            4 => format!(
-                "{l}with {}{rt}{{{{ toJson . }}}}{l}end{rt}",
-                self.any(2)
-            ),
+            4 => format!("{l}with {}{rt}{{{{ toJson . }}}}{l}end{rt}", self.any(2)),
             5 => {
                 self.vars.push("$v");
                 let body = format!("[{{{{ $i }}}}]{}", self.block(d - 1));
@@ -288,7 +337,8 @@ impl Gen<'_> {
             _ => format!(
                 "{l}{} | {}{rt}",
                 self.expr(Kind::Str, 2),
-                self.r.pick(&["upper", "quote", "b64enc", "toYaml", "len", "nindent 4"])
+                self.r
+                    .pick(&["upper", "quote", "b64enc", "toYaml", "len", "nindent 4"])
             ),
         }
     }
