@@ -159,7 +159,7 @@ pub fn format_float32_g(f: f64) -> String {
     let nd = digits.len() as i32;
     let exp = dp - 1;
     let neg = f.is_sign_negative() && f != 0.0;
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         return fmt_e(neg, &digits, dp, Some((nd - 1) as usize), false);
     }
     fmt_f(neg, &digits, dp, (nd - dp).max(0) as usize)

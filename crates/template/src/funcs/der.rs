@@ -153,8 +153,11 @@ pub fn read(data: &[u8]) -> Option<(u8, &[u8], usize)> {
     Some((tag, content, hdr + len))
 }
 
+/// One TLV: tag, content, and the whole encoding (header included).
+pub type Tlv<'a> = (u8, &'a [u8], &'a [u8]);
+
 /// The TLVs inside a constructed value.
-pub fn children(mut data: &[u8]) -> Option<Vec<(u8, &[u8], &[u8])>> {
+pub fn children(mut data: &[u8]) -> Option<Vec<Tlv<'_>>> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (tag, content, used) = read(data)?;
