@@ -89,7 +89,8 @@ fn find(h: Helm) -> Result<PathBuf, String> {
 fn helm_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("midplane-helm-home-{}", std::process::id()));
+        // one directory for every run: `helm template` reads it and writes nothing there
+        let dir = std::env::temp_dir().join("midplane-diff-helm-home");
         std::fs::create_dir_all(&dir).expect("create helm home");
         dir
     })
