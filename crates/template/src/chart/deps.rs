@@ -3,13 +3,15 @@
 //! how chart defaults, subchart sections and globals combine with the user's values.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::load::Chart;
 use super::meta::Dependency;
 use crate::error::Error;
 use crate::funcs::semver_range_matches;
 use crate::value::Value;
+
+pub use super::coalesce::coalesce_values;
+use super::coalesce::merge_values;
 
 type Map = BTreeMap<String, Value>;
 
@@ -178,7 +180,7 @@ fn process_import_values(c: &mut Chart) -> Result<(), Error> {
     if c.metadata.dependencies.is_none() {
         return Ok(());
     }
-    let cvals = coalesce(c, &Value::empty_map(), true)?;
+    let cvals = merge_values(c, &Value::empty_map())?;
     // Go's maps are references: an imported table stays the child's own map, so later imports
     // merged into it show up in the child's values too. The arena keeps that sharing.
     let mut heap = Heap::default();
@@ -320,144 +322,6 @@ fn child_parent(child: &str, parent: &str) -> Value {
     m.insert("child".into(), Value::from(child));
     m.insert("parent".into(), Value::from(parent));
     Value::map(m)
-}
-
-/// CoalesceValues(chart, vals): the chart's defaults and its subcharts' under `vals`.
-pub fn coalesce_values(c: &Chart, vals: &Value) -> Result<Value, Error> {
-    coalesce(c, vals, false)
-}
-
-/// coalesce(): values of `ch` and its dependencies merged under `dest` (which wins).
-pub fn coalesce(ch: &Chart, dest: &Value, merge: bool) -> Result<Value, Error> {
-    let mut d = match dest {
-        Value::Map(m) => (**m).clone(),
-        _ => Map::new(),
-    };
-    coalesce_into(ch, &mut d, merge)?;
-    Ok(Value::map(d))
-}
-
-fn coalesce_into(ch: &Chart, dest: &mut Map, merge: bool) -> Result<(), Error> {
-    coalesce_chart_values(ch, dest, merge);
-    coalesce_deps(ch, dest, merge)
-}
-
-fn coalesce_deps(ch: &Chart, dest: &mut Map, merge: bool) -> Result<(), Error> {
-    for sub in &ch.dependencies {
-        let name = sub.name().to_string();
-        match dest.get(&name) {
-            None => {
-                dest.insert(name.clone(), Value::empty_map());
-            }
-            Some(Value::Map(_)) => {}
-            Some(other) => {
-                return Err(Error::Chart(format!(
-                    "type mismatch on {name}: %!t({}={})",
-                    go_type(other),
-                    other.to_go_string()
-                )));
-            }
-        }
-        let mut dv = match dest.get(&name) {
-            Some(Value::Map(m)) => (**m).clone(),
-            _ => Map::new(),
-        };
-        coalesce_globals(&mut dv, dest);
-        coalesce_into(sub, &mut dv, merge)?;
-        dest.insert(name, Value::map(dv));
-    }
-    Ok(())
-}
-
-fn go_type(v: &Value) -> &'static str {
-    match v {
-        Value::String(_) => "string",
-        Value::Float(_) => "float64",
-        Value::Int(_) => "int",
-        Value::I64(_) => "int64",
-        Value::List(_) => "[]interface {}",
-        _ => "interface {}",
-    }
-}
-
-/// coalesceGlobals: the parent's globals over the subchart's.
-fn coalesce_globals(dest: &mut Map, src: &Map) {
-    let mut dg = match dest.get("global") {
-        None => Map::new(),
-        Some(Value::Map(m)) => (**m).clone(),
-        Some(_) => return,
-    };
-    let sg = match src.get("global") {
-        None => Map::new(),
-        Some(Value::Map(m)) => (**m).clone(),
-        Some(_) => return,
-    };
-    for (key, val) in sg {
-        match (&val, dg.get(&key)) {
-            (Value::Map(vv), None) => {
-                dg.insert(key, Value::Map(vv.clone()));
-            }
-            (Value::Map(vv), Some(Value::Map(destv))) => {
-                let mut vv = (**vv).clone();
-                coalesce_tables(&mut vv, destv, true);
-                dg.insert(key, Value::map(vv));
-            }
-            (Value::Map(_), Some(_)) => {}
-            (_, Some(Value::Map(_))) => {}
-            _ => {
-                dg.insert(key, val);
-            }
-        }
-    }
-    dest.insert("global".into(), Value::map(dg));
-}
-
-/// coalesceValues: the chart's own values.yaml under `v`.
-fn coalesce_chart_values(c: &Chart, v: &mut Map, merge: bool) {
-    let Value::Map(vc) = &c.values else { return };
-    for (key, val) in vc.iter() {
-        match v.get_mut(key) {
-            Some(Value::Nil) if !merge => {
-                v.remove(key);
-            }
-            Some(Value::Map(dest)) => {
-                if let Value::Map(src) = val {
-                    let merge = merge || c.dependencies.iter().any(|d| d.name() == key);
-                    coalesce_tables(Arc::make_mut(dest), src, merge);
-                }
-            }
-            Some(_) => {}
-            None => {
-                v.insert(key.clone(), val.clone());
-            }
-        }
-    }
-}
-
-/// coalesceTablesFullKey: `dst` is authoritative; with `merge` off its nulls delete keys.
-pub fn coalesce_tables(dst: &mut Map, src: &Map, merge: bool) {
-    let mut src = src.clone();
-    for (key, val) in dst.iter() {
-        if matches!(val, Value::Nil) {
-            src.insert(key.clone(), Value::Nil);
-        }
-    }
-    for (key, val) in src {
-        match dst.get_mut(&key) {
-            Some(Value::Nil) if !merge => {
-                dst.remove(&key);
-            }
-            None => {
-                dst.insert(key, val);
-            }
-            Some(Value::Map(dv)) => {
-                if let Value::Map(sv) = &val {
-                    coalesce_tables(Arc::make_mut(dv), sv, merge);
-                }
-            }
-            Some(_) => {}
-        }
-    }
 }
 
 /// The values each chart's templates see: the root's coalesced values, and for a subchart

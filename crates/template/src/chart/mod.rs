@@ -11,6 +11,7 @@ use crate::{Options, Templates, gofmt, values};
 
 mod capabilities;
 pub mod cli;
+mod coalesce;
 mod deps;
 mod files;
 mod load;
@@ -162,8 +163,36 @@ fn render_on_this_thread(dir: &Path, opts: &RenderOptions) -> Result<Rendered, F
     } else {
         opts.namespace.clone()
     };
-    deps::process(&mut chart, &user)?;
-    let vals = deps::coalesce_values(&chart, &user)?;
+    coalesce::take_warnings(helm);
+    let processed = deps::process(&mut chart, &user);
+    log.extend(coalesce::take_warnings(helm));
+    let vals = match (processed, helm) {
+        (Err(e), HelmMajor::V4) => {
+            // Helm 4's install action logs and wraps what ProcessDependencies returns
+            let e = e.to_string();
+            log.push(format!(
+                "level=ERROR msg=\"chart dependencies processing failed\" error={}",
+                gofmt::quote(&e)
+            ));
+            Err(Error::Chart(format!(
+                "chart dependencies processing failed: {e}"
+            )))
+        }
+        (Err(e), HelmMajor::V3) => Err(e),
+        (Ok(()), _) => deps::coalesce_values(&chart, &user),
+    };
+    log.extend(coalesce::take_warnings(helm));
+    let vals = match vals {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Failure {
+                error: e,
+                rendered: false,
+                partial: None,
+                log,
+            });
+        }
+    };
     if !opts.skip_schema_validation {
         let problems = schema::validate_tree(&chart, &vals, helm);
         if !problems.is_empty() {
