@@ -59,6 +59,9 @@ enum Command {
         /// How long emulated Pods take to turn Ready.
         #[arg(long, default_value_t = 500)]
         pod_ready_delay_ms: u64,
+        /// How Pods run: real local processes or simulated (auto: processes when possible).
+        #[arg(long, value_enum, default_value = "auto")]
+        pods: commands::dev::Pods,
         /// Publish the platform's events on this RabbitMQ (AMQP URL).
         #[arg(long, env = "MIDPLANE_BUS__URL")]
         bus: Option<String>,
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             state,
             port,
             pod_ready_delay_ms,
+            pods,
             bus,
         } => runtime().and_then(|rt| {
             init_logs();
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
                 state: &state,
                 port,
                 pod_ready_delay_ms,
+                pods,
                 bus,
             }))
         }),

@@ -1,23 +1,11 @@
 //! `midplane dev` as a new user meets it: start it, apply the example with
 //! `midplane apply`, watch it with `midplane get` and stock kubectl, delete it.
 
+mod common;
+use common::{Dev, root};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn midplane(kubeconfig: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_midplane"))
@@ -56,7 +44,14 @@ fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 fn dev_apply_get_kubectl_delete() {
     let state = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_midplane"))
-        .args(["dev", "--pod-ready-delay-ms", "100", "--state"])
+        .args([
+            "dev",
+            "--pods",
+            "simulated",
+            "--pod-ready-delay-ms",
+            "100",
+            "--state",
+        ])
         .arg(state.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

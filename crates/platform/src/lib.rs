@@ -44,7 +44,16 @@ pub struct PlatformConfig {
     pub controllers: bool,
     /// Planned switchovers go through this agent gateway (`http://host:port`).
     pub gateway: Option<String>,
+    /// The bearer token the Pods' agents require, written as the Secret the
+    /// Redis plugin mounts (`midplane-agent-token`, key `token`) into each
+    /// namespace of `app_namespaces`. Needed when Pods run for real.
+    pub agent_token: Option<String>,
+    /// Where Apps will be created (for the agent token Secret).
+    pub app_namespaces: Vec<String>,
 }
+
+/// The Secret the Redis plugin's agents read their token from.
+pub const AGENT_TOKEN_SECRET: &str = "midplane-agent-token";
 
 impl PlatformConfig {
     /// An in-process emulator with the bundled plugins and the controllers.
@@ -56,6 +65,8 @@ impl PlatformConfig {
             bus: None,
             controllers: true,
             gateway: None,
+            agent_token: None,
+            app_namespaces: vec!["default".into()],
         })
     }
 }
@@ -116,6 +127,9 @@ impl Platform {
             &cfg.plugins,
         )
         .await?;
+        if let Some(token) = &cfg.agent_token {
+            install_agent_token(&client, &cfg.app_namespaces, token).await?;
+        }
         let shutdown = Shutdown::new();
         let plugins = PluginStore::new(cfg.plugins.clone());
         let mut publishers = Vec::new();
@@ -337,6 +351,38 @@ async fn install(
             .map_err(failed(format!("plugin {}", plugin.id())))?;
     }
     Ok(())
+}
+
+/// The agents' token Secret in every namespace Apps will use.
+async fn install_agent_token(
+    client: &Client,
+    namespaces: &[String],
+    token: &str,
+) -> Result<(), PlatformError> {
+    use k8s_openapi::api::core::v1::Secret;
+    let pp = PatchParams::apply(INSTALLER).force();
+    for ns in namespaces {
+        let body = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": AGENT_TOKEN_SECRET, "namespace": ns,
+                         "labels": {midplane_api::labels::MANAGED_BY: midplane_api::labels::MANAGED_BY_VALUE}},
+            "stringData": {"token": token},
+        });
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .patch(AGENT_TOKEN_SECRET, &pp, &Patch::Apply(&body))
+            .await
+            .map_err(|source| PlatformError::Install {
+                what: format!("the agent token Secret in {ns}"),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// A random token: 32 random bytes, hex.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn typed(body: &mut serde_json::Value, api_version: &str, kind: &str) {
