@@ -135,15 +135,15 @@ fn objects(docs: Vec<Value>) -> BTreeMap<String, Value> {
         if d["kind"] == "Namespace" {
             continue;
         }
-        if d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm" {
-            if let Some(l) = d["metadata"]["labels"].as_object_mut() {
-                for k in [
-                    "app.kubernetes.io/instance",
-                    "app.kubernetes.io/managed-by",
-                    "helm.sh/chart",
-                ] {
-                    l.remove(k);
-                }
+        if d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+            && let Some(l) = d["metadata"]["labels"].as_object_mut()
+        {
+            for k in [
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/managed-by",
+                "helm.sh/chart",
+            ] {
+                l.remove(k);
             }
         }
         // get_mut, not indexing: IndexMut would add the keys it does not find.
@@ -152,15 +152,13 @@ fn objects(docs: Vec<Value>) -> BTreeMap<String, Value> {
             .and_then(|s| s.get_mut("template"))
             .and_then(|t| t.get_mut("metadata"))
             .and_then(Value::as_object_mut)
-        {
-            if let Some(a) = template
+            && let Some(a) = template
                 .get_mut("annotations")
                 .and_then(Value::as_object_mut)
-            {
-                a.remove("checksum/config");
-                if a.is_empty() {
-                    template.remove("annotations");
-                }
+        {
+            a.remove("checksum/config");
+            if a.is_empty() {
+                template.remove("annotations");
             }
         }
         let key = format!(
