@@ -228,6 +228,11 @@ impl Rollouts {
         })
     }
 
+    /// An explicit resume: the rollout (failed or not) is tracked afresh.
+    pub fn resume(&self, group: &Group) {
+        self.take(group);
+    }
+
     pub fn forget(&self, group: &Group) {
         self.take(group);
     }

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod live;
 pub mod memo;
+pub mod observe;
 pub mod owned;
 pub mod prune;
 pub mod reconcile;

@@ -34,11 +34,13 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
             return status::render_failed(&group, status, reason, message, &ctx).await;
         }
     };
+    let seen = roles::from_agents(&group, &mut status, &rendered, &ctx).await;
     let mut plan = rollout::step(&status, &rendered);
     let applied = apply::apply(&group, &rendered, &mut plan, &mut status, &ctx).await?;
     prune::prune(&group, &rendered.summary, &rendered.live, &ctx).await?;
     let relabelling = roles::relabel(&rendered, &plan.primary, &ctx).await?;
-    let outcome = status::update(&group, &mut status, &rendered, &plan, &applied, &ctx).await?;
+    let outcome =
+        status::update(&group, &mut status, &rendered, &plan, &applied, &seen, &ctx).await?;
     announce::outcome(&group, &status, &outcome, &plan.primary, &ctx).await;
 
     let settled = outcome.all_ready && !rendered.expecting && !relabelling;

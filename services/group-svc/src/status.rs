@@ -7,6 +7,7 @@ use crate::Context;
 use crate::apply::Applied;
 use crate::lifecycle;
 use crate::memo::RenderSummary;
+use crate::observe::Seen;
 use crate::render::Rendered;
 use crate::rollout::{LiveInstance, RolloutStep};
 use k8s_openapi::api::core::v1::Pod;
@@ -41,6 +42,8 @@ pub struct Inputs<'a> {
     pub deferred: Option<&'a str>,
     pub generation: Option<i64>,
     pub now: String,
+    /// What agent 1 of each Pod reports (empty without a gateway).
+    pub seen: &'a Seen,
 }
 
 /// Computes the status from the pipeline's hand-offs and writes it if it changed.
@@ -50,6 +53,7 @@ pub async fn update(
     rendered: &Rendered,
     step: &RolloutStep,
     _applied: &Applied,
+    seen: &Seen,
     ctx: &Context,
 ) -> Result<Outcome, ReconcileError> {
     let outcome = compute(
@@ -63,6 +67,7 @@ pub async fn update(
             deferred: step.plan.as_ref().and_then(|p| p.deferred.as_deref()),
             generation: group.meta().generation,
             now: Timestamp::now().to_string(),
+            seen,
         },
     );
     let mut outcome = outcome;
@@ -175,7 +180,12 @@ fn instance_statuses(
         } else {
             "replica"
         };
+        let agent = pod.and_then(|p| i.seen.pods.get(&p.name_any()));
         let next = InstanceStatus {
+            agent: agent.map(|a| a.agent_phase().to_string()),
+            agent_message: agent
+                .map(|a| a.error.clone().unwrap_or_else(|| a.message.clone()))
+                .filter(|m| !m.is_empty()),
             name: name.clone(),
             pod: pod.map(|p| p.name_any()),
             phase: phase.to_string(),
