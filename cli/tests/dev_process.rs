@@ -13,25 +13,13 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams};
 use midplane_e2e::eventually;
 use midplane_e2e::process::{alive, cmdline, pid, ready, redis_cli, restarts};
+mod common;
+use common::{Dev, root};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const GROUP: &str = "shop-cache-0";
-
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// Starts `midplane dev`; returns it with its first lines and the kubeconfig path.
 fn start_dev(state: &std::path::Path) -> (Dev, Vec<String>, String) {

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::{env, fs, io};
 
+// Setting PROTOC for tonic-build is the one unsafe call (see SAFETY below).
+#[allow(unsafe_code)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let mut files = Vec::new();

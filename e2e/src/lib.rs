@@ -116,10 +116,37 @@ where
         .items
         .iter()
         .filter(|o| o.meta().deletion_timestamp.is_none())
-        .map(|o| o.name_any())
+        .map(kube::ResourceExt::name_any)
         .collect();
     v.sort();
     v
+}
+
+/// The bundled Redis plugin's ConfigMap for the plugin namespace, its files
+/// (keys as in the ConfigMap: `plugin.yaml`, `values.yaml`,
+/// `templates.<file>`) edited by `edit`.
+pub fn redis_plugin_config_map(
+    edit: impl FnOnce(&mut std::collections::BTreeMap<String, String>),
+) -> ConfigMap {
+    let plugin = midplane_plugin::registry::bundled()
+        .expect("bundled plugins")
+        .get("redis")
+        .expect("the redis plugin");
+    let mut cm = plugin.to_config_map("midplane-system");
+    edit(cm.data.get_or_insert_with(Default::default));
+    cm
+}
+
+/// Replaces `from` with `to` in the ConfigMap key `key` (which must hold it).
+pub fn replace_in(
+    files: &mut std::collections::BTreeMap<String, String>,
+    key: &str,
+    from: &str,
+    to: &str,
+) {
+    let text = files.get(key).cloned().unwrap_or_default();
+    assert!(text.contains(from), "{key} holds no {from:?}");
+    files.insert(key.to_string(), text.replace(from, to));
 }
 
 /// Applies a plugin ConfigMap as an operator would (server-side apply).

@@ -78,22 +78,16 @@ async fn plugin_update_flows_over_the_bus() {
     let first_content = content(deployments.clone()).await.expect("content hash");
 
     // A changed template default.
-    let plugin = bundled.get("redis").expect("redis");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "midplane-system");
-    let mut cm = plugin.to_config_map("midplane-system");
-    let values = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get("values.yaml"))
-        .cloned()
-        .unwrap_or_default();
-    cm.data.get_or_insert_with(Default::default).insert(
-        "values.yaml".into(),
-        values.replace(
-            "terminationGracePeriodSeconds: 30",
-            "terminationGracePeriodSeconds: 60",
-        ),
-    );
+    let mut cm = midplane_e2e::redis_plugin_config_map(|files| {
+        let grace = "terminationGracePeriodSeconds:";
+        midplane_e2e::replace_in(
+            files,
+            "values.yaml",
+            &format!("{grace} 30"),
+            &format!("{grace} 60"),
+        );
+    });
     apply_cm(&cms, &cm).await;
     until("midplane.plugin.updated on the bus", 30, || {
         let seen = seen.clone();

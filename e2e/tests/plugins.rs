@@ -38,15 +38,10 @@ async fn readiness(client: &kube::Client, name: &str) -> Option<(String, String,
 
 /// The bundled Redis plugin's ConfigMap, with its plugin.yaml edited.
 fn redis_config_map(edit: impl Fn(&str) -> String) -> ConfigMap {
-    let plugin = midplane_plugin::registry::bundled()
-        .expect("bundled")
-        .get("redis")
-        .expect("redis");
-    let mut cm = plugin.to_config_map("midplane-system");
-    let data = cm.data.get_or_insert_with(BTreeMap::new);
-    let meta = data.get("plugin.yaml").cloned().unwrap_or_default();
-    data.insert("plugin.yaml".into(), edit(&meta));
-    cm
+    midplane_e2e::redis_plugin_config_map(|files| {
+        let meta = files.get("plugin.yaml").cloned().unwrap_or_default();
+        files.insert("plugin.yaml".into(), edit(&meta));
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +110,7 @@ async fn a_broken_plugin_is_reported_once() {
         .content_hash
         .clone();
 
-    let mut broken = redis_config_map(|meta| meta.to_string());
+    let mut broken = redis_config_map(std::string::ToString::to_string);
     broken.data.get_or_insert_with(BTreeMap::new).insert(
         "templates.service.yaml".into(),
         "kind: Service\nmetadata:\n  name: {{ .Group.Name | nosuchfunc }}\n".into(),

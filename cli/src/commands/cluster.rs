@@ -35,6 +35,12 @@ fn namespace_of(app: &App, default_ns: &str) -> String {
 
 pub async fn apply(file: &Path, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
     let mut app = super::render::load_app(file)?;
+    // The App's own structure (everything that needs no plugin), as the App
+    // controller checks it first: a bad App is refused here naming every
+    // field, not found out later in its status. The plugin checks are the
+    // controller's, against the plugins the cluster serves.
+    midplane_api::validate::validate_app(&app)
+        .map_err(|errs| anyhow::anyhow!("{}: the App is invalid:\n{errs}", file.display()))?;
     let ns = namespace_of(&app, "default");
     app.metadata.namespace = Some(ns.clone());
     let client = client(kubeconfig).await?;
@@ -73,11 +79,10 @@ pub async fn delete(file: &Path, kubeconfig: Option<&Path>, wait: bool) -> anyho
 }
 
 fn ready(conditions: &[Condition]) -> (String, String) {
-    conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-        .unwrap_or_else(|| ("Unknown".into(), String::new()))
+    conditions.iter().find(|c| c.type_ == "Ready").map_or_else(
+        || ("Unknown".into(), String::new()),
+        |c| (c.status.clone(), c.reason.clone()),
+    )
 }
 
 fn table(rows: Vec<Vec<String>>) -> String {

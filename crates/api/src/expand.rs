@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(owner.controller, Some(true));
 
         let gs = groups(c);
-        let names: Vec<_> = gs.iter().map(|g| g.name_any()).collect();
+        let names: Vec<_> = gs.iter().map(kube::ResourceExt::name_any).collect();
         assert_eq!(names, ["cache-sessions-0", "cache-sessions-1"]);
         assert_eq!(gs[1].spec.shard, 1);
         assert_eq!(

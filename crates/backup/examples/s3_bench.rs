@@ -156,7 +156,7 @@ fn child_download(args: &[String]) -> Result<()> {
 /// Copies backup `id` (object and manifest) from the S3 server into a `file://` store at
 /// `root`.
 fn copy_backup(endpoint: &str, id: &str, root: &Path) -> Result<()> {
-    let s3 = store(&["".into(), "--endpoint".into(), endpoint.to_string()])?;
+    let s3 = store(&[String::new(), "--endpoint".into(), endpoint.to_string()])?;
     let fs = Store::new(
         StorageConfig::Fs {
             root: root.display().to_string(),

@@ -15,6 +15,7 @@ pub const MMAP_THRESHOLD: usize = 128 << 10;
 /// documentation). Process-wide and idempotent; the `midplane backup` commands call it, and a
 /// service running backups in its own process should call it once at start. Does nothing on
 /// other C libraries.
+#[allow(unsafe_code)] // mallopt, see SAFETY below
 pub fn bound_allocator_growth() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

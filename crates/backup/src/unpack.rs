@@ -106,7 +106,9 @@ impl FirstError {
 /// (the MDC), so damage is often caught earlier by the gzip CRC or the tar parser: say what it
 /// means.
 fn stream_message(e: &io::Error, algorithm: Algorithm) -> String {
-    let from_pgp = e.get_ref().is_some_and(|r| r.is::<PgpError>());
+    let from_pgp = e.get_ref().is_some_and(
+        <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::is::<PgpError>,
+    );
     let text = root_message(e);
     if algorithm == Algorithm::Gpg && !from_pgp && e.kind() == io::ErrorKind::InvalidData {
         format!(

@@ -118,6 +118,7 @@ print("OK")
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(unsafe_code)] // mkfifo, see SAFETY below
 async fn python_reads_backups_with_the_documented_recipes() {
     let python = std::path::PathBuf::from(
         std::env::var("MIDPLANE_TOOLS").unwrap_or_else(|_| "/var/tmp/midplane-tools".into()),

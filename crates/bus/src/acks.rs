@@ -88,7 +88,7 @@ async fn run(channel: Channel, mut rx: mpsc::UnboundedReceiver<Settle>, subscrib
                 return lost(&subscriber);
             }
         }
-        for (tag, state) in done.iter_mut() {
+        for (tag, state) in &mut done {
             if *state == State::Pending {
                 if channel
                     .basic_ack(*tag, BasicAckOptions { multiple: false })

@@ -216,14 +216,18 @@ fn describe(d: &lapin::message::Delivery) -> DeadLetter {
         Err(_) => (None, Some(String::from_utf8_lossy(&d.data).into_owned())),
     };
     DeadLetter {
-        id: event
-            .as_ref()
-            .map(|e| e.id.clone())
-            .or_else(|| d.properties.message_id().as_ref().map(|s| s.to_string())),
-        event_type: event
-            .as_ref()
-            .map(|e| e.event_type.clone())
-            .or_else(|| d.properties.kind().as_ref().map(|s| s.to_string())),
+        id: event.as_ref().map(|e| e.id.clone()).or_else(|| {
+            d.properties
+                .message_id()
+                .as_ref()
+                .map(std::string::ToString::to_string)
+        }),
+        event_type: event.as_ref().map(|e| e.event_type.clone()).or_else(|| {
+            d.properties
+                .kind()
+                .as_ref()
+                .map(std::string::ToString::to_string)
+        }),
         attempts: header_u32(headers, ATTEMPT_HEADER).unwrap_or(0),
         error,
         failed_at: header_str(headers, FAILED_AT_HEADER),

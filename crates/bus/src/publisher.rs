@@ -235,12 +235,20 @@ impl Publisher {
             channel,
             epoch,
         };
-        *self.inner.live.write().unwrap_or_else(|p| p.into_inner()) = Some(live.clone());
+        *self
+            .inner
+            .live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(live.clone());
         Ok(live)
     }
 
     fn current(&self) -> Option<Live> {
-        let live = self.inner.live.read().unwrap_or_else(|p| p.into_inner());
+        let live = self
+            .inner
+            .live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         live.as_ref()
             .filter(|l| l.channel.status().connected())
             .cloned()
@@ -249,7 +257,11 @@ impl Publisher {
     /// Drops the channel of `epoch` (if still current) so the next publish reconnects.
     fn invalidate(&self, epoch: u64) {
         let stale = {
-            let mut live = self.inner.live.write().unwrap_or_else(|p| p.into_inner());
+            let mut live = self
+                .inner
+                .live
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if live.as_ref().is_some_and(|l| l.epoch == epoch) {
                 live.take()
             } else {
@@ -269,7 +281,7 @@ impl Publisher {
             .inner
             .live
             .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(live) = live {
             let _ = live.channel.wait_for_confirms().await;

@@ -18,7 +18,7 @@ fn docs_dir() -> PathBuf {
 fn check(file: &str, generated: &str) {
     let path = docs_dir().join(file);
     if std::env::var("MIDPLANE_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(docs_dir()).unwrap();
+        std::fs::create_dir_all(docs_dir()).expect("docs dir");
         std::fs::write(&path, generated)
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         return;
@@ -192,15 +192,21 @@ fn typed_payload_round_trips_through_the_envelope() {
         "decoding as another type must fail"
     );
     let bad = br#"{"specversion":"0.3","id":"1","source":"/x","type":"t","time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","data":{}}"#;
-    let err = Envelope::from_bytes(bad).unwrap_err().to_string();
+    let err = Envelope::from_bytes(bad).expect_err("refused").to_string();
     assert!(err.contains("specversion"), "{err}");
     let props = env.amqp_properties();
     assert_eq!(
-        props.content_type().as_ref().map(|c| c.as_str()),
+        props
+            .content_type()
+            .as_ref()
+            .map(lapin::types::ShortString::as_str),
         Some("application/cloudevents+json; charset=utf-8")
     );
     assert_eq!(
-        props.message_id().as_ref().map(|c| c.as_str()),
+        props
+            .message_id()
+            .as_ref()
+            .map(lapin::types::ShortString::as_str),
         Some(env.id.as_str())
     );
     assert_eq!(props.delivery_mode(), &Some(2));

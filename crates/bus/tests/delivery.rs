@@ -25,7 +25,11 @@ fn counting(
 ) -> impl Fn(Received) -> std::future::Ready<Result<(), HandlerError>> + Send + Sync + 'static {
     move |r: Received| {
         let typed = r.event.decode::<PluginUpdated>();
-        *seen.lock().unwrap().entry(r.event.id.clone()).or_default() += 1;
+        *seen
+            .lock()
+            .expect("lock")
+            .entry(r.event.id.clone())
+            .or_default() += 1;
         std::future::ready(typed.map(|_| ()).map_err(HandlerError::from))
     }
 }

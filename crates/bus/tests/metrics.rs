@@ -63,7 +63,7 @@ impl Recorder for &'static Capture {
         let cell = self
             .counters
             .lock()
-            .unwrap()
+            .expect("metrics map")
             .entry(key_text(key))
             .or_default()
             .clone();
@@ -76,7 +76,7 @@ impl Recorder for &'static Capture {
         let cell = self
             .histograms
             .lock()
-            .unwrap()
+            .expect("metrics map")
             .entry(key_text(key))
             .or_default()
             .clone();
@@ -88,14 +88,14 @@ impl Capture {
     fn counter(&self, text: &str) -> u64 {
         self.counters
             .lock()
-            .unwrap()
+            .expect("metrics map")
             .get(text)
             .map_or(0, |c| c.0.load(Ordering::Relaxed))
     }
     fn samples(&self, text: &str) -> u64 {
         self.histograms
             .lock()
-            .unwrap()
+            .expect("metrics map")
             .get(text)
             .map_or(0, |c| c.0.load(Ordering::Relaxed))
     }

@@ -194,14 +194,20 @@ impl Applier {
     }
 
     fn wrote_lately(&self, key: &str, hash: &str) -> bool {
-        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         recent
             .get(key)
             .is_some_and(|(h, at)| h == hash && at.elapsed() < EXPECT_TTL)
     }
 
     fn remember(&self, key: String, hash: &str) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if recent.len() > 4096 && recent.len().is_power_of_two() {
             recent.retain(|_, (_, at)| at.elapsed() < EXPECT_TTL);
         }

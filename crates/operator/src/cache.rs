@@ -71,7 +71,10 @@ impl<K: Resource + Clone> LabelIndex<K> {
 
     /// Every object in `namespace` labelled `label=value`, by name.
     pub fn get(&self, namespace: &str, value: &str) -> Vec<Arc<K>> {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner
             .buckets
             .get(&(namespace.to_string(), value.to_string()))
@@ -82,12 +85,18 @@ impl<K: Resource + Clone> LabelIndex<K> {
     /// Whether the first LIST has been seen (before that the cache is empty,
     /// not "nothing exists").
     pub fn is_ready(&self) -> bool {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).ready
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ready
     }
 
     /// How many objects are cached (for metrics and tests).
     pub fn len(&self) -> usize {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         inner.filed.len()
     }
 
@@ -97,7 +106,10 @@ impl<K: Resource + Clone> LabelIndex<K> {
 
     /// Applies one watcher event.
     pub fn apply(&self, event: &watcher::Event<K>) {
-        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self
+            .inner
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let inner = &mut *guard;
         match event {
             watcher::Event::Apply(o) => file(

@@ -131,7 +131,7 @@ impl EventRecorder {
             // occurrence starts a new Event rather than patching a missing one.
             self.cache
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .by_key
                 .remove(&key);
             tracing::warn!(error = %e, reason, "could not publish Event");
@@ -158,7 +158,10 @@ impl EventRecorder {
             ]
             .map(|f| f.clone().unwrap_or_default()),
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.swept.is_none_or(|t| t + SWEEP_EVERY <= now) {
             cache.by_key.retain(|_, p| p.last + SERIES_TTL > now);
             cache.swept = Some(now);

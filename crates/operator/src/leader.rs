@@ -61,7 +61,7 @@ impl LeaderElector {
                 Ok(false) => role(Role::Standby { healthy: true }),
                 Err(e) => {
                     role(Role::Standby { healthy: false });
-                    tracing::warn!(error = %e, lease = %self.name, "lease acquisition failed")
+                    tracing::warn!(error = %e, lease = %self.name, "lease acquisition failed");
                 }
             }
             tokio::time::sleep(self.lease / 3).await;
@@ -97,29 +97,26 @@ impl LeaderElector {
         let secs = i32::try_from(self.lease.as_secs())
             .unwrap_or(i32::MAX)
             .max(1);
-        let existing = match self.api.get_opt(&self.name).await? {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(self.name.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(LeaseSpec {
-                        holder_identity: Some(self.identity.clone()),
-                        lease_duration_seconds: Some(secs),
-                        acquire_time: Some(MicroTime(now)),
-                        renew_time: Some(MicroTime(now)),
-                        lease_transitions: Some(0),
-                        ..LeaseSpec::default()
-                    }),
-                };
-                return match self.api.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
-                    Err(e) => Err(e),
-                };
-            }
-            Some(l) => l,
+        let Some(existing) = self.api.get_opt(&self.name).await? else {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(self.identity.clone()),
+                    lease_duration_seconds: Some(secs),
+                    acquire_time: Some(MicroTime(now)),
+                    renew_time: Some(MicroTime(now)),
+                    lease_transitions: Some(0),
+                    ..LeaseSpec::default()
+                }),
+            };
+            return match self.api.create(&PostParams::default(), &lease).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+                Err(e) => Err(e),
+            };
         };
         let spec = existing.spec.clone().unwrap_or_default();
         let held_by_me = spec.holder_identity.as_deref() == Some(self.identity.as_str());

@@ -39,11 +39,17 @@ impl Readiness {
     }
 
     pub fn set_role(&self, role: Role) {
-        *self.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
+        *self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = role;
     }
 
     pub fn role(&self) -> Role {
-        *self.role.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Keeps the check current until the process ends; `caches_synced` says

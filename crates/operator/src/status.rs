@@ -90,13 +90,19 @@ impl StatusWriter {
 
     /// How long detail must still wait for `key`, if at all.
     fn wait(&self, key: &str) -> Option<Duration> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let since = last.get(key)?.elapsed();
         (since < self.interval).then(|| self.interval - since)
     }
 
     fn written(&self, key: String) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Old entries only matter within the interval: drop them now and then.
         if last.len() > 4096 && last.len().is_power_of_two() {
             let interval = self.interval;

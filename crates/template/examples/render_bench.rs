@@ -65,14 +65,12 @@ fn data() -> Value {
         "Template".to_string(),
         Value::from_yaml_str("{BasePath: redis/templates}").expect("template"),
     );
-    let kube = Object::KubeVersion {
-        version: "v1.32.0".into(),
-        major: "1".into(),
-        minor: "32".into(),
-    };
-    let apis = Object::ApiVersions(vec!["v1".into(), "apps/v1".into()]);
+    let kube =
+        Value::from_yaml_str("{Version: v1.32.0, GitVersion: v1.32.0, Major: '1', Minor: '32'}")
+            .expect("kube version");
+    let apis = Object::ApiVersions(vec!["v1".into(), "apps/v1".into()], "common.VersionSet");
     let mut caps = BTreeMap::new();
-    caps.insert("KubeVersion".to_string(), Value::Object(Arc::new(kube)));
+    caps.insert("KubeVersion".to_string(), kube);
     caps.insert("APIVersions".to_string(), Value::Object(Arc::new(apis)));
     top.insert("Capabilities".to_string(), Value::map(caps));
     let conf = std::fs::read(chart_dir.join("files/redis.conf")).expect("redis.conf");

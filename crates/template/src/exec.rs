@@ -16,14 +16,32 @@ use crate::{Limits, MissingKey, Templates};
 pub struct Val {
     pub v: Value,
     pub iface: bool,
+    /// A slice or map whose elements have concrete Go types (`[]string`, `[]int`,
+    /// `map[string]string`): ranging over it yields concrete values, not `interface{}` slots.
+    pub typed: bool,
 }
 
 impl Val {
     pub fn new(v: Value) -> Self {
-        Val { v, iface: false }
+        Val {
+            v,
+            iface: false,
+            typed: false,
+        }
     }
     pub fn iface(v: Value) -> Self {
-        Val { v, iface: true }
+        Val {
+            v,
+            iface: true,
+            typed: false,
+        }
+    }
+    fn elem(v: Value, typed: bool) -> Self {
+        Val {
+            v,
+            iface: !typed,
+            typed: false,
+        }
     }
 }
 
@@ -50,6 +68,11 @@ pub struct Exec<'t> {
     pub(crate) out: String,
     pub(crate) depth: usize,
     pub(crate) include_depth: usize,
+    /// Where Go's executor last stood (its `s.node`): the byte offset of the last argument or
+    /// function evaluated; a type error after a parenthesised pipeline is reported there.
+    pub(crate) last_pos: usize,
+    /// Helm's includedNames: how deep each template name is nested in `include` calls.
+    pub(crate) include_counts: HashMap<String, usize>,
     pub(crate) range_iters: u64,
     /// Maps replaced by mutating functions during this render: (old, new).
     pub(crate) replacements: Vec<(Value, Value)>,
@@ -67,6 +90,8 @@ impl<'t> Exec<'t> {
             out: String::new(),
             depth: 0,
             include_depth: 0,
+            last_pos: 0,
+            include_counts: HashMap::new(),
             range_iters: 0,
             replacements: Vec::new(),
             name: tree.name.clone(),
@@ -189,6 +214,14 @@ impl<'t> Exec<'t> {
         match v {
             Value::Nil => self.write("<no value>"),
             Value::String(s) => self.write(s),
+            // fields reached through a pointer are addressable: a pointer-receiver String() counts
+            Value::Object(o)
+                if let crate::object::Object::Struct(st) = &**o
+                    && let Some(text) = &st.string =>
+            {
+                let text = text.clone();
+                self.write(&text)
+            }
             other => {
                 let mut s = String::new();
                 gofmt::write_v(&mut s, other);
@@ -233,13 +266,22 @@ impl<'t> Exec<'t> {
             Value::List(l) => l
                 .iter()
                 .enumerate()
-                .map(|(i, e)| (Value::Int(i as i64), Val::iface(e.clone())))
+                .map(|(i, e)| (Value::Int(i as i64), Val::elem(e.clone(), val.typed)))
                 .collect(),
             Value::Map(m) => m
                 .iter()
-                .map(|(k, e)| (Value::String(k.clone()), Val::iface(e.clone())))
+                .map(|(k, e)| (Value::String(k.clone()), Val::elem(e.clone(), val.typed)))
                 .collect(),
-            Value::Int(n) => {
+            // text/template ranges over integers since Go 1.24; Helm 3.17 is built with Go 1.23
+            Value::Int(_) | Value::I64(_) if self.set.options.helm == crate::HelmMajor::V3 => {
+                let (pos, ctx) = last_node(&b.pipe, b.pos);
+                return Err(self.err_at(
+                    pos,
+                    &ctx,
+                    format!("range can't iterate over {}", val.v.to_go_string()),
+                ));
+            }
+            Value::Int(n) | Value::I64(n) => {
                 if b.pipe.decl.len() > 1 {
                     let (pos, ctx) = last_node(&b.pipe, b.pos);
                     return Err(self.err_at(
@@ -248,9 +290,11 @@ impl<'t> Exec<'t> {
                         format!("can't use {n} to iterate over more than one variable"),
                     ));
                 }
-                (0..*n)
-                    .map(|i| (Value::Int(i), Val::new(Value::Int(i))))
-                    .collect()
+                let wrap = |i: i64| match &val.v {
+                    Value::I64(_) => Value::I64(i),
+                    _ => Value::Int(i),
+                };
+                (0..*n).map(|i| (wrap(i), Val::new(wrap(i)))).collect()
             }
             Value::Object(o) => match &o.as_value() {
                 Value::List(l) => l

@@ -13,7 +13,7 @@ pub fn write_v(out: &mut String, v: &Value) {
     match v {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::I64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => out.push_str(&format_float_g(*f)),
@@ -48,8 +48,11 @@ pub fn write_v(out: &mut String, v: &Value) {
 
 /// Shortest decimal digits and decimal exponent (value = 0.d1d2... * 10^dp) of a finite float.
 fn shortest_digits(f: f64) -> (String, i32) {
-    let s = format!("{:e}", f.abs());
-    let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    digits_of(&format!("{:e}", f.abs()))
+}
+
+fn digits_of(s: &str) -> (String, i32) {
+    let (mant, exp) = s.split_once('e').unwrap_or((s, "0"));
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let exp: i32 = exp.parse().unwrap_or(0);
     if digits.chars().all(|c| c == '0') {
@@ -145,6 +148,21 @@ fn fmt_f(neg: bool, digits: &str, dp: i32, frac: usize) -> String {
 /// strconv.FormatFloat(f, 'g', -1, 64): what `%v`, `toString` and go-yaml print.
 pub fn format_float_g(f: f64) -> String {
     format_g(f, None, false)
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits of the float32 nearest `f`.
+pub fn format_float32_g(f: f64) -> String {
+    if let Some(s) = special(f) {
+        return s.to_string();
+    }
+    let (digits, dp) = digits_of(&format!("{:e}", (f as f32).abs()));
+    let nd = digits.len() as i32;
+    let exp = dp - 1;
+    let neg = f.is_sign_negative() && f != 0.0;
+    if !(-4..6).contains(&exp) {
+        return fmt_e(neg, &digits, dp, Some((nd - 1) as usize), false);
+    }
+    fmt_f(neg, &digits, dp, (nd - dp).max(0) as usize)
 }
 
 pub fn format_g(f: f64, prec: Option<usize>, upper: bool) -> String {

@@ -149,8 +149,11 @@ impl<'a> Lexer<'a> {
                 }
                 None => {
                     self.pos = self.src.len();
+                    let mut eof_line = self.line;
                     if self.pos > self.start {
                         let text = self.src[self.start..].to_string();
+                        // Go's lexer counts the text's newlines before it emits EOF
+                        eof_line = self.start_line + text.matches('\n').count();
                         self.tokens.push(Token {
                             typ: Tok::Text,
                             pos: self.start,
@@ -163,7 +166,7 @@ impl<'a> Lexer<'a> {
                         typ: Tok::Eof,
                         pos: self.pos,
                         val: String::new(),
-                        line: self.line,
+                        line: eof_line.max(self.line),
                     });
                     return;
                 }

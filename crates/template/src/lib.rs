@@ -25,6 +25,7 @@ mod object;
 mod parser;
 mod printf;
 mod shared;
+mod strvals;
 mod token;
 pub mod value;
 pub mod values;
@@ -34,6 +35,29 @@ pub use ast::Tree;
 pub use error::{Error, ExecError};
 pub use object::Object;
 pub use value::Value;
+
+/// Which Helm's behaviour to follow where Helm 3 and Helm 4 differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HelmMajor {
+    /// Helm 3.17.
+    V3,
+    /// Helm 4.1, the current major.
+    #[default]
+    V4,
+}
+
+impl HelmMajor {
+    /// `3` or `4` (as `--helm` takes it).
+    pub fn parse(s: &str) -> Result<HelmMajor, Error> {
+        match s.trim_start_matches('v') {
+            "3" | "3.17" => Ok(HelmMajor::V3),
+            "4" | "4.1" => Ok(HelmMajor::V4),
+            _ => Err(Error::Chart(format!(
+                "invalid argument {s:?} for \"--helm\" flag: want 3 or 4"
+            ))),
+        }
+    }
+}
 
 /// What a missing map key evaluates to (Go's `missingkey` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +97,17 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// What Helm itself allows: `{{template}}` nests up to Go's 100,000 levels (render on a
+    /// thread with a large stack), `include` to Helm's 1,000 per name, nothing else bounded.
+    pub fn helm() -> Self {
+        Limits {
+            max_output_bytes: None,
+            max_include_depth: None,
+            max_template_depth: Some(100_000),
+            max_range_iterations: None,
+        }
+    }
+
     /// Every limit off (Go's own behaviour; deep recursion can then exhaust the stack).
     pub fn none() -> Self {
         Limits {
@@ -87,17 +122,23 @@ impl Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub limits: Limits,
+    /// Which Helm's function set and behaviour to follow.
+    pub helm: HelmMajor,
     pub missing_key: MissingKey,
     /// Helm removes every `<no value>` from rendered output; plain Go keeps it.
     pub strip_no_value: bool,
+    /// `--enable-dns`: `getHostByName` resolves names (else it returns "").
+    pub enable_dns: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             limits: Limits::default(),
+            helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: true,
+            enable_dns: false,
         }
     }
 }
@@ -107,8 +148,10 @@ impl Options {
     pub fn go() -> Self {
         Options {
             limits: Limits::default(),
+            helm: HelmMajor::V4,
             missing_key: MissingKey::Zero,
             strip_no_value: false,
+            enable_dns: false,
         }
     }
 }
@@ -140,7 +183,8 @@ impl Templates {
     /// Parses `source` as template `name`; its `define`s join the set (a later definition
     /// replaces an earlier one, an empty one never replaces a non-empty one).
     pub fn add(&mut self, name: &str, source: &str) -> Result<(), Error> {
-        let trees = parser::parse(name, source, &funcs::exists)?;
+        let helm = self.options.helm;
+        let trees = parser::parse(name, source, &|n| funcs::exists_in(n, helm))?;
         for (i, tree) in trees.into_iter().enumerate() {
             let keep_old = i > 0 && tree.is_empty() && self.trees.contains_key(&tree.name);
             if !keep_old {
@@ -199,7 +243,8 @@ impl Templates {
         {
             return Ok(t.clone());
         }
-        let trees: Vec<Arc<Tree>> = parser::parse(name, src, &funcs::exists)?
+        let helm = self.options.helm;
+        let trees: Vec<Arc<Tree>> = parser::parse(name, src, &|n| funcs::exists_in(n, helm))?
             .into_iter()
             .map(Arc::new)
             .collect();

@@ -13,12 +13,171 @@ use crate::value::Value;
 pub enum Object {
     /// chart files (path -> bytes), everything outside templates/ and the chart metadata.
     Files(BTreeMap<String, Vec<u8>>),
-    ApiVersions(Vec<String>),
-    KubeVersion {
-        version: String,
-        major: String,
-        minor: String,
-    },
+    /// `.Capabilities.APIVersions` and the Go type name it has in this Helm.
+    ApiVersions(Vec<String>, &'static str),
+    /// A Go struct value (`.Capabilities`, `.Capabilities.KubeVersion`, Helm 3's `.Chart`).
+    Struct(GoStruct),
+    /// time.Time.
+    Time(crate::funcs::gotime::GoTime),
+    /// A Masterminds semver.Version: (version, original text, held through a pointer).
+    Semver(semver::Version, String, bool),
+    /// time.Duration (nanoseconds).
+    Duration(i64),
+    /// A `map[string]string` (`.Chart.Annotations`): a missing key reads as "", not nil;
+    /// `None` is a nil map.
+    StringMap(Option<BTreeMap<String, String>>),
+}
+
+/// A Go struct as templates see it: fields in declaration order (for `%v`), JSON names (for
+/// `toJson`/`toYaml`) and an optional `String` method.
+#[derive(Debug, Clone)]
+pub struct GoStruct {
+    pub type_name: &'static str,
+    /// Held through a pointer: `%v` prints `&{...}` (template printing does not).
+    pub pointer: bool,
+    pub fields: Vec<Field>,
+    /// What `String()` returns, if the type has that method.
+    pub string: Option<String>,
+    /// `String` has a pointer receiver: template printing (fields are addressable) uses it,
+    /// `%v` of a copy (printf, quote, toString) does not.
+    pub string_on_pointer: bool,
+    /// Methods without arguments: (name, result).
+    pub methods: Vec<(&'static str, Value)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// The Go field name; a lower-case first letter marks an unexported field (printed by `%v`,
+    /// invisible to templates and JSON).
+    pub name: &'static str,
+    /// JSON key; `None` for `json:"-"` or unexported fields.
+    pub json: Option<&'static str>,
+    pub omitempty: bool,
+    /// An embedded struct: its fields are promoted and its JSON fields are inlined.
+    pub embedded: bool,
+    /// How `%v` prints a nil value here (`[]` for slices, `map[]` for maps, `<nil>`).
+    pub nil_prints: &'static str,
+    pub value: Value,
+}
+
+impl Field {
+    pub fn new(name: &'static str, json: Option<&'static str>, value: Value) -> Field {
+        Field {
+            name,
+            json,
+            omitempty: false,
+            embedded: false,
+            nil_prints: "<nil>",
+            value,
+        }
+    }
+
+    pub fn omitempty(mut self) -> Field {
+        self.omitempty = true;
+        self
+    }
+
+    pub fn nil_prints(mut self, s: &'static str) -> Field {
+        self.nil_prints = s;
+        self
+    }
+
+    pub fn embedded(mut self) -> Field {
+        self.embedded = true;
+        self
+    }
+}
+
+impl GoStruct {
+    /// A field or promoted field by its Go name (exported fields only).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        if name.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return None;
+        }
+        for f in &self.fields {
+            if f.name == name && !f.embedded {
+                return Some(&f.value);
+            }
+        }
+        for f in &self.fields {
+            if f.embedded
+                && let Value::Object(o) = &f.value
+                && let Object::Struct(inner) = &**o
+                && let Some(v) = inner.field(name)
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// encoding/json's view: exported fields by JSON name, omitempty applied, embedded inlined.
+    pub fn json_map(&self) -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        for f in &self.fields {
+            if f.embedded {
+                if let Value::Object(o) = &f.value
+                    && let Object::Struct(inner) = &**o
+                {
+                    m.extend(inner.json_map());
+                }
+                continue;
+            }
+            let Some(key) = f.json else { continue };
+            if f.omitempty && !f.value.is_true() && !is_struct(&f.value) {
+                continue;
+            }
+            let v = match &f.value {
+                Value::Nil if f.nil_prints == "[]" || f.nil_prints == "map[]" => Value::Nil,
+                other => other.clone(),
+            };
+            m.insert(key.to_string(), v);
+        }
+        m
+    }
+
+    /// encoding/json's fields in declaration order (embedded structs inlined).
+    pub fn json_fields(&self) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for f in &self.fields {
+            if f.embedded {
+                if let Value::Object(o) = &f.value
+                    && let Object::Struct(inner) = &**o
+                {
+                    out.extend(inner.json_fields());
+                }
+                continue;
+            }
+            let Some(key) = f.json else { continue };
+            if f.omitempty && !f.value.is_true() && !is_struct(&f.value) {
+                continue;
+            }
+            out.push((key.to_string(), f.value.clone()));
+        }
+        out
+    }
+
+    /// `%v` of the struct (fmt prints fields in order, space separated, in braces).
+    pub fn write_v(&self, out: &mut String) {
+        out.push('{');
+        for (i, f) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match &f.value {
+                Value::Nil => out.push_str(f.nil_prints),
+                Value::Object(o) => match &**o {
+                    Object::Struct(s) if !s.string_on_pointer && s.string.is_some() => {
+                        out.push_str(s.string.as_deref().unwrap_or_default())
+                    }
+                    Object::Struct(s) => s.write_v(out),
+                    other => out.push_str(&other.to_string()),
+                },
+                other => crate::gofmt::write_v(out, other),
+            }
+        }
+        out.push('}');
+    }
 }
 
 /// The outcome of a field or method lookup on an object.
@@ -26,12 +185,27 @@ pub enum Lookup {
     Found(Value),
     /// The name exists but is a method needing a different argument count.
     BadArgs(usize),
+    /// A field given arguments.
+    NotMethod,
     Missing,
 }
 
 impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Object::Time(t) => f.write_str(&t.to_go_string()),
+            Object::Semver(v, _, _) => write!(f, "{v}"),
+            Object::Duration(d) => f.write_str(&crate::funcs::gotime::duration_string(*d)),
+            Object::StringMap(m) => {
+                f.write_str("map[")?;
+                for (i, (k, v)) in m.iter().flatten().enumerate() {
+                    if i > 0 {
+                        f.write_str(" ")?;
+                    }
+                    write!(f, "{k}:{v}")?;
+                }
+                f.write_str("]")
+            }
             Object::Files(files) => {
                 f.write_str("map[")?;
                 for (i, (k, v)) in files.iter().enumerate() {
@@ -42,8 +216,19 @@ impl fmt::Display for Object {
                 }
                 f.write_str("]")
             }
-            Object::ApiVersions(v) => write!(f, "[{}]", v.join(" ")),
-            Object::KubeVersion { version, .. } => f.write_str(version),
+            Object::ApiVersions(v, _) => write!(f, "[{}]", v.join(" ")),
+            Object::Struct(s) => match (&s.string, s.string_on_pointer || s.pointer) {
+                (Some(text), true) if s.pointer => f.write_str(text),
+                (Some(text), false) => f.write_str(text),
+                _ => {
+                    let mut out = String::new();
+                    if s.pointer {
+                        out.push('&');
+                    }
+                    s.write_v(&mut out);
+                    f.write_str(&out)
+                }
+            },
         }
     }
 }
@@ -51,17 +236,24 @@ impl fmt::Display for Object {
 impl Object {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Object::Files(_) => "chart.Files",
-            Object::ApiVersions(_) => "chartutil.VersionSet",
-            Object::KubeVersion { .. } => "*chartutil.KubeVersion",
+            Object::Files(_) => "engine.files",
+            Object::StringMap(_) => "map[string]string",
+            Object::Time(_) => "time.Time",
+            Object::Semver(_, _, true) => "*semver.Version",
+            Object::Semver(_, _, false) => "semver.Version",
+            Object::Duration(_) => "time.Duration",
+            Object::ApiVersions(_, t) => t,
+            Object::Struct(s) => s.type_name,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
             Object::Files(f) => f.len(),
-            Object::ApiVersions(v) => v.len(),
-            Object::KubeVersion { .. } => 0,
+            Object::StringMap(m) => m.as_ref().map_or(0, BTreeMap::len),
+            Object::Time(_) | Object::Duration(_) | Object::Semver(..) => 0,
+            Object::ApiVersions(v, _) => v.len(),
+            Object::Struct(_) => 0,
         }
     }
 
@@ -82,10 +274,19 @@ impl Object {
                     })
                     .collect(),
             ),
-            Object::ApiVersions(v) => {
+            Object::ApiVersions(v, _) => {
                 Value::list(v.iter().map(|s| Value::String(s.clone())).collect())
             }
-            Object::KubeVersion { version, .. } => Value::String(version.clone()),
+            Object::Struct(s) => Value::map(s.json_map()),
+            Object::Time(t) => Value::String(t.rfc3339_nano()),
+            Object::Semver(v, _, _) => Value::String(v.to_string()),
+            Object::Duration(d) => Value::I64(*d),
+            Object::StringMap(None) => Value::Nil,
+            Object::StringMap(Some(m)) => Value::map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+            ),
         }
     }
 
@@ -173,21 +374,47 @@ impl Object {
                     .collect();
                 Lookup::Found(Value::String(files_yaml(Value::map(m))))
             }
-            (Object::ApiVersions(v), "Has") => {
+            (Object::ApiVersions(v, _), "Has") => {
                 if let Some(bad) = argc(1) {
                     return bad;
                 }
                 let want = arg_str(0);
                 Lookup::Found(Value::Bool(v.contains(&want)))
             }
-            (Object::KubeVersion { version, .. }, "Version" | "GitVersion" | "String") => {
-                Lookup::Found(Value::String(version.clone()))
+            (Object::Time(t), _) => crate::funcs::dates::time_method(t, name, args),
+            (Object::Semver(v, orig, _), _) => {
+                crate::funcs::text::semver_method(v, orig, name, args)
             }
-            (Object::KubeVersion { major, .. }, "Major") => {
-                Lookup::Found(Value::String(major.clone()))
+            (Object::Duration(d), _) => crate::funcs::dates::duration_method(*d, name, args),
+            (Object::StringMap(m), _) => {
+                if !args.is_empty() {
+                    return Lookup::NotMethod;
+                }
+                let v = m.as_ref().and_then(|m| m.get(name)).cloned();
+                Lookup::Found(Value::String(v.unwrap_or_default()))
             }
-            (Object::KubeVersion { minor, .. }, "Minor") => {
-                Lookup::Found(Value::String(minor.clone()))
+            (Object::Struct(s), _) => {
+                if let Some(v) = s.field(name) {
+                    if !args.is_empty() {
+                        return Lookup::NotMethod;
+                    }
+                    return Lookup::Found(v.clone());
+                }
+                if name == "String"
+                    && let Some(text) = &s.string
+                {
+                    if let Some(bad) = argc(0) {
+                        return bad;
+                    }
+                    return Lookup::Found(Value::String(text.clone()));
+                }
+                if let Some((_, v)) = s.methods.iter().find(|(m, _)| *m == name) {
+                    if let Some(bad) = argc(0) {
+                        return bad;
+                    }
+                    return Lookup::Found(v.clone());
+                }
+                Lookup::Missing
             }
             _ => Lookup::Missing,
         }
@@ -246,4 +473,9 @@ pub fn glob_regex(pattern: &str) -> Option<regex::Regex> {
     }
     re.push('$');
     regex::Regex::new(&re).ok()
+}
+
+/// encoding/json never treats a struct as empty for `omitempty`.
+fn is_struct(v: &Value) -> bool {
+    matches!(v, Value::Object(o) if matches!(&**o, Object::Struct(_)))
 }

@@ -125,6 +125,11 @@ fn format_one(verb: char, spec: &Spec, v: &Value) -> String {
     let Some(_level) = crate::guard::enter() else {
         return "...".to_string();
     };
+    if let Value::I64(i) = v
+        && matches!(verb, 'v' | 'd' | 'x' | 'X' | 'o' | 'b' | 'c' | 'q' | 'U')
+    {
+        return format_one(verb, spec, &Value::Int(*i));
+    }
     match (verb, v) {
         ('T', _) => v.type_name().to_string(),
         ('v', Value::Float(f)) => float_sign(gofmt::format_g(*f, spec.prec, false), spec),
@@ -247,10 +252,12 @@ fn pad(body: String, spec: &Spec, arg: &Value, verb: char) -> String {
     if spec.minus {
         return format!("{body}{}", " ".repeat(fill));
     }
-    let numeric = matches!(arg, Value::Int(_) | Value::Float(_)) && verb != 'T';
+    let numeric = matches!(arg, Value::Int(_) | Value::I64(_) | Value::Float(_)) && verb != 'T';
     if spec.zero
         && (numeric || matches!(arg, Value::String(_)))
-        && spec.prec.is_none_or(|_| !matches!(arg, Value::Int(_)))
+        && spec
+            .prec
+            .is_none_or(|_| !matches!(arg, Value::Int(_) | Value::I64(_)))
     {
         if numeric && (body.starts_with('-') || body.starts_with('+')) {
             let (sign, rest) = body.split_at(1);

@@ -15,6 +15,8 @@ pub enum Value {
     Nil,
     Bool(bool),
     Int(i64),
+    /// Go's `int64`: what Sprig's integer math and `--set` integers produce.
+    I64(i64),
     Float(f64),
     String(String),
     /// Shared like Go's slices: cloning a value is cheap, writes copy on demand.
@@ -62,6 +64,7 @@ impl PartialEq for Value {
             (Value::Nil, Value::Nil) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
             (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::I64(a), Value::I64(b)) => a == b,
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::List(a), Value::List(b)) => Arc::ptr_eq(a, b) || a == b,
@@ -141,7 +144,7 @@ impl Value {
         match self {
             Value::Nil => J::Null,
             Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
+            Value::Int(i) | Value::I64(i) => J::from(*i),
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map(J::Number)
                 .unwrap_or(J::Null),
@@ -157,12 +160,16 @@ impl Value {
         match self {
             Value::Nil => false,
             Value::Bool(b) => *b,
-            Value::Int(i) => *i != 0,
+            Value::Int(i) | Value::I64(i) => *i != 0,
             Value::Float(f) => *f != 0.0,
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Object(_) => true,
+            Value::Object(o) => match &**o {
+                Object::Struct(_) | Object::Time(_) | Object::Semver(..) => true,
+                Object::Duration(d) => *d != 0,
+                other => !other.is_empty(),
+            },
         }
     }
 
@@ -172,6 +179,7 @@ impl Value {
             Value::Nil => "<nil>",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::I64(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "[]interface {}",
@@ -186,11 +194,18 @@ impl Value {
             Value::Nil => "invalid",
             Value::Bool(_) => "bool",
             Value::Int(_) => "int",
+            Value::I64(_) => "int64",
             Value::Float(_) => "float64",
             Value::String(_) => "string",
             Value::List(_) => "slice",
             Value::Map(_) => "map",
-            Value::Object(_) => "struct",
+            Value::Object(o) => match &**o {
+                Object::Duration(_) => "int64",
+                Object::StringMap(_) | Object::Files(_) => "map",
+                Object::ApiVersions(..) => "slice",
+                Object::Semver(_, _, true) => "ptr",
+                _ => "struct",
+            },
         }
     }
 
@@ -199,6 +214,14 @@ impl Value {
         let mut s = String::new();
         gofmt::write_v(&mut s, self);
         s
+    }
+
+    /// The value of any Go integer type.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) | Value::I64(i) => Some(*i),
+            _ => None,
+        }
     }
 
     pub fn as_str(&self) -> Option<&str> {

@@ -69,9 +69,24 @@ impl Parser {
                 let parser = &*p;
                 let problem =
                     opt_str(parser.problem.cast()).unwrap_or_else(|| "unknown error".into());
-                let line = parser.problem_mark.line + 1;
+                // go-yaml v2's fail(): scanner errors report the mark's line + 1, parser
+                // errors the 0-based mark line, else the context line; 0 means no line
+                let mut line = 0;
+                if parser.problem_mark.line != 0 {
+                    line = parser.problem_mark.line;
+                    if parser.error == unsafe_libyaml::YAML_SCANNER_ERROR {
+                        line += 1;
+                    }
+                } else if parser.context_mark.line != 0 {
+                    line = parser.context_mark.line;
+                }
+                let at = if line != 0 {
+                    format!("line {line}: ")
+                } else {
+                    String::new()
+                };
                 return Err(Error::Yaml(format!(
-                    "error converting YAML to JSON: yaml: line {line}: {problem}"
+                    "error converting YAML to JSON: yaml: {at}{problem}"
                 )));
             }
             let e = &*ev.as_ptr();

@@ -1,4 +1,5 @@
-//! `chart::render_chart` against hand-checked `helm template` output for tests/charts/redis.
+//! `chart::render_chart` against `helm template` output (Helm 4.1.4) for tests/charts/redis;
+//! the differential suite (tests/differential) compares against the real binary on every run.
 //! Regenerate a golden with MIDPLANE_UPDATE_GOLDEN=1 and review the diff by hand.
 
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ fn required_error_reads_like_helm() {
     let err = render_chart(dir.path(), &RenderOptions::default()).expect_err("nil must fail");
     assert_eq!(
         err.to_string(),
-        "template: req/templates/cm.yaml:1:13: executing \"req/templates/cm.yaml\" at <.Values.x.y>: nil pointer evaluating interface {}.y"
+        "req/templates/cm.yaml:1:13\n  executing \"req/templates/cm.yaml\" at <.Values.x.y>:\n    nil pointer evaluating interface {}.y"
     );
 }
 

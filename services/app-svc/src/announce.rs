@@ -4,7 +4,7 @@
 //! accepted, Ready or Degraded turning true, the finalizer done — so a
 //! subscriber sees each once per change, not once per reconcile.
 
-use kube::{Resource, ResourceExt};
+use kube::Resource;
 use midplane_api::{App, Component, expand};
 use midplane_bus::catalogue::{
     AppApplied, AppDegraded, AppDeleted, AppReady, ComponentApplied, ComponentDegraded,
@@ -75,7 +75,10 @@ pub fn component_applied(comp: &Component) -> ComponentApplied {
         middleware_version: m.version.clone(),
         replicas: count(m.replicas),
         shards: count(m.shards),
-        groups: expand::groups(comp).iter().map(|g| g.name_any()).collect(),
+        groups: expand::groups(comp)
+            .iter()
+            .map(kube::ResourceExt::name_any)
+            .collect(),
     }
 }
 

@@ -118,7 +118,7 @@ pub fn status_of(
     status.observed_generation = generation;
     status.replicas = replicas;
     status.ready_replicas = ready_replicas;
-    status.groups = desired.iter().map(|g| g.name_any()).collect();
+    status.groups = desired.iter().map(kube::ResourceExt::name_any).collect();
     if ready {
         status.applied_parameters = comp.spec.middleware.parameters.clone();
     }

@@ -51,7 +51,7 @@ async fn main() -> anyhow::Result<()> {
             let work = run_controllers(ctx, stop.clone());
             // Never act without the Lease: stop so Kubernetes restarts us as a standby.
             run_as_leader(client, &le, "app-svc", &readiness, wait, work, || {
-                stop.trigger()
+                stop.trigger();
             })
             .await;
         })

@@ -60,7 +60,7 @@ fn cases_only_validation_catches() -> Vec<Case> {
                 schedule: "daily".into(),
                 storage: "s3".into(),
                 ..Default::default()
-            })
+            });
         },
     }]
 }

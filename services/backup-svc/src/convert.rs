@@ -188,11 +188,10 @@ pub fn resolve_error(s: Status, fields: &[(&str, &str)], otherwise: &'static str
         .next()
         .unwrap_or_default()
         .to_string();
-    let field = fields
-        .iter()
-        .find(|(word, _)| *word == named)
-        .map(|(_, f)| *f)
-        .unwrap_or(fields.first().map(|(_, f)| *f).unwrap_or_default());
+    let field = fields.iter().find(|(word, _)| *word == named).map_or(
+        fields.first().map(|(_, f)| *f).unwrap_or_default(),
+        |(_, f)| *f,
+    );
     match s.code() {
         Code::InvalidArgument => {
             let reason = if field == "storage" {

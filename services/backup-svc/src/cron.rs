@@ -30,18 +30,27 @@ impl ManualClock {
     }
 
     pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = t;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = t;
     }
 
     pub fn advance(&self, d: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *t += d;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

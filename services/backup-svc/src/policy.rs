@@ -156,7 +156,7 @@ fn parse_policy(
         errors.push(PolicyError {
             field: format!("{path}.{field}"),
             message,
-        })
+        });
     };
     let algorithm = match p.encryption.as_deref() {
         None | Some("") => Some(Algorithm::Aes256Gcm),

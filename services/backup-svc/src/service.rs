@@ -82,7 +82,9 @@ impl BackupSvc {
     }
 
     fn flights(&self) -> std::sync::MutexGuard<'_, Flights> {
-        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+        self.flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn flight_failed(&self, mut b: Backup, error: &ApiError) {

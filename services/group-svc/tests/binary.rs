@@ -59,25 +59,16 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
     );
 
     // A changed template default in the plugin ConfigMap re-renders the Group.
-    let plugin = midplane_plugin::registry::bundled()
-        .expect("bundled")
-        .get("redis")
-        .expect("redis");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "midplane-system");
-    let mut cm = plugin.to_config_map("midplane-system");
-    let values = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get("values.yaml"))
-        .cloned()
-        .unwrap_or_default();
-    cm.data.get_or_insert_with(Default::default).insert(
-        "values.yaml".into(),
-        values.replace(
-            "terminationGracePeriodSeconds: 30",
-            "terminationGracePeriodSeconds: 45",
-        ),
-    );
+    let grace_key = "terminationGracePeriodSeconds:";
+    let mut cm = midplane_e2e::redis_plugin_config_map(|files| {
+        midplane_e2e::replace_in(
+            files,
+            "values.yaml",
+            &format!("{grace_key} 30"),
+            &format!("{grace_key} 45"),
+        );
+    });
     apply_cm(&cms, &cm).await;
     let second_hash = until("re-rendered with the new plugin", 30, || {
         let groups = groups.clone();
@@ -111,19 +102,14 @@ async fn renders_groups_follows_plugin_changes_and_stops() {
     );
     // A good version again is loaded and rendered.
     let mut fixed = good;
-    let values = fixed
-        .data
-        .as_ref()
-        .and_then(|d| d.get("values.yaml"))
-        .cloned()
-        .unwrap_or_default();
-    fixed.data.get_or_insert_with(Default::default).insert(
-        "values.yaml".into(),
-        values.replace(
-            "terminationGracePeriodSeconds: 45",
-            "terminationGracePeriodSeconds: 50",
-        ),
-    );
+    if let Some(files) = fixed.data.as_mut() {
+        midplane_e2e::replace_in(
+            files,
+            "values.yaml",
+            &format!("{grace_key} 45"),
+            &format!("{grace_key} 50"),
+        );
+    }
     apply_cm(&cms, &fixed).await;
     until("re-rendered after the fix", 30, || {
         let (groups, second) = (groups.clone(), second_hash.clone());

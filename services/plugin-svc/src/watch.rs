@@ -38,7 +38,7 @@ pub fn outgoing(update: &Update, namespace: &str, previous: Option<String>) -> O
         } => {
             let (template, line) = match error {
                 PluginError::Template { template, message } => {
-                    (Some(template.clone()), line_of(message))
+                    (Some(file_in_plugin(template).to_string()), line_of(message))
                 }
                 _ => (None, None),
             };
@@ -58,6 +58,12 @@ pub fn outgoing(update: &Update, namespace: &str, previous: Option<String>) -> O
         }
         Update::Unchanged => None,
     }
+}
+
+/// A template's path inside its plugin: `templates/x.yaml` of the engine's
+/// `redis/templates/x.yaml`, as the catalogue documents `template`.
+fn file_in_plugin(template: &str) -> &str {
+    template.split_once('/').map_or(template, |(_, rest)| rest)
 }
 
 /// The line of Go's `template: NAME:LINE:...` message.
@@ -99,6 +105,15 @@ pub async fn run(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_template_is_named_inside_its_plugin() {
+        assert_eq!(
+            super::file_in_plugin("redis/templates/svc.yaml"),
+            "templates/svc.yaml"
+        );
+        assert_eq!(super::file_in_plugin("values.yaml"), "values.yaml");
+    }
+
     #[test]
     fn line_of_go_template_errors() {
         assert_eq!(

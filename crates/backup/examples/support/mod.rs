@@ -201,7 +201,7 @@ pub fn du(path: &Path) -> u64 {
         if let Ok(m) = std::fs::symlink_metadata(&p) {
             if m.is_dir() {
                 if let Ok(rd) = std::fs::read_dir(&p) {
-                    stack.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()));
+                    stack.extend(rd.filter_map(std::result::Result::ok).map(|e| e.path()));
                 }
             } else {
                 total += m.len();

@@ -136,7 +136,7 @@ pub(crate) fn wait(rx: Receiver<io::Result<Vec<u8>>>) -> io::Result<Vec<u8>> {
 
 /// Number of worker threads to use: every available core.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 pub(crate) fn is_mp_header(h: &[u8; HEADER_LEN]) -> bool {

@@ -288,7 +288,7 @@ pub fn snapshot(root: &Path) -> Vec<(String, String, u32, Vec<u8>)> {
 pub fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|rd| {
-            rd.filter_map(|e| e.ok())
+            rd.filter_map(std::result::Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.contains("midplane-restore") || n.contains("midplane-old"))
                 .collect()

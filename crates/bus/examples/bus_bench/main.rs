@@ -86,7 +86,7 @@ async fn bus_throughput(events: u64, template: &Envelope) -> Result<Figures> {
         .buffer_unordered(WINDOW)
         .collect()
         .await;
-    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+    if let Some(Err(e)) = results.into_iter().find(std::result::Result::is_err) {
         bail!("bus publish failed: {e}");
     }
     wait_for(&handled, events, "bus consume").await?;

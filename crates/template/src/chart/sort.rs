@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use super::RenderOptions;
+use super::{HelmMajor, RenderOptions};
 use crate::error::Error;
 use crate::value::Value;
 
-/// Helm's InstallOrder.
+/// Helm 4's InstallOrder (Helm 3's plus the webhook configurations at the end).
 pub const INSTALL_ORDER: &[&str] = &[
     "PriorityClass",
     "Namespace",
@@ -86,14 +86,19 @@ pub fn split_manifests(big: &str) -> Vec<String> {
         .collect()
 }
 
-fn kind_rank(kind: &str) -> Option<usize> {
-    INSTALL_ORDER.iter().position(|k| *k == kind)
+/// Helm 3.17's InstallOrder: the webhook configurations are unknown kinds there.
+pub fn install_order(helm: HelmMajor) -> &'static [&'static str] {
+    match helm {
+        HelmMajor::V3 => &INSTALL_ORDER[..INSTALL_ORDER.len() - 2],
+        HelmMajor::V4 => INSTALL_ORDER,
+    }
 }
 
 /// lessByKind, used with a stable sort.
-fn by_kind(a: &Manifest, b: &Manifest) -> std::cmp::Ordering {
+fn by_kind(order: &[&str], a: &Manifest, b: &Manifest) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
-    match (kind_rank(&a.kind), kind_rank(&b.kind)) {
+    let rank = |k: &str| order.iter().position(|x| *x == k);
+    match (rank(&a.kind), rank(&b.kind)) {
         (None, None) => a.kind.cmp(&b.kind),
         (None, Some(_)) => Greater,
         (Some(_), None) => Less,
@@ -101,7 +106,13 @@ fn by_kind(a: &Manifest, b: &Manifest) -> std::cmp::Ordering {
     }
 }
 
-fn classify(path: &str, doc: &str) -> Result<Option<(Manifest, bool)>, Error> {
+/// The document's SimpleHead: kind and hook events (`None` = skipped as an unknown hook).
+fn classify(
+    path: &str,
+    doc: &str,
+    helm: HelmMajor,
+    log: &mut Vec<String>,
+) -> Result<Option<(Manifest, bool)>, Error> {
     let head = if doc.trim().is_empty() {
         Value::Nil
     } else {
@@ -118,8 +129,12 @@ fn classify(path: &str, doc: &str) -> Result<Option<(Manifest, bool)>, Error> {
                 Value::Bool(_) => "bool",
                 _ => "number",
             };
+            let pkg = match helm {
+                HelmMajor::V3 => "releaseutil",
+                HelmMajor::V4 => "util",
+            };
             return Err(Error::Chart(format!(
-                "YAML parse error on {path}: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type releaseutil.SimpleHead"
+                "YAML parse error on {path}: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {kind} into Go value of type {pkg}.SimpleHead"
             )));
         }
     };
@@ -145,7 +160,17 @@ fn classify(path: &str, doc: &str) -> Result<Option<(Manifest, bool)>, Error> {
     for h in hooks.split(',') {
         let h = h.trim().to_lowercase();
         if !HOOK_EVENTS.contains(&h.as_str()) {
-            // Helm skips manifests with unknown hook types
+            // Helm skips manifests with unknown hook types; Helm 4 says so
+            log.push(match helm {
+                HelmMajor::V3 => format!(
+                    "manifest_sorter.go:190: info: skipping unknown hook: {}",
+                    crate::gofmt::quote(hooks)
+                ),
+                HelmMajor::V4 => format!(
+                    "level=INFO msg=\"skipping unknown hooks\" hookTypes={}",
+                    logfmt_value(hooks)
+                ),
+            });
             return Ok(None);
         }
         events.push(h);
@@ -154,11 +179,35 @@ fn classify(path: &str, doc: &str) -> Result<Option<(Manifest, bool)>, Error> {
     Ok(Some((m, true)))
 }
 
+/// A value as Go's slog TextHandler writes it: quoted when empty or when it holds spaces,
+/// quotes, `=` or unprintable characters.
+pub(super) fn logfmt_value(v: &str) -> String {
+    let needs = v.is_empty()
+        || v.chars().any(|c| {
+            c == ' ' || c == '"' || c == '=' || c.is_control() || !c.is_ascii() && c.is_whitespace()
+        });
+    if needs {
+        crate::gofmt::quote(v)
+    } else {
+        v.to_string()
+    }
+}
+
+/// What `helm template` prints, or the `--show-only` error Helm gives after rendering.
+pub(super) enum Printed {
+    Manifest(String),
+    ShowOnlyMissing(Error),
+}
+
+/// Prints CRDs (with `--include-crds`), manifests by kind, then hooks. A YAML error comes back
+/// with what `--debug` prints for it.
 pub(super) fn print(
-    crds: &BTreeMap<String, String>,
+    crds: &[(String, String)],
     rendered: BTreeMap<String, String>,
+    bad_utf8: &BTreeMap<String, &'static str>,
     opts: &RenderOptions,
-) -> Result<String, Error> {
+    log: &mut Vec<String>,
+) -> Result<Printed, (Error, Option<String>)> {
     let mut generic = Vec::new();
     let mut hooks = Vec::new();
     for (path, content) in &rendered {
@@ -167,15 +216,43 @@ pub(super) fn print(
             continue;
         }
         for doc in split_manifests(content) {
-            match classify(path, &doc)? {
-                Some((m, true)) => hooks.push(m),
-                Some((m, false)) => generic.push(m),
-                None => {}
+            // bytes that were not UTF-8 in the template are still in Helm's output: its YAML
+            // reader refuses them
+            let invalid = bad_utf8
+                .get(path)
+                .filter(|_| doc.contains('\u{fffd}'))
+                .map(|p| {
+                    Error::Chart(format!(
+                        "YAML parse error on {path}: error converting YAML to JSON: yaml: {p}"
+                    ))
+                });
+            let classified = match invalid {
+                Some(e) => Err(e),
+                None => classify(path, &doc, opts.helm, log),
+            };
+            match classified {
+                Ok(Some((m, true))) => hooks.push(m),
+                Ok(Some((m, false))) => generic.push(m),
+                Ok(None) => {}
+                Err(e) => {
+                    // --debug prints every rendered file as it came out (Helm walks a map here,
+                    // so its order is random; this is one of its orders)
+                    let mut all = String::new();
+                    for (name, text) in &rendered {
+                        let base = name.rsplit('/').next().unwrap_or(name);
+                        if base == "NOTES.txt" || text.trim().is_empty() {
+                            continue;
+                        }
+                        all.push_str(&format!("---\n# Source: {name}\n{text}\n"));
+                    }
+                    return Err((e, Some(format!("{}\n", all.trim()))));
+                }
             }
         }
     }
-    generic.sort_by(by_kind);
-    hooks.sort_by(by_kind);
+    let order = install_order(opts.helm);
+    generic.sort_by(|a, b| by_kind(order, a, b));
+    hooks.sort_by(|a, b| by_kind(order, a, b));
 
     let mut manifest = String::new();
     if opts.include_crds {
@@ -187,43 +264,50 @@ pub(super) fn print(
         manifest.push_str(&format!("---\n# Source: {}\n{}\n", m.path, m.content));
     }
     let mut out = format!("{}\n", manifest.trim());
-    for h in &hooks {
-        if opts.skip_tests && h.test_hook {
-            continue;
+    if !opts.no_hooks {
+        for h in &hooks {
+            if opts.skip_tests && h.test_hook {
+                continue;
+            }
+            out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
         }
-        out.push_str(&format!("---\n# Source: {}\n{}\n", h.path, h.content));
     }
     if opts.show_only.is_empty() {
-        return Ok(out);
+        return Ok(Printed::Manifest(out));
     }
-    show_only(&out, &opts.show_only)
+    Ok(show_only(&out, &opts.show_only))
 }
 
-/// `--show-only`: documents whose `# Source:` path (without the chart name) matches a pattern.
-fn show_only(all: &str, patterns: &[String]) -> Result<String, Error> {
+/// `--show-only`: documents whose `# Source:` path (without the chart name) matches a
+/// filepath.Match pattern, pattern by pattern.
+fn show_only(all: &str, patterns: &[String]) -> Printed {
     let docs = split_manifests(all);
     let mut picked = Vec::new();
     for pat in patterns {
-        let re = crate::object::glob_regex(&pat.replace('\\', "/"))
-            .ok_or_else(|| Error::Chart(format!("could not find template {pat} in chart")))?;
+        let pat = pat.replace('\\', "/");
         let mut missing = true;
         for d in &docs {
-            let Some(src) = d.lines().find_map(|l| l.strip_prefix("# Source: ")) else {
+            let Some(name) = d.find("# Source: ").and_then(|i| {
+                let rest = &d[i + "# Source: ".len()..];
+                let line = rest.split('\n').next().unwrap_or(rest);
+                let slash = line.find('/')?;
+                if slash == 0 || line.len() == slash + 1 {
+                    return None;
+                }
+                Some(line[slash + 1..].to_string())
+            }) else {
                 continue;
             };
-            let Some((_, rest)) = src.split_once('/') else {
-                continue;
-            };
-            if re.is_match(rest) {
+            if super::files::go_match(&pat, &name) == Ok(true) {
                 picked.push(d.clone());
                 missing = false;
             }
         }
         if missing {
-            return Err(Error::Chart(format!(
+            return Printed::ShowOnlyMissing(Error::Chart(format!(
                 "could not find template {pat} in chart"
             )));
         }
     }
-    Ok(picked.into_iter().map(|d| format!("---\n{d}\n")).collect())
+    Printed::Manifest(picked.into_iter().map(|d| format!("---\n{d}\n")).collect())
 }

@@ -34,17 +34,17 @@ pub(super) fn register(t: &mut Table) {
         Value::Bool(b) => Ok(Value::Bool(!b)),
         other => Ok(other),
     });
-    reg(t, "lt", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_lt()))
+    reg(t, "lt", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_lt()))
     });
-    reg(t, "le", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_le()))
+    reg(t, "le", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_le()))
     });
-    reg(t, "gt", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_gt()))
+    reg(t, "gt", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_gt()))
     });
-    reg(t, "ge", &[P::Any, P::Any], None, |_, a| {
-        cmp(&a[0], &a[1]).map(|o| Value::Bool(o.is_ge()))
+    reg(t, "ge", &[P::Any, P::Any], None, |e, a| {
+        cmp(e.set.options.helm, &a[0], &a[1]).map(|o| Value::Bool(o.is_ge()))
     });
     reg(t, "html", &[], Some(P::Any), |_, a| {
         Ok(Value::String(html_escape(&eval_args(&a))))
@@ -72,7 +72,7 @@ fn len(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
         Value::List(l) => l.len() as i64,
         Value::Map(m) => m.len() as i64,
         Value::Object(o) => o.len() as i64,
-        Value::Nil => return Err("len of nil pointer".into()),
+        Value::Nil => return Err("reflect: call of reflect.Value.Type on zero Value".into()),
         other => return Err(format!("len of type {}", other.type_name()).into()),
     }))
 }
@@ -80,6 +80,14 @@ fn len(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let mut item = a[0].clone();
     if let Value::Object(o) = &item {
+        // a map[string]string gives "" for a missing key
+        if let crate::object::Object::StringMap(m) = &**o
+            && a.len() == 2
+            && let Value::String(k) = &a[1]
+        {
+            let v = m.as_ref().and_then(|m| m.get(k)).cloned();
+            return Ok(Value::String(v.unwrap_or_default()));
+        }
         item = o.as_value();
     }
     if matches!(item, Value::Nil) {
@@ -109,7 +117,7 @@ fn index(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 
 fn index_arg(idx: &Value, len: usize, what: &str) -> Result<usize, super::FnErr> {
     let x = match idx {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         Value::Nil => return Err(format!("cannot index {what} with nil").into()),
         other => return Err(format!("cannot index {what} with type {}", other.type_name()).into()),
     };
@@ -159,14 +167,28 @@ fn kind(v: &Value) -> Kind {
     match v {
         Value::Nil => Kind::Invalid,
         Value::Bool(_) => Kind::Bool,
-        Value::Int(_) => Kind::Int,
+        Value::Int(_) | Value::I64(_) => Kind::Int,
         Value::Float(_) => Kind::Float,
         Value::String(_) => Kind::Str,
         _ => Kind::Other,
     }
 }
 
-fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
+/// Go 1.24 added the two types to this message; Helm 3.17 is built with Go 1.23.
+fn incompatible(helm: crate::HelmMajor, a1: &Value, a2: &Value) -> super::FnErr {
+    match helm {
+        crate::HelmMajor::V3 => "incompatible types for comparison".into(),
+        crate::HelmMajor::V4 => format!(
+            "incompatible types for comparison: {} and {}",
+            a1.type_name(),
+            a2.type_name()
+        )
+        .into(),
+    }
+}
+
+fn eq(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
+    let helm = e.set.options.helm;
     let a1 = &a[0];
     if a.len() < 2 {
         return Err("missing argument for comparison".into());
@@ -176,18 +198,13 @@ fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
         let k2 = kind(a2);
         let truth = if k1 != k2 {
             if k1 != Kind::Invalid && k2 != Kind::Invalid {
-                return Err(format!(
-                    "incompatible types for comparison: {} and {}",
-                    a1.type_name(),
-                    a2.type_name()
-                )
-                .into());
+                return Err(incompatible(helm, a1, a2));
             }
             false
         } else {
             match (a1, a2) {
                 (Value::Bool(x), Value::Bool(y)) => x == y,
-                (Value::Int(x), Value::Int(y)) => x == y,
+                (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x == y,
                 (Value::Float(x), Value::Float(y)) => x == y,
                 (Value::String(x), Value::String(y)) => x == y,
                 (Value::Nil, Value::Nil) => true,
@@ -204,22 +221,17 @@ fn eq(_: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     Ok(Value::Bool(false))
 }
 
-fn cmp(a1: &Value, a2: &Value) -> Result<std::cmp::Ordering, super::FnErr> {
+fn cmp(helm: crate::HelmMajor, a1: &Value, a2: &Value) -> Result<std::cmp::Ordering, super::FnErr> {
     let k1 = kind(a1);
     let k2 = kind(a2);
     if matches!(k1, Kind::Invalid | Kind::Other) || matches!(k2, Kind::Invalid | Kind::Other) {
         return Err("invalid type for comparison".into());
     }
     if k1 != k2 {
-        return Err(format!(
-            "incompatible types for comparison: {} and {}",
-            a1.type_name(),
-            a2.type_name()
-        )
-        .into());
+        return Err(incompatible(helm, a1, a2));
     }
     Ok(match (a1, a2) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Int(x) | Value::I64(x), Value::Int(y) | Value::I64(y)) => x.cmp(y),
         (Value::Float(x), Value::Float(y)) => {
             x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Greater)
         }

@@ -42,6 +42,13 @@ pub(super) fn register(t: &mut Table) {
     reg(t, "sha256sum", &[Str], None, |_, a| {
         st(hex(&sha2::Sha256::digest(s(&a, 0).as_bytes())))
     });
+    reg(t, "sha512sum", &[Str], None, |_, a| {
+        use sha2::Digest as _;
+        let d = sha2::Sha512::digest(super::s(&a, 0).as_bytes());
+        Ok(Value::String(
+            d.iter().map(|b| format!("{b:02x}")).collect(),
+        ))
+    });
     reg(t, "sha1sum", &[Str], None, |_, a| {
         st(hex(&sha1::Sha1::digest(s(&a, 0).as_bytes())))
     });

@@ -31,6 +31,11 @@ pub(super) fn register(t: &mut Table) {
             &a[0],
         ))))
     });
+    reg(t, "toYamlPretty", &[Any], None, |_, a| {
+        Ok(Value::String(trim_one_newline(
+            super::yaml_emit::to_yaml_pretty(&a[0]),
+        )))
+    });
     reg(t, "mustToYaml", &[Any], None, |_, a| {
         Ok(Value::String(trim_one_newline(super::yaml_emit::to_yaml(
             &a[0],
@@ -63,7 +68,7 @@ pub(super) fn register(t: &mut Table) {
                 "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
                 json_kind(&other)
             )),
-            Err(e) => err_map(json_err(&e)),
+            Err(_) => err_map(json_syntax(&s(&a, 0))),
         })
     });
     reg(t, "fromJsonArray", &[Str], None, |_, a| {
@@ -74,13 +79,13 @@ pub(super) fn register(t: &mut Table) {
                 "json: cannot unmarshal {} into Go value of type []interface {{}}",
                 json_kind(&other)
             ))]),
-            Err(e) => Value::list(vec![Value::String(json_err(&e))]),
+            Err(_) => Value::list(vec![Value::String(json_syntax(&s(&a, 0)))]),
         })
     });
     reg(t, "mustFromJson", &[Str], None, |_, a| {
         serde_json::from_str::<serde_json::Value>(&s(&a, 0))
             .map(Value::from_json)
-            .map_err(|e| FnErr::Msg(json_err(&e)))
+            .map_err(|_| FnErr::Msg(json_syntax(&s(&a, 0))))
     });
     reg(t, "default", &[Any], Some(Any), |_, a| {
         if a.len() < 2 || is_empty(&a[1]) {
@@ -144,11 +149,11 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn json_err(e: &serde_json::Error) -> String {
-    if e.is_eof() {
-        "unexpected end of JSON input".to_string()
-    } else {
-        format!("invalid JSON: {e}")
+/// encoding/json's message for text serde_json refused.
+fn json_syntax(src: &str) -> String {
+    match super::gojson::check(src) {
+        Err(m) => m,
+        Ok(()) => "json: cannot unmarshal number into Go value".into(),
     }
 }
 
@@ -213,7 +218,7 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
     match v {
         Value::Nil => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
+        Value::Int(i) | Value::I64(i) => {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) => {
@@ -240,13 +245,40 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
             newline(out, indent);
             out.push(']');
         }
-        Value::Map(m) => {
-            if m.is_empty() {
+        Value::Map(m) => write_json_object(out, m.iter(), m.is_empty(), html, indent),
+        Value::Object(o) => match &**o {
+            // encoding/json writes struct fields in declaration order
+            crate::object::Object::Struct(st) => {
+                let fields = st.json_fields();
+                write_json_object(
+                    out,
+                    fields.iter().map(|(k, v)| (k, v)),
+                    fields.is_empty(),
+                    html,
+                    indent,
+                )
+            }
+            other => write_json(out, &other.as_value(), html, indent),
+        },
+    }
+}
+
+fn write_json_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+    empty: bool,
+    html: bool,
+    indent: Option<usize>,
+) {
+    let deeper = indent.map(|n| n + 1);
+    {
+        {
+            if empty {
                 out.push_str("{}");
                 return;
             }
             out.push('{');
-            for (i, (k, e)) in m.iter().enumerate() {
+            for (i, (k, e)) in entries.enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -261,7 +293,6 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
             newline(out, indent);
             out.push('}');
         }
-        Value::Object(o) => write_json(out, &o.as_value(), html, indent),
     }
 }
 
@@ -291,8 +322,27 @@ fn json_string(out: &mut String, s: &str, html: bool) {
     out.push('"');
 }
 
+/// Helm's recursionMaxNums: one name may nest this deep in `include`.
+const INCLUDE_MAX_NESTING: usize = 1000;
+
 fn include(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let name = s(&a, 0);
+    let count = e.include_counts.entry(name.clone()).or_insert(0);
+    if *count > INCLUDE_MAX_NESTING {
+        return Err(FnErr::Msg(format!(
+            "rendering template has a nested reference name: {name}: unable to execute template"
+        )));
+    }
+    *count += 1;
+    let r = include_counted(e, &name, a);
+    if let Some(c) = e.include_counts.get_mut(&name) {
+        *c = c.saturating_sub(1);
+    }
+    r
+}
+
+fn include_counted(e: &mut Exec<'_>, name: &str, a: Vec<Value>) -> FnResult {
+    let name = name.to_string();
     let Some(tree) = e.lookup_template(&name) else {
         return Err(FnErr::Msg(format!(
             "template: no template {} associated with template \"gotpl\"",
@@ -321,20 +371,8 @@ fn include(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
 fn tpl(e: &mut Exec<'_>, a: Vec<Value>) -> FnResult {
     let src = s(&a, 0);
     let vals = a[1].clone();
-    // Helm reads both before rendering and fails without them
-    if !matches!(vals.path("Template.BasePath"), Some(Value::String(_))) {
-        return Err(FnErr::Msg(format!(
-            "cannot retrieve Template.Basepath from values inside tpl function: {src}: no value for key \"BasePath\""
-        )));
-    }
-    let name = match vals.path("Template.Name") {
-        Some(Value::String(n)) => n.clone(),
-        _ => {
-            return Err(FnErr::Msg(format!(
-                "cannot retrieve Template.Name from values inside tpl function: {src}: no value for key \"Name\""
-            )));
-        }
-    };
+    // Helm parses the text into a clone of its template set under the set's own name
+    let name = "gotpl".to_string();
     if let Some(max) = e.limits().max_include_depth
         && e.include_depth >= max
     {

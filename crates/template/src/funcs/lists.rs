@@ -8,7 +8,10 @@ fn need_list(v: &Value, what: &str) -> Result<Vec<Value>, FnErr> {
         Value::List(_) | Value::Object(_) => {
             as_list(v).ok_or_else(|| FnErr::Msg(format!("Cannot {what} on type {}", v.type_name())))
         }
-        Value::Nil => Ok(Vec::new()),
+        // reflect.TypeOf(nil).Kind() dereferences a nil type in Sprig
+        Value::Nil => {
+            Err("runtime error: invalid memory address or nil pointer dereference".into())
+        }
         other => Err(format!("Cannot {what} on type {}", kind_word(other)).into()),
     }
 }
@@ -147,7 +150,7 @@ pub(super) fn register(t: &mut Table) {
                 to_i64(&a[2])
             };
             if start < 0 || end < start || end as usize > l.len() {
-                return Err(format!("reflect: slice index out of range [{start}:{end}]").into());
+                return Err("reflect.Value.Slice: slice index out of bounds".into());
             }
             list(l[start as usize..end as usize].to_vec())
         });

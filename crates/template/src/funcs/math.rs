@@ -3,21 +3,122 @@
 use super::{FnErr, FnResult, P, Table, int, reg, s, to_f64, to_i64};
 use crate::value::Value;
 
+/// Sprig's integer math returns int64.
 fn i(v: i64) -> FnResult {
-    Ok(Value::Int(v))
+    Ok(Value::I64(v))
 }
 
 fn f(v: f64) -> FnResult {
     Ok(Value::Float(v))
 }
 
-/// shopspring/decimal makes `addf 0.1 0.2` exactly 0.3; rounding to 15 significant digits matches
-/// it for ordinary inputs.
-fn dec(v: f64) -> f64 {
-    if !v.is_finite() || v == 0.0 {
-        return v;
+/// shopspring/decimal as Sprig's float math uses it: each float taken at its shortest decimal
+/// form, added, subtracted and multiplied exactly, divided to 16 decimal places (half away from
+/// zero), then read back as the nearest float64. Falls back to float arithmetic past i128.
+#[derive(Clone, Copy)]
+struct Dec {
+    m: i128,
+    e: i32,
+}
+
+impl Dec {
+    fn from_f64(f: f64) -> Option<Dec> {
+        if !f.is_finite() {
+            return None;
+        }
+        if f == 0.0 {
+            return Some(Dec { m: 0, e: 0 });
+        }
+        let s = format!("{:e}", f);
+        let (mant, exp) = s.split_once('e')?;
+        let neg = mant.starts_with('-');
+        let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+        let frac_len = mant.split_once('.').map_or(0, |(_, fr)| fr.len()) as i32;
+        let m: i128 = digits.parse().ok()?;
+        Some(Dec {
+            m: if neg { -m } else { m },
+            e: exp.parse::<i32>().ok()? - frac_len,
+        })
     }
-    format!("{v:.14e}").parse().unwrap_or(v)
+
+    fn scaled(self, e: i32) -> Option<i128> {
+        let k = u32::try_from(self.e - e).ok()?;
+        self.m.checked_mul(10i128.checked_pow(k)?)
+    }
+
+    fn add(self, o: Dec) -> Option<Dec> {
+        let e = self.e.min(o.e);
+        Some(Dec {
+            m: self.scaled(e)?.checked_add(o.scaled(e)?)?,
+            e,
+        })
+    }
+
+    fn mul(self, o: Dec) -> Option<Dec> {
+        Some(Dec {
+            m: self.m.checked_mul(o.m)?,
+            e: self.e + o.e,
+        })
+    }
+
+    fn div(self, o: Dec) -> Option<Dec> {
+        if o.m == 0 {
+            return None;
+        }
+        // round(self / o * 10^16)
+        let k = self.e - o.e + 16;
+        let (num, den) = if k >= 0 {
+            (self.m.checked_mul(10i128.checked_pow(k as u32)?)?, o.m)
+        } else {
+            (self.m, o.m.checked_mul(10i128.checked_pow((-k) as u32)?)?)
+        };
+        let q = num / den;
+        let r = num % den;
+        let away = (r.abs() * 2) >= den.abs();
+        let q = if away {
+            if (num < 0) != (den < 0) { q - 1 } else { q + 1 }
+        } else {
+            q
+        };
+        Some(Dec { m: q, e: -16 })
+    }
+
+    fn to_f64(self) -> f64 {
+        format!("{}e{}", self.m, self.e).parse().unwrap_or(f64::NAN)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// execDecimalOp.
+fn dec_op(first: f64, rest: &[f64], op: Op) -> f64 {
+    let exact = || -> Option<f64> {
+        let mut acc = Dec::from_f64(first)?;
+        for &x in rest {
+            let d = Dec::from_f64(x)?;
+            acc = match op {
+                Op::Add => acc.add(d)?,
+                Op::Sub => acc.add(Dec { m: -d.m, e: d.e })?,
+                Op::Mul => acc.mul(d)?,
+                Op::Div => acc.div(d)?,
+            };
+        }
+        Some(acc.to_f64())
+    };
+    exact().unwrap_or_else(|| {
+        rest.iter().fold(first, |a, &b| match op {
+            Op::Add => a + b,
+            Op::Sub => a - b,
+            Op::Mul => a * b,
+            Op::Div => a / b,
+        })
+    })
 }
 
 pub(super) fn register(t: &mut Table) {
@@ -57,30 +158,26 @@ pub(super) fn register(t: &mut Table) {
         i(a.iter().map(to_i64).min().unwrap_or(0))
     });
     reg(t, "addf", &[], Some(Any), |_, a| {
-        f(dec(a.iter().map(to_f64).sum()))
+        let v: Vec<f64> = a.iter().map(to_f64).collect();
+        f(dec_op(0.0, &v, Op::Add))
     });
-    reg(t, "add1f", &[Any], None, |_, a| f(dec(to_f64(&a[0]) + 1.0)));
+    reg(t, "add1f", &[Any], None, |_, a| {
+        f(dec_op(to_f64(&a[0]), &[1.0], Op::Add))
+    });
     reg(t, "subf", &[Any], Some(Any), |_, a| {
-        f(dec(a[1..]
-            .iter()
-            .map(to_f64)
-            .fold(to_f64(&a[0]), |x, y| x - y)))
+        let v: Vec<f64> = a[1..].iter().map(to_f64).collect();
+        f(dec_op(to_f64(&a[0]), &v, Op::Sub))
     });
     reg(t, "mulf", &[Any], Some(Any), |_, a| {
-        f(dec(a[1..]
-            .iter()
-            .map(to_f64)
-            .fold(to_f64(&a[0]), |x, y| x * y)))
+        let v: Vec<f64> = a[1..].iter().map(to_f64).collect();
+        f(dec_op(to_f64(&a[0]), &v, Op::Mul))
     });
     reg(t, "divf", &[Any], Some(Any), |_, a| {
-        let mut acc = to_f64(&a[0]);
-        for d in a[1..].iter().map(to_f64) {
-            if d == 0.0 {
-                return Err("decimal division by 0".into());
-            }
-            acc /= d;
+        let v: Vec<f64> = a[1..].iter().map(to_f64).collect();
+        if v.contains(&0.0) {
+            return Err("decimal division by 0".into());
         }
-        f(dec(acc))
+        f(dec_op(to_f64(&a[0]), &v, Op::Div))
     });
     reg(t, "maxf", &[Any], Some(Any), |_, a| {
         f(a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max))
@@ -106,7 +203,7 @@ pub(super) fn register(t: &mut Table) {
         };
         f(r / pow)
     });
-    reg(t, "int", &[Any], None, |_, a| i(to_i64(&a[0])));
+    reg(t, "int", &[Any], None, |_, a| Ok(Value::Int(to_i64(&a[0]))));
     reg(t, "int64", &[Any], None, |_, a| i(to_i64(&a[0])));
     reg(t, "float64", &[Any], None, |_, a| f(to_f64(&a[0])));
     reg(t, "atoi", &[Str], None, |_, a| {
@@ -120,12 +217,12 @@ pub(super) fn register(t: &mut Table) {
     reg(t, "toDecimal", &[Any], None, |_, a| {
         i(i64::from_str_radix(&a[0].to_go_string(), 8).unwrap_or(0))
     });
-    reg(t, "semver", &[Str], None, |_, a| {
-        super::text::semver_value(&s(&a, 0))
+    reg(t, "semver", &[Str], None, |e, a| {
+        super::text::semver_value(&s(&a, 0), e.set.options.helm)
     });
-    reg(t, "semverCompare", &[Str, Str], None, |_, a| {
+    reg(t, "semverCompare", &[Str, Str], None, |e, a| {
         let v = super::text::parse_semver(&s(&a, 1))
-            .ok_or_else(|| FnErr::Msg("Invalid Semantic Version".into()))?;
+            .ok_or_else(|| super::text::invalid_semver(e.set.options.helm))?;
         Ok(Value::Bool(constraint_matches(&s(&a, 0), &v)?))
     });
 }
@@ -174,7 +271,7 @@ fn ver(p: Partial, pre: &semver::Prerelease) -> semver::Version {
 }
 
 /// Masterminds/semver v3 constraint check (`>=1.19-0`, `^1.2`, `~1.2.3`, `1.x`, `a - b`, `||`).
-fn constraint_matches(c: &str, v: &semver::Version) -> Result<bool, FnErr> {
+pub(crate) fn constraint_matches(c: &str, v: &semver::Version) -> Result<bool, FnErr> {
     let improper = || FnErr::Msg(format!("improper constraint: {c}"));
     for group in c.split("||") {
         let norm = regex_lite_join(group);

@@ -9,16 +9,46 @@ use crate::exec::Exec;
 use crate::value::Value;
 
 mod builtin;
+mod crypto;
+pub(crate) mod dates;
+mod der;
 mod dicts;
 mod encoding;
+mod gojson;
+pub mod goregex;
+pub mod gotime;
 mod helm;
 mod lists;
 mod math;
+mod random;
+mod regexfns;
+mod secrets;
 mod strings;
-mod text;
+pub(crate) mod text;
+mod toml;
+mod url;
 pub mod yaml_emit;
 
 pub use dicts::MUTATING;
+
+/// Functions returning slices or maps of a concrete element type (`[]string`, `[]int`,
+/// `map[string]string`, `[][]interface{}`): `range` over their result yields concrete values.
+pub const TYPED_ELEMS: &[&str] = &[
+    "until",
+    "untilStep",
+    "keys",
+    "sortAlpha",
+    "splitList",
+    "split",
+    "splitn",
+    "toStrings",
+    "regexFindAll",
+    "mustRegexFindAll",
+    "regexSplit",
+    "mustRegexSplit",
+    "chunk",
+    "mustChunk",
+];
 pub use text::parse_semver as parse_semver_lenient;
 
 /// A Go parameter type, as far as templates can tell them apart.
@@ -32,6 +62,8 @@ pub enum P {
     Bool,
     List,
     Map,
+    /// time.Time.
+    Time,
 }
 
 impl P {
@@ -45,6 +77,7 @@ impl P {
             P::Bool => "bool",
             P::List => "[]interface {}",
             P::Map => "map[string]interface {}",
+            P::Time => "time.Time",
         }
     }
 
@@ -124,6 +157,12 @@ fn table() -> &'static Table {
         math::register(&mut t);
         encoding::register(&mut t);
         helm::register(&mut t);
+        dates::register(&mut t);
+        url::register(&mut t);
+        random::register(&mut t);
+        crypto::register(&mut t);
+        secrets::register(&mut t);
+        toml::register(&mut t);
         t
     })
 }
@@ -134,6 +173,14 @@ pub fn lookup(name: &str) -> Option<&'static Func> {
 
 pub fn exists(name: &str) -> bool {
     table().contains_key(name)
+}
+
+/// Functions Helm 4 added: a Helm 3 template using one fails to parse.
+const HELM4_ONLY: &[&str] = &["mustToYaml"];
+
+/// Whether `name` is a function in that Helm.
+pub fn exists_in(name: &str, helm: crate::HelmMajor) -> bool {
+    exists(name) && !(helm == crate::HelmMajor::V3 && HELM4_ONLY.contains(&name))
 }
 
 /// Sprig's strval: strings as they are, everything else through `%v`.
@@ -152,7 +199,7 @@ pub(crate) fn is_empty(v: &Value) -> bool {
 /// spf13/cast ToInt64 as Sprig uses it: unparsable input becomes 0.
 pub(crate) fn to_i64(v: &Value) -> i64 {
     match v {
-        Value::Int(i) => *i,
+        Value::Int(i) | Value::I64(i) => *i,
         Value::Float(f) => {
             if f.is_nan() {
                 0
@@ -192,7 +239,7 @@ pub(crate) fn parse_go_int(s: &str) -> Option<i64> {
 
 pub(crate) fn to_f64(v: &Value) -> f64 {
     match v {
-        Value::Int(i) => *i as f64,
+        Value::Int(i) | Value::I64(i) => *i as f64,
         Value::Float(f) => *f,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::String(s) => s.trim().parse::<f64>().unwrap_or(0.0),
@@ -234,8 +281,18 @@ pub(crate) fn s(v: &[Value], i: usize) -> String {
 
 pub(crate) fn int(v: &[Value], i: usize) -> i64 {
     match v.get(i) {
-        Some(Value::Int(n)) => *n,
+        Some(Value::Int(n) | Value::I64(n)) => *n,
         Some(other) => to_i64(other),
         None => 0,
     }
+}
+
+/// Masterminds/semver's `Constraint.Check` (`IsCompatibleRange`): `Ok(false)` when the version
+/// is outside the range, `Err` when either does not parse.
+pub fn semver_range_matches(constraint: &str, version: &str) -> Result<bool, String> {
+    let v = text::parse_semver(version).ok_or_else(|| "Invalid Semantic Version".to_string())?;
+    math::constraint_matches(constraint, &v).map_err(|e| match e {
+        FnErr::Msg(m) | FnErr::User(m) | FnErr::Wrapped(m, _) => m,
+        FnErr::Nested(e) => e.to_string(),
+    })
 }

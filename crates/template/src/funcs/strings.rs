@@ -12,8 +12,12 @@ fn st(v: String) -> FnResult {
 pub(super) fn register(t: &mut Table) {
     use P::*;
     reg(t, "hello", &[], None, |_, _| st("Hello!".into()));
-    reg(t, "upper", &[Str], None, |_, a| st(s(&a, 0).to_uppercase()));
-    reg(t, "lower", &[Str], None, |_, a| st(s(&a, 0).to_lowercase()));
+    reg(t, "upper", &[Str], None, |_, a| {
+        st(s(&a, 0).chars().map(super::text::upper_rune).collect())
+    });
+    reg(t, "lower", &[Str], None, |_, a| {
+        st(s(&a, 0).chars().map(super::text::lower_rune).collect())
+    });
     reg(t, "title", &[Str], None, |_, a| st(title(&s(&a, 0))));
     reg(t, "untitle", &[Str], None, |_, a| st(untitle(&s(&a, 0))));
     reg(t, "trim", &[Str], None, |_, a| {
@@ -172,70 +176,7 @@ pub(super) fn register(t: &mut Table) {
         v.sort();
         Ok(Value::list(v.into_iter().map(Value::String).collect()))
     });
-    // regex
-    reg(t, "regexMatch", &[Str, Str], None, |_, a| {
-        Ok(Value::Bool(re(&s(&a, 0))?.is_match(&s(&a, 1))))
-    });
-    reg(t, "mustRegexMatch", &[Str, Str], None, |_, a| {
-        Ok(Value::Bool(re(&s(&a, 0))?.is_match(&s(&a, 1))))
-    });
-    reg(t, "regexFind", &[Str, Str], None, |_, a| {
-        st(re(&s(&a, 0))?
-            .find(&s(&a, 1))
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_default())
-    });
-    reg(t, "mustRegexFind", &[Str, Str], None, |_, a| {
-        st(re(&s(&a, 0))?
-            .find(&s(&a, 1))
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_default())
-    });
-    reg(t, "regexFindAll", &[Str, Str, Int], None, regex_find_all);
-    reg(
-        t,
-        "mustRegexFindAll",
-        &[Str, Str, Int],
-        None,
-        regex_find_all,
-    );
-    reg(t, "regexReplaceAll", &[Str, Str, Str], None, |_, a| {
-        st(re(&s(&a, 0))?
-            .replace_all(&s(&a, 1), go_expand(&s(&a, 2)).as_str())
-            .into_owned())
-    });
-    reg(t, "mustRegexReplaceAll", &[Str, Str, Str], None, |_, a| {
-        st(re(&s(&a, 0))?
-            .replace_all(&s(&a, 1), go_expand(&s(&a, 2)).as_str())
-            .into_owned())
-    });
-    reg(
-        t,
-        "regexReplaceAllLiteral",
-        &[Str, Str, Str],
-        None,
-        |_, a| {
-            st(re(&s(&a, 0))?
-                .replace_all(&s(&a, 1), regex::NoExpand(&s(&a, 2)))
-                .into_owned())
-        },
-    );
-    reg(
-        t,
-        "mustRegexReplaceAllLiteral",
-        &[Str, Str, Str],
-        None,
-        |_, a| {
-            st(re(&s(&a, 0))?
-                .replace_all(&s(&a, 1), regex::NoExpand(&s(&a, 2)))
-                .into_owned())
-        },
-    );
-    reg(t, "regexSplit", &[Str, Str, Int], None, regex_split);
-    reg(t, "mustRegexSplit", &[Str, Str, Int], None, regex_split);
-    reg(t, "regexQuoteMeta", &[Str], None, |_, a| {
-        st(regex::escape(&s(&a, 0)))
-    });
+    super::regexfns::register(t);
 }
 
 fn strslice_all(v: &Value) -> Vec<String> {
@@ -244,45 +185,6 @@ fn strslice_all(v: &Value) -> Vec<String> {
         Value::Nil => Vec::new(),
         other => vec![strval(other)],
     }
-}
-
-fn re(pat: &str) -> Result<regex::Regex, super::FnErr> {
-    regex::Regex::new(pat).map_err(|e| format!("error parsing regexp: {e}").into())
-}
-
-/// Go's `$1`/`${name}` expansion is the same syntax regex uses, except Go treats `$1x` as `${1x}`.
-fn go_expand(repl: &str) -> String {
-    repl.to_string()
-}
-
-fn regex_find_all(_: &mut crate::exec::Exec<'_>, a: Vec<Value>) -> FnResult {
-    let r = re(&s(&a, 0))?;
-    let n = int(&a, 2);
-    let v = s(&a, 1);
-    let it = r
-        .find_iter(&v)
-        .map(|m| Value::String(m.as_str().to_string()));
-    let list: Vec<Value> = if n < 0 {
-        it.collect()
-    } else {
-        it.take(n as usize).collect()
-    };
-    Ok(Value::list(list))
-}
-
-fn regex_split(_: &mut crate::exec::Exec<'_>, a: Vec<Value>) -> FnResult {
-    let r = re(&s(&a, 0))?;
-    let n = int(&a, 2);
-    let v = s(&a, 1);
-    if n == 0 {
-        return Ok(Value::list(Vec::new()));
-    }
-    let parts: Vec<Value> = if n < 0 {
-        r.split(&v).map(Value::from).collect()
-    } else {
-        r.splitn(&v, n as usize).map(Value::from).collect()
-    };
-    Ok(Value::list(parts))
 }
 
 /// strings.Split / SplitN (n < 0: all).

@@ -8,6 +8,8 @@ use crate::gofmt;
 use crate::object::Lookup;
 use crate::value::Value;
 
+mod call;
+
 impl Exec<'_> {
     pub(crate) fn eval_pipeline(&mut self, dot: &Val, pipe: &Pipe) -> R<Val> {
         let mut value: Option<Val> = None;
@@ -165,6 +167,11 @@ impl Exec<'_> {
                             argv.len()
                         ),
                     )),
+                    Lookup::NotMethod => Err(self.err_at(
+                        node.pos(),
+                        node,
+                        format!("{name} has arguments but cannot be invoked as function"),
+                    )),
                     Lookup::Missing => Err(self.err_at(
                         node.pos(),
                         node,
@@ -224,7 +231,22 @@ impl Exec<'_> {
     }
 
     /// evalArg: an argument converted to the parameter type `typ`.
+    /// An argument with whether Go would hold it in an interface slot.
+    fn eval_arg_val(&mut self, dot: &Val, a: &Arg) -> R<Val> {
+        match a {
+            Arg::Field { idents, .. } => {
+                self.eval_field_chain(dot, dot.clone(), a, idents, std::slice::from_ref(a), None)
+            }
+            Arg::Variable { idents, .. } if idents.len() > 1 => {
+                let v = self.variable(a, &idents[0])?;
+                self.eval_field_chain(dot, v, a, &idents[1..], std::slice::from_ref(a), None)
+            }
+            _ => Ok(Val::new(self.eval_arg(dot, P::Any, a)?)),
+        }
+    }
+
     pub(crate) fn eval_arg(&mut self, dot: &Val, typ: P, a: &Arg) -> R<Value> {
+        self.last_pos = a.pos();
         let v = match a {
             Arg::Dot(_) => dot.clone(),
             Arg::Nil(pos) => {
@@ -248,7 +270,17 @@ impl Exec<'_> {
                     self.eval_field_chain(dot, v, a, &idents[1..], std::slice::from_ref(a), None)?
                 }
             }
-            Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
+            Arg::Pipe(p) => {
+                let v = self.eval_pipeline(dot, p)?;
+                if typ == P::Any {
+                    return Ok(v.v);
+                }
+                let at = self.last_pos;
+                let node = find_arg(p, at)
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| p.to_string());
+                return self.validate(v, typ, at, &node);
+            }
             Arg::Identifier { name, pos, func } => {
                 let cmd = Command {
                     pos: *pos,
@@ -275,7 +307,8 @@ impl Exec<'_> {
             }
             Arg::Number { pos, num, .. } => {
                 return match typ {
-                    P::Int | P::I64 if num.is_int => Ok(Value::Int(num.int)),
+                    P::Int if num.is_int => Ok(Value::Int(num.int)),
+                    P::I64 if num.is_int => Ok(Value::I64(num.int)),
                     P::Float if num.is_float => Ok(Value::Float(num.float)),
                     P::Any => self.eval_constant(a),
                     _ => Err(self.const_mismatch(typ, *pos, a)),
@@ -330,12 +363,16 @@ impl Exec<'_> {
         let ok = matches!(
             (typ, &v.v),
             (P::Str, Value::String(_))
-                | (P::Int | P::I64, Value::Int(_))
+                | (P::Int, Value::Int(_))
+                | (P::I64, Value::I64(_))
                 | (P::Float, Value::Float(_))
                 | (P::Bool, Value::Bool(_))
                 | (P::List, Value::List(_))
                 | (P::Map, Value::Map(_))
         );
+        let ok = ok
+            || typ == P::Time
+                && matches!(&v.v, Value::Object(o) if matches!(&**o, crate::object::Object::Time(_)));
         if ok {
             return Ok(v.v);
         }
@@ -349,107 +386,31 @@ impl Exec<'_> {
             ),
         ))
     }
+}
 
-    fn eval_function(
-        &mut self,
-        dot: &Val,
-        (name, resolved): (&str, Option<&'static funcs::Func>),
-        pos: usize,
-        cmd: &Command,
-        args: &[Arg],
-        fin: Option<Val>,
-    ) -> R<Val> {
-        let Some(def) = resolved.or_else(|| funcs::lookup(name)) else {
-            return Err(self.err_at(
-                pos,
-                &name,
-                format!("{} is not a defined function", gofmt::quote(name)),
-            ));
-        };
-        if name == "and" || name == "or" {
-            let want = name == "or";
-            let mut v = Value::Nil;
-            if args.is_empty() && fin.is_none() {
-                return Err(self.err_at(
-                    pos,
-                    &name,
-                    format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
+/// The argument node at byte offset `pos` inside a pipeline.
+fn find_arg(p: &Pipe, pos: usize) -> Option<&Arg> {
+    for c in &p.cmds {
+        for a in &c.args {
+            if a.pos() == pos && !matches!(a, Arg::Pipe(_)) {
+                return Some(a);
             }
-            for a in args {
-                v = self.eval_arg(dot, P::Any, a)?;
-                if v.is_true() == want {
-                    return Ok(Val::new(v));
+            match a {
+                Arg::Pipe(inner) => {
+                    if let Some(f) = find_arg(inner, pos) {
+                        return Some(f);
+                    }
                 }
-            }
-            if let Some(f) = fin {
-                v = f.v;
-            }
-            return Ok(Val::new(v));
-        }
-        let num_in = args.len() + usize::from(fin.is_some());
-        let fixed = def.params.len();
-        if def.variadic.is_some() {
-            if num_in < fixed {
-                return Err(self.err_at(
-                    pos,
-                    &name,
-                    format!(
-                        "wrong number of args for {name}: want at least {fixed} got {}",
-                        args.len()
-                    ),
-                ));
-            }
-        } else if num_in != fixed {
-            return Err(self.err_at(
-                pos,
-                &name,
-                format!("wrong number of args for {name}: want {fixed} got {num_in}"),
-            ));
-        }
-        let mut argv = Vec::with_capacity(num_in);
-        for (i, a) in args.iter().enumerate() {
-            let t = def
-                .params
-                .get(i)
-                .copied()
-                .or(def.variadic)
-                .unwrap_or(P::Any);
-            argv.push(self.eval_arg(dot, t, a)?);
-        }
-        if let Some(f) = fin {
-            let t = if def.variadic.is_some() && argv.len() >= fixed {
-                def.variadic.unwrap_or(P::Any)
-            } else {
-                def.params.get(argv.len()).copied().unwrap_or(P::Any)
-            };
-            argv.push(self.validate(f, t, pos, &name)?);
-        }
-        let mutated = if funcs::MUTATING.contains(&name) {
-            argv.first().cloned()
-        } else {
-            None
-        };
-        match (def.f)(self, argv) {
-            Ok(v) => {
-                if let Some(old) = mutated {
-                    self.propagate(&old, &v);
+                Arg::Chain { node, .. } => {
+                    if let Arg::Pipe(inner) = &**node
+                        && let Some(f) = find_arg(inner, pos)
+                    {
+                        return Some(f);
+                    }
                 }
-                Ok(Val::new(v))
-            }
-            Err(FnErr::Msg(m)) => {
-                Err(self.err_at(cmd.pos, cmd, format!("error calling {name}: {m}")))
-            }
-            Err(FnErr::User(m)) => {
-                Err(self.err_full(cmd.pos, cmd, format!("error calling {name}: {m}"), Some(m)))
-            }
-            Err(FnErr::Wrapped(m, user)) => {
-                Err(self.err_full(cmd.pos, cmd, format!("error calling {name}: {m}"), user))
-            }
-            Err(FnErr::Nested(e)) => {
-                let user = e.user_message().map(str::to_string);
-                Err(self.err_full(cmd.pos, cmd, format!("error calling {name}: {e}"), user))
+                _ => {}
             }
         }
     }
+    None
 }

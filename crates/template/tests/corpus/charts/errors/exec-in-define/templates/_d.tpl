@@ -1,0 +1,1 @@
+{{ define "d" }}x: {{ .nope.deeper }}{{ end }}

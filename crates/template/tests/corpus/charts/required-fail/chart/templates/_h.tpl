@@ -1,0 +1,3 @@
+{{- define "req.need" -}}
+{{ required "needed inside a define" .Values.deep }}
+{{- end -}}
