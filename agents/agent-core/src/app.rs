@@ -85,6 +85,18 @@ pub fn preflight(server: &ServerConfig) -> Result<(), AgentRunError> {
 
 /// Checks agent 2's command line: `[--adapter redis]` (the pod template names
 /// the adapter; Redis is the only one so far).
+/// Agent 1's command line: none. An unknown argument (`--version`, say) is
+/// an error before anything binds, never an agent serving on the default
+/// address.
+pub fn check_lifecycle_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
+    match args.into_iter().next() {
+        None => Ok(()),
+        Some(a) => Err(AgentRunError::Args(format!(
+            "unknown argument {a:?} (agent 1 takes none; configure it with MIDPLANE_* or its config file)"
+        ))),
+    }
+}
+
 pub fn check_adapter_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -398,6 +410,8 @@ mod tests {
         assert!(err.to_string().contains("mysql"), "{err}");
         assert!(check_adapter_args(args(&["--adapter"])).is_err());
         assert!(check_adapter_args(args(&["--verbose"])).is_err());
+        assert!(check_lifecycle_args(args(&[])).is_ok());
+        assert!(check_lifecycle_args(args(&["--version"])).is_err());
     }
 
     #[test]

@@ -105,7 +105,7 @@ mod tests {
             "--kube-version=1.29",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .collect();
         let inv = midplane_template::chart::cli::parse_args(&args).expect("parse");
         assert_eq!(inv.opts.kube_version.as_deref(), Some("1.29"));

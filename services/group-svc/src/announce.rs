@@ -294,6 +294,8 @@ mod tests {
             objects: vec![],
             instances: vec!["g-0".into(), "g-1".into()],
             instance_hashes: BTreeMap::from([("g-0".into(), "a".into()), ("g-1".into(), h.into())]),
+            template_hashes: BTreeMap::new(),
+            config_hash: None,
             plugin_id: "redis@7".into(),
             plugin_hash: "p".into(),
         };

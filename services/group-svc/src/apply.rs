@@ -45,6 +45,7 @@ pub async fn apply(
         step.plan = Some(rollout::plan(
             &objects.objects,
             &objects.instance_hashes,
+            &objects.template_hashes,
             &step.live,
             &step.primary,
         ));

@@ -7,7 +7,7 @@ use midplane_proto::common::ObjectRef;
 use midplane_proto::gateway::agent_gateway_client::AgentGatewayClient;
 use midplane_proto::gateway::{
     FailoverRequest, GetRolesResponse, GroupLifecycleEvent, GroupRequest, OrchestrationResponse,
-    RejoinRequest, SwitchoverRequest,
+    RejoinRequest, ReloadConfigRequest, ReloadConfigResponse, SwitchoverRequest,
 };
 use midplane_runtime::auth::BearerToken;
 use std::time::Duration;
@@ -193,5 +193,30 @@ impl Gateway {
         });
         req.set_timeout(timeout + Duration::from_secs(2));
         Ok(self.client().rejoin(req).await?.into_inner())
+    }
+}
+
+impl Gateway {
+    /// Every pod reloads its config file once it has `content_hash` (waiting
+    /// up to `wait` for the kubelet to sync it): dynamic parameters live, all
+    /// or nothing per pod; the restart-required ones are only reported.
+    pub async fn reload_config(
+        &self,
+        namespace: &str,
+        group: &str,
+        config_path: &str,
+        content_hash: &str,
+        restart_required: Vec<String>,
+        wait: Duration,
+    ) -> Result<ReloadConfigResponse, GatewayError> {
+        let mut req = tonic::Request::new(ReloadConfigRequest {
+            group: group_ref(namespace, group),
+            config_path: config_path.into(),
+            content_hash: content_hash.into(),
+            restart_required_parameters: restart_required,
+            wait_timeout_ms: millis(wait),
+        });
+        req.set_timeout(wait + Duration::from_secs(4));
+        Ok(self.client().reload_config(req).await?.into_inner())
     }
 }

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod owned;
 pub mod prune;
 pub mod reconcile;
+pub mod reload;
 pub mod render;
 pub mod roles;
 pub mod rollout;

@@ -28,6 +28,10 @@ pub struct RenderSummary {
     /// The instances, in ordinal order.
     pub instances: Vec<String>,
     pub instance_hashes: BTreeMap<String, String>,
+    /// Pod template hash per instance: a change restarts the instance.
+    pub template_hashes: BTreeMap<String, String>,
+    /// sha256 (hex) of the rendered config file, if the plugin has one.
+    pub config_hash: Option<String>,
     pub plugin_id: String,
     pub plugin_hash: String,
 }
@@ -53,6 +57,8 @@ impl RenderSummary {
             objects,
             instances: render.instances.clone(),
             instance_hashes: render.instance_hashes.clone(),
+            template_hashes: render.template_hashes.clone(),
+            config_hash: render.config_hash.clone(),
             plugin_id: render.plugin.clone(),
             plugin_hash: render.plugin_hash.clone(),
         }

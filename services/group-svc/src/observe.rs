@@ -15,7 +15,7 @@ use crate::gateway::Gateway;
 use midplane_proto::agent::lifecycle_event::Phase;
 use midplane_proto::agent::{Role, RoleReport};
 use midplane_proto::gateway::GroupLifecycleEvent;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -81,6 +81,9 @@ pub struct Seen {
     pub pods: BTreeMap<String, PodSeen>,
     /// Whether the stream from the gateway is up (the controller sees).
     pub connected: bool,
+    /// Instances seen answering as primary since the watch began: only
+    /// those can be lost (one still starting is not).
+    pub answered: BTreeSet<String>,
 }
 
 impl Seen {
@@ -135,9 +138,13 @@ impl Seen {
             .collect()
     }
 
-    /// Whether `primary` is lost as the agents tell it: no pod of it answers
-    /// as primary, and no replica's link to a primary is up.
+    /// Whether `primary` is lost as the agents tell it: it answered as
+    /// primary before, now no pod of it does, and no replica's link to a
+    /// primary is up.
     pub fn primary_lost(&self, primary: &str) -> bool {
+        if !self.answered.contains(primary) {
+            return false;
+        }
         let answers = self
             .pods
             .values()
@@ -174,6 +181,9 @@ impl Seen {
             (p.phase, &p.error, p.role.as_ref().map(shape))
                 != (next.phase, &next.error, next.role.as_ref().map(shape))
         });
+        if next.role_is(Role::Primary) {
+            self.answered.insert(next.instance.clone());
+        }
         self.pods.insert(target.pod, next);
         news
     }

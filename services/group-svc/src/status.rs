@@ -44,6 +44,15 @@ pub struct Inputs<'a> {
     pub now: String,
     /// What agent 1 of each Pod reports (empty without a gateway).
     pub seen: &'a Seen,
+    /// Why the running config is not the rendered one, if it is not.
+    pub config_problem: Option<&'a (&'static str, String)>,
+}
+
+/// What the earlier steps found, for the status.
+pub struct Found<'a> {
+    pub applied: &'a Applied,
+    pub seen: &'a Seen,
+    pub reload: &'a crate::reload::Reload,
 }
 
 /// Computes the status from the pipeline's hand-offs and writes it if it changed.
@@ -52,8 +61,7 @@ pub async fn update(
     status: &mut GroupStatus,
     rendered: &Rendered,
     step: &RolloutStep,
-    _applied: &Applied,
-    seen: &Seen,
+    found: Found<'_>,
     ctx: &Context,
 ) -> Result<Outcome, ReconcileError> {
     let outcome = compute(
@@ -67,7 +75,8 @@ pub async fn update(
             deferred: step.plan.as_ref().and_then(|p| p.deferred.as_deref()),
             generation: group.meta().generation,
             now: Timestamp::now().to_string(),
-            seen,
+            seen: found.seen,
+            config_problem: found.reload.problem.as_ref(),
         },
     );
     let mut outcome = outcome;
@@ -225,9 +234,11 @@ fn conditions(
         let message = format!("{ready_count}/{total} instances ready");
         Summary::new(false, "InstancesNotReady", message)
     };
-    if failed.is_empty() {
-        summary
-    } else {
+    if !failed.is_empty() {
         summary.degraded("InstanceFailed", format!("failed: {}", failed.join(", ")))
+    } else if let Some((reason, message)) = i.config_problem {
+        summary.degraded(*reason, message.clone())
+    } else {
+        summary
     }
 }

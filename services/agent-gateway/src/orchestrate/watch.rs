@@ -63,9 +63,8 @@ impl<R: PodResolver> Gateway<R> {
                 });
                 for pod in pods {
                     let key = (pod.pod.clone(), pod.lifecycle_address.clone());
-                    if !watching.contains_key(&key) {
-                        let task = tokio::spawn(self.clone().follow(pod, tx.clone()));
-                        watching.insert(key, task);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(key) {
+                        slot.insert(tokio::spawn(self.clone().follow(pod, tx.clone())));
                     }
                 }
             }
