@@ -334,3 +334,99 @@ async fn a_dynamic_parameter_is_reloaded_live() {
         .expect("status");
     assert_eq!(st.primary.as_deref(), Some(instance(0).as_str()));
 }
+
+/// Sets the middleware version of the example App's component.
+async fn set_version(apps: &Api<App>, version: &str) {
+    let mut app = apps.get("shop").await.expect("App");
+    app.spec.components[0].spec.version = version.to_string();
+    app.metadata.managed_fields = None;
+    apps.replace("shop", &Default::default(), &app)
+        .await
+        .expect("update the App");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_rollout_stops_once_and_resumes_on_the_fix() {
+    // An image map in which redis:7.4 has no redis-server: its Pods fail.
+    let state = tempfile::tempdir().expect("tempdir");
+    let builtin = std::fs::read_to_string(common::root().join("crates/kube-emulator/images.yaml"))
+        .expect("the built-in image map");
+    let broken = builtin.replacen(
+        "images:\n",
+        "images:\n  - image: \"redis:7.4\"\n    search: [/nonexistent/midplane-test]\n",
+        1,
+    );
+    let map = state.path().join("images.yaml");
+    std::fs::write(&map, broken).expect("write the image map");
+    let map = map.to_string_lossy().to_string();
+    let (_dev, _, kubeconfig) = common::start_dev_with(state.path(), &["--image-map", &map]);
+    apply(&kubeconfig, "examples/redis-app.yaml");
+    let kube = client(&kubeconfig).await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    let groups: Api<Group> = Api::namespaced(kube.clone(), "default");
+    let apps: Api<App> = Api::namespaced(kube.clone(), "default");
+    let events: Api<Event> = Api::namespaced(kube.clone(), "default");
+    let mut group = Vec::new();
+    for i in 0..3 {
+        group.push(ready_pod(&pods, i, 90).await);
+    }
+    let primary_pid = pid(&group[0], "redis");
+
+    set_version(&apps, "7.4").await;
+    let failed = eventually("the rollout Failed", 60, || async {
+        let st = groups.get(GROUP).await.ok()?.status?;
+        st.rollout.filter(|r| r.state == "Failed")
+    })
+    .await;
+    let at = failed.instance.clone().expect("the failed instance");
+    assert_ne!(at, instance(0), "replicas first: the primary is not rolled");
+    // It stays stopped: one RolloutFailed, no retry, no switchover.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let failures = events_with(&events, "RolloutFailed").await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].count.unwrap_or(1) == 1, "{:?}", failures[0]);
+    assert!(events_with(&events, "Switchover").await.is_empty());
+    let g = groups.get(GROUP).await.expect("group");
+    let st = g.status.expect("status");
+    assert_eq!(st.primary.as_deref(), Some(instance(0).as_str()));
+    let degraded = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert!(
+        degraded.status == "True" && degraded.message.contains(&at),
+        "{degraded:?}"
+    );
+    let other = (1..3)
+        .map(instance)
+        .find(|i| *i != at)
+        .expect("the other replica");
+    let p0 = ready_pod(&pods, 0, 5).await;
+    assert_eq!(pid(&p0, "redis"), primary_pid, "the primary untouched");
+    let other_index: usize = other
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("ordinal");
+    let untouched = ready_pod(&pods, other_index, 5).await;
+    assert_eq!(
+        untouched.metadata.name, group[other_index].metadata.name,
+        "the rollout went no further"
+    );
+
+    // The fix: back to 7.2. Ready again within seconds.
+    let fixed_at = Instant::now();
+    set_version(&apps, "7.2").await;
+    let ready_after = eventually("Ready again after the fix", 60, || async {
+        let st = groups.get(GROUP).await.ok()?.status?;
+        let ready = st
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then(|| fixed_at.elapsed())
+    })
+    .await;
+    eprintln!("rollout: stopped at {at}; Ready again {ready_after:?} after the fix");
+    assert!(ready_after < Duration::from_secs(15), "{ready_after:?}");
+}

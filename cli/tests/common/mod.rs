@@ -28,9 +28,15 @@ pub fn root() -> PathBuf {
 
 /// Starts `midplane dev`; returns it with its first lines and the kubeconfig path.
 pub fn start_dev(state: &std::path::Path) -> (Dev, Vec<String>, String) {
+    start_dev_with(state, &[])
+}
+
+/// [`start_dev`] with more arguments to `midplane dev`.
+pub fn start_dev_with(state: &std::path::Path, more: &[&str]) -> (Dev, Vec<String>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_midplane"))
         .args(["dev", "--pods", "process", "--state"])
         .arg(state)
+        .args(more)
         .current_dir(root())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

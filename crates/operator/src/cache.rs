@@ -296,8 +296,9 @@ pub mod trim {
     }
 
     /// Keeps metadata and the status the lifecycle reads (phase, conditions,
-    /// per-container readiness and restart counts, IPs); drops annotations and
-    /// the container details (images, ids, states). Decode with
+    /// per-container readiness and restart counts, why a container waits or
+    /// ended, IPs); drops annotations and the container details (images,
+    /// ids). Decode with
     /// [`crate::slim::Spec`] for the spec.
     pub fn pod(p: &mut Pod) {
         p.metadata.annotations = None;
@@ -315,7 +316,21 @@ pub mod trim {
                 c.image.clear();
                 c.image_id.clear();
                 c.container_id = None;
-                c.state = None;
+                // Only why a container waits or ended: a rollout stops on it.
+                if let Some(st) = c.state.as_mut() {
+                    st.running = None;
+                    for m in [
+                        st.waiting.as_mut().and_then(|w| w.message.as_mut()),
+                        st.terminated.as_mut().and_then(|t| t.message.as_mut()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        if let Some((at, _)) = m.char_indices().nth(200) {
+                            m.truncate(at);
+                        }
+                    }
+                }
                 c.last_state = None;
                 c.resources = None;
                 c.volume_mounts = None;

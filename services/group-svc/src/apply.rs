@@ -31,11 +31,37 @@ pub async fn apply(
     status: &mut GroupStatus,
     ctx: &Context,
 ) -> Result<Applied, ReconcileError> {
-    let (Some(objects), Some(plan)) = (&rendered.objects, step.plan.as_ref()) else {
+    let (Some(objects), Some(_)) = (&rendered.objects, step.plan.as_ref()) else {
         return Ok(Applied::default());
     };
-    if !plan.changed.is_empty() {
+    let target = announce::content_hash(&rendered.summary);
+    if ctx.rollouts.take_resume(group)
+        && let Some(r) = status.rollout.as_mut()
+        && r.state == rollout::FAILED
+    {
+        // An explicit resume: the failed step is tried once more.
+        r.state = rollout::PROGRESSING.into();
+        r.message = "resumed".into();
+    }
+    let hold = rollout::hold(status, &target, group.spec.paused);
+    if let (Some(why), Some(plan)) = (&hold, step.plan.as_mut()) {
+        // A failed or paused rollout goes no further: the instances still
+        // to roll keep their workloads, and nothing switches over.
+        rollout::hold_plan(plan, &objects.objects);
+        if group.spec.paused
+            && let Some(r) = status.rollout.as_mut()
+            && r.state == rollout::PROGRESSING
+        {
+            r.state = rollout::PAUSED.into();
+        }
+        tracing::debug!(group = %group.name_any(), why, "rollout held");
+    }
+    let Some(plan) = step.plan.as_ref() else {
+        return Ok(Applied::default());
+    };
+    if hold.is_none() && !plan.changed.is_empty() {
         let order = rollout::order(&plan.changed, &step.primary);
+        rollout::progressing(status, &target, &order);
         announce::rollout_started(group, status, &rendered.summary, order, ctx);
     }
     if plan.switchover_first

@@ -46,7 +46,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
         reload: &reloaded,
     };
     let outcome = status::update(&group, &mut status, &rendered, &plan, found, &ctx).await?;
-    announce::outcome(&group, &status, &outcome, &plan.primary, &ctx).await;
+    announce::outcome(&group, &outcome, &plan.primary, &ctx).await;
 
     let settled = outcome.all_ready && !rendered.expecting && !relabelling && !reloaded.pending;
     tracing::debug!(controller = CONTROLLER, settled, "reconciled");

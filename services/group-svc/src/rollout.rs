@@ -7,7 +7,7 @@
 use crate::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use midplane_api::{GroupStatus, labels};
+use midplane_api::{GroupStatus, RolloutStatus, labels};
 use midplane_render::RenderedObject;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -97,6 +97,65 @@ pub fn step(status: &GroupStatus, r: &Rendered) -> RolloutStep {
     }
 }
 
+pub const PROGRESSING: &str = "Progressing";
+pub const PAUSED: &str = "Paused";
+pub const FAILED: &str = "Failed";
+pub const COMPLETE: &str = "Complete";
+
+/// Why the rollout to `target` must not go on: it failed (until the target
+/// changes or it is resumed) or the Group is paused.
+pub fn hold(status: &GroupStatus, target: &str, paused: bool) -> Option<&'static str> {
+    let failed = status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.state == FAILED && r.target_hash == target);
+    if failed {
+        Some("failed")
+    } else if paused {
+        Some("paused")
+    } else {
+        None
+    }
+}
+
+/// Holds a plan: the workloads of instances still to roll are not applied
+/// and nothing switches over (their other objects still are).
+pub fn hold_plan(plan: &mut Plan, rendered: &[RenderedObject]) {
+    let changed = plan.changed.clone();
+    plan.apply.retain(|i| {
+        rendered.get(*i).is_none_or(|o| {
+            !(matches!(o.kind(), "Deployment" | "StatefulSet")
+                && o.instance.as_ref().is_some_and(|n| changed.contains(n)))
+        })
+    });
+    plan.switchover_first = false;
+}
+
+/// Records a rollout to `target` in progress (a new one when the target changed).
+pub fn progressing(status: &mut GroupStatus, target: &str, order: &[String]) {
+    let same = status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.target_hash == target && r.state == PROGRESSING);
+    if same {
+        return;
+    }
+    let switchovers = status
+        .rollout
+        .as_ref()
+        .filter(|r| r.target_hash == target)
+        .map(|r| r.switchovers)
+        .unwrap_or_default();
+    status.rollout = Some(RolloutStatus {
+        state: PROGRESSING.into(),
+        target_hash: target.to_string(),
+        instance: order.first().cloned(),
+        message: format!("rolling {}", order.join(", ")),
+        rolled: Vec::new(),
+        switchovers,
+    });
+}
+
 /// The order a rollout takes: replicas first, the primary last.
 pub fn order(changed: &[String], primary: &str) -> Vec<String> {
     let mut order: Vec<String> = changed.iter().filter(|i| *i != primary).cloned().collect();
@@ -157,6 +216,23 @@ pub fn plan(
             None => true,
         });
     let hold_primary = changed.iter().any(|c| c == primary) && !replicas_settled;
+    // One instance at a time (maxUnavailable 1): while an updated instance
+    // is not ready yet, no other starts; else the first replica to roll.
+    let in_progress = desired_hashes.iter().any(|(name, hash)| {
+        live.get(name)
+            .is_some_and(|l| l.content_hash.as_ref() == Some(hash) && !l.ready)
+    });
+    let next = if in_progress {
+        None
+    } else {
+        order(&changed, primary)
+            .into_iter()
+            .find(|i| i.as_str() != primary)
+    };
+    let waiting: Vec<&String> = changed
+        .iter()
+        .filter(|c| c.as_str() != primary && Some(*c) != next.as_ref())
+        .collect();
     let deferred = hold_primary.then(|| primary.to_string());
     let ready_replica = desired_hashes.iter().any(|(name, hash)| {
         name.as_str() != primary
@@ -169,9 +245,10 @@ pub fn plan(
         .iter()
         .enumerate()
         .filter(|(_, o)| {
-            !(hold_primary
-                && o.instance.as_deref() == Some(primary)
-                && matches!(o.kind(), "Deployment" | "StatefulSet"))
+            let workload = matches!(o.kind(), "Deployment" | "StatefulSet");
+            let held = (hold_primary && o.instance.as_deref() == Some(primary))
+                || o.instance.as_ref().is_some_and(|i| waiting.contains(&i));
+            !(workload && held)
         })
         .map(|(i, _)| i)
         .collect();

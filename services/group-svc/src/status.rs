@@ -9,7 +9,7 @@ use crate::lifecycle;
 use crate::memo::RenderSummary;
 use crate::observe::Seen;
 use crate::render::Rendered;
-use crate::rollout::{LiveInstance, RolloutStep};
+use crate::rollout::{self, LiveInstance, RolloutStep};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -31,6 +31,8 @@ pub struct Outcome {
     /// Ready turned True in this pass: (message) for the Event.
     pub became_ready: Option<String>,
     pub transitions: Vec<Transition>,
+    /// The rollout failed in this pass: (instance, why).
+    pub rollout_failed: Option<(String, String)>,
 }
 
 pub struct Inputs<'a> {
@@ -153,7 +155,16 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
             .is_some_and(|l| l.content_hash.as_ref() == Some(h))
     });
     let all_ready = up_to_date && i.deferred.is_none() && ready_count == total;
+    let rollout_failed = rollout_outcome(status, &i, all_ready);
     let summary = conditions(&instances, &i, all_ready, ready_count, total);
+    let summary = match status
+        .rollout
+        .as_ref()
+        .filter(|r| r.state == rollout::FAILED)
+    {
+        Some(r) => summary.degraded("RolloutFailed", r.message.clone()),
+        None => summary,
+    };
     let became_ready =
         condition::set_summary(&mut status.conditions, &summary, i.generation) && all_ready;
     status.observed_generation = i.generation;
@@ -167,7 +178,40 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
         written: Written::Unchanged,
         became_ready: became_ready.then_some(summary.message),
         transitions,
+        rollout_failed,
     }
+}
+
+/// Moves the rollout on from what is live: an instance whose Pod cannot run
+/// stops it (once: Failed is kept until the target changes or a resume);
+/// every instance updated and ready completes it. Returns (instance, why)
+/// when it failed in this pass.
+fn rollout_outcome(
+    status: &mut GroupStatus,
+    i: &Inputs<'_>,
+    all_ready: bool,
+) -> Option<(String, String)> {
+    let r = status
+        .rollout
+        .as_mut()
+        .filter(|r| r.state == rollout::PROGRESSING || r.state == rollout::PAUSED)?;
+    let failing = i.instances.iter().find_map(|name| {
+        let why = lifecycle::failure(lifecycle::pod_of(i.pods, name)?)?;
+        Some((name.clone(), why))
+    });
+    if let Some((name, why)) = failing {
+        r.state = rollout::FAILED.into();
+        r.instance = Some(name.clone());
+        r.message = format!("stopped at {name}: {why}");
+        return Some((name, r.message.clone()));
+    }
+    if all_ready && r.state == rollout::PROGRESSING {
+        r.state = rollout::COMPLETE.into();
+        r.instance = None;
+        r.message = "every instance updated and ready".into();
+        r.rolled = i.instances.to_vec();
+    }
+    None
 }
 
 /// Each instance's status from its Pod, and the phase changes worth an Event.
