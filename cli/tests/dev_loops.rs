@@ -430,3 +430,80 @@ async fn a_failing_rollout_stops_once_and_resumes_on_the_fix() {
     eprintln!("rollout: stopped at {at}; Ready again {ready_after:?} after the fix");
     assert!(ready_after < Duration::from_secs(15), "{ready_after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_edits_are_repaired() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Patch, PatchParams};
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_dev, _, kubeconfig) = start_dev(state.path());
+    apply(&kubeconfig, "examples/redis-app.yaml");
+    let kube = client(&kubeconfig).await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    let events: Api<Event> = Api::namespaced(kube.clone(), "default");
+    for i in 0..3 {
+        ready_pod(&pods, i, 90).await;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(kube.clone(), "default");
+    let cm = cms
+        .list(&ListParams::default().labels(&format!("midplane.dev/group={GROUP}")))
+        .await
+        .expect("ConfigMaps")
+        .items
+        .into_iter()
+        .next()
+        .expect("the Group's ConfigMap");
+    let cm_name = cm.metadata.name.clone().expect("name");
+    let original = cm.data.clone().expect("data");
+
+    let edited_at = Instant::now();
+    let scale = serde_json::json!({"spec": {"replicas": 0}});
+    deployments
+        .patch(&instance(2), &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .expect("scale to 0 by hand");
+    let mut data = original.clone();
+    for v in data.values_mut() {
+        v.push_str("\n# edited by hand\n");
+    }
+    let edit = serde_json::json!({"data": data});
+    cms.patch(&cm_name, &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .expect("edit the ConfigMap by hand");
+
+    let repaired = eventually("both restored", 20, || async {
+        let d = deployments.get(&instance(2)).await.ok()?;
+        let c = cms.get(&cm_name).await.ok()?;
+        let replicas = d.spec.and_then(|s| s.replicas);
+        (replicas == Some(1) && c.data.as_ref() == Some(&original)).then(|| edited_at.elapsed())
+    })
+    .await;
+    eprintln!(
+        "drift: a scaled Deployment and an edited ConfigMap restored {repaired:?} after the edits"
+    );
+    assert!(repaired < Duration::from_secs(5), "{repaired:?}");
+    // A Warning Event names the object (repeats of the reason fold into
+    // one Event, so the note is the last object's).
+    let notes: Vec<String> = eventually("a DriftRepaired Event", 10, || async {
+        let notes: Vec<String> = events_with(&events, "DriftRepaired")
+            .await
+            .into_iter()
+            .filter_map(|e| e.message)
+            .collect();
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await;
+    let named = [
+        format!("ConfigMap/{cm_name}"),
+        format!("Deployment/{}", instance(2)),
+    ];
+    assert!(
+        notes
+            .iter()
+            .all(|n| named.iter().any(|o| n.contains(o.as_str()))),
+        "{notes:?}"
+    );
+    ready_pod(&pods, 2, 30).await;
+}

@@ -281,12 +281,15 @@ pub mod trim {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Pod;
 
-    /// Keeps metadata and the status counters a rollout reads; drops the
-    /// status conditions (long messages nobody reads). Decode with
-    /// [`crate::slim::Spec`] for the pod template.
+    /// Keeps metadata, the status counters a rollout reads and the spec's
+    /// replicas and selector (what a hand edit breaks); drops the pod
+    /// template and the status conditions (long messages nobody reads).
     pub fn deployment(d: &mut Deployment) {
         if let Some(s) = d.status.as_mut() {
             s.conditions = None;
+        }
+        if let Some(spec) = d.spec.as_mut() {
+            spec.template = Default::default();
         }
     }
 

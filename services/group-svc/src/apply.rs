@@ -82,13 +82,29 @@ pub async fn apply(
     let mut applied = Applied::default();
     for i in &plan.apply {
         let (o, want) = (&objects.objects[*i], &rendered.summary.objects[*i]);
-        let live_hash = rendered.live.applied_hash(o.kind(), o.name());
-        let outcome = ctx
-            .applier
-            .apply_stamped(&o.object, &want.applied_hash, live_hash)
-            .await?;
+        let drifted = rendered
+            .live
+            .drifted(o.kind(), o.name(), want.drift_key.as_deref());
+        // Edited by hand: applied again although its stamp matches (and
+        // even if this controller wrote the same stamp moments ago).
+        let outcome = if drifted {
+            ctx.applier.apply_json(&o.object).await?;
+            apply::Applied::Written
+        } else {
+            let live_hash = rendered.live.applied_hash(o.kind(), o.name());
+            ctx.applier
+                .apply_stamped(&o.object, &want.applied_hash, live_hash)
+                .await?
+        };
         if outcome == apply::Applied::Written {
-            applied.objects.push(format!("{}/{}", o.kind(), o.name()));
+            let object = format!("{}/{}", o.kind(), o.name());
+            if drifted {
+                let note = format!("{object} was changed by hand; restored from the App");
+                ctx.events
+                    .warning(group, "DriftRepaired", "Apply", note)
+                    .await;
+            }
+            applied.objects.push(object);
         }
     }
     if !applied.objects.is_empty() {

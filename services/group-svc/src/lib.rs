@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cleanup;
 pub mod config;
 pub mod context;
+pub mod drift;
 pub mod gateway;
 pub mod grpc;
 pub mod lifecycle;

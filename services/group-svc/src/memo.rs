@@ -19,6 +19,8 @@ pub struct RenderedRef {
     pub resource: ApiResource,
     pub name: String,
     pub applied_hash: String,
+    /// What a hand edit would break, as rendered (see `drift`).
+    pub drift_key: Option<String>,
 }
 
 /// A render, remembered by what identifies its output.
@@ -45,6 +47,7 @@ impl RenderSummary {
             .map(|o| {
                 let applied_hash = stamp_applied_hash(&mut o.object);
                 RenderedRef {
+                    drift_key: crate::drift::key(o.kind(), &o.object),
                     resource: api_resource(&o.object).unwrap_or_else(|| {
                         ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("", "v1", o.kind()))
                     }),
@@ -80,9 +83,10 @@ impl RenderSummary {
     /// Every rendered object is live with the hash it was rendered with: there
     /// is nothing to apply and no instance to roll.
     pub fn in_sync(&self, live: &LiveObjects) -> bool {
-        self.objects
-            .iter()
-            .all(|o| live.applied_hash(&o.resource.kind, &o.name) == Some(o.applied_hash.as_str()))
+        self.objects.iter().all(|o| {
+            live.applied_hash(&o.resource.kind, &o.name) == Some(o.applied_hash.as_str())
+                && !live.drifted(&o.resource.kind, &o.name, o.drift_key.as_deref())
+        })
     }
 }
 
