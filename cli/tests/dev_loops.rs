@@ -507,3 +507,97 @@ async fn hand_edits_are_repaired() {
     );
     ready_pod(&pods, 2, 30).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_shrink_is_refused_and_a_missing_token_never_stops_redis() {
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+    use kube::api::DeleteParams;
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_dev, _, kubeconfig) = start_dev(state.path());
+    apply(&kubeconfig, "examples/redis-app.yaml");
+    let kube = client(&kubeconfig).await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    let apps: Api<App> = Api::namespaced(kube.clone(), "default");
+    for i in 0..3 {
+        ready_pod(&pods, i, 90).await;
+    }
+
+    // A storage shrink: refused on the App with the field path; no PVC changes.
+    let mut app = apps.get("shop").await.expect("App");
+    if let Some(s) = app.spec.components[0].spec.storage.as_mut() {
+        s.size = "1Gi".into();
+    }
+    app.metadata.managed_fields = None;
+    apps.replace("shop", &Default::default(), &app)
+        .await
+        .expect("the API server takes the App");
+    let message = eventually("the App refuses the shrink", 20, || async {
+        let a = apps.get("shop").await.ok()?;
+        let c = a
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.status == "False")?;
+        c.message
+            .contains("spec.components[0].storage.size")
+            .then_some(c.message)
+    })
+    .await;
+    assert!(
+        message.contains("cannot shrink from 2Gi to 1Gi"),
+        "{message}"
+    );
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(kube.clone(), "default");
+    for i in 0..3 {
+        let pvc = pvcs
+            .get(&format!("{}-data", instance(i)))
+            .await
+            .expect("PVC");
+        let size = pvc
+            .spec
+            .and_then(|s| s.resources)
+            .and_then(|r| r.requests)
+            .and_then(|r| r.get("storage").map(|q| q.0.clone()));
+        assert_eq!(size.as_deref(), Some("2Gi"), "{} untouched", instance(i));
+    }
+
+    // The agent token Secret goes; the agents restart without it: they stop
+    // with a clear error, and Redis keeps running.
+    Api::<Secret>::namespaced(kube.clone(), "default")
+        .delete("midplane-agent-token", &DeleteParams::default())
+        .await
+        .expect("delete the agent token Secret");
+    tokio::time::sleep(Duration::from_secs(4)).await; // the kubelet's volume sync (2 s + jitter)
+    let p = ready_pod(&pods, 1, 10).await;
+    let redis = pid(&p, "redis").expect("redis");
+    for container in ["agent-lifecycle", "agent-adapter"] {
+        let agent = pid(&p, container).expect("an agent");
+        let _ = Command::new("kill")
+            .args(["-9", &agent.to_string()])
+            .status();
+    }
+    let name = p.metadata.name.clone().expect("name");
+    let log = eventually("agent 1 says the token is missing", 20, || async {
+        let out = Command::new("kubectl")
+            .args([
+                "--kubeconfig",
+                &kubeconfig,
+                "logs",
+                &name,
+                "-c",
+                "agent-lifecycle",
+            ])
+            .output()
+            .ok()?;
+        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        log.contains("server.auth_token_file").then_some(log)
+    })
+    .await;
+    assert!(log.contains("keeps running"), "{log}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = pods.get(&name).await.expect("the Pod");
+    assert_eq!(pid(&now, "redis"), Some(redis), "Redis was not restarted");
+    assert!(midplane_e2e::process::alive(redis));
+    let (_, pong) = redis_cli(&["-h", &pod_ip(&now), "PING"]).await;
+    assert_eq!(pong, "PONG");
+}

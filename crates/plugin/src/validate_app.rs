@@ -217,3 +217,56 @@ pub fn check_middleware(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use midplane_api::{App, AppSpec, ComponentTemplate, Storage};
+
+    fn app(size: &str) -> App {
+        let spec = MiddlewareSpec {
+            plugin: "redis".into(),
+            replicas: 3,
+            shards: 1,
+            storage: Some(Storage {
+                size: size.into(),
+                storage_class_name: None,
+            }),
+            ..MiddlewareSpec::default()
+        };
+        let mut app = App::new(
+            "shop",
+            AppSpec {
+                components: vec![ComponentTemplate {
+                    name: "cache".into(),
+                    spec,
+                }],
+            },
+        );
+        app.metadata.namespace = Some("default".into());
+        app
+    }
+
+    #[test]
+    fn a_storage_shrink_is_refused_with_its_path_and_growth_is_not() {
+        let plugins = crate::registry::bundled().expect("bundled plugins");
+        let running = BTreeMap::from([(
+            "cache".to_string(),
+            app("2Gi").spec.components[0].spec.clone(),
+        )]);
+        let errs = validate_running(&app("1Gi"), &plugins, &running, true).expect_err("a shrink");
+        assert!(
+            errs.0
+                .iter()
+                .any(|e| e.field == "spec.components[0].storage.size"
+                    && e.message.contains("cannot shrink from 2Gi to 1Gi")),
+            "{errs}"
+        );
+        let grown = validate_running(&app("4Gi"), &plugins, &running, true);
+        assert!(grown.is_ok(), "{grown:?}");
+        assert!(
+            validate_running(&app("1Gi"), &plugins, &running, false).is_ok(),
+            "storage not known: not compared"
+        );
+    }
+}
