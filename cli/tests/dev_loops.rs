@@ -445,6 +445,13 @@ async fn hand_edits_are_repaired() {
     for i in 0..3 {
         ready_pod(&pods, i, 90).await;
     }
+    // After the first reload verified the config (a reload in flight holds
+    // the Group's reconcile for up to its wait).
+    let groups: Api<Group> = Api::namespaced(kube.clone(), "default");
+    eventually("the config verified once", 30, || async {
+        groups.get(GROUP).await.ok()?.status?.config_hash
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(kube.clone(), "default");
     let cms: Api<ConfigMap> = Api::namespaced(kube.clone(), "default");
     let cm = cms
@@ -600,4 +607,111 @@ async fn a_storage_shrink_is_refused_and_a_missing_token_never_stops_redis() {
     assert!(midplane_e2e::process::alive(redis));
     let (_, pong) = redis_cli(&["-h", &pod_ip(&now), "PING"]).await;
     assert_eq!(pong, "PONG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_required_parameter_rolls_one_at_a_time_without_losing_writes() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_dev, _, kubeconfig) = start_dev(state.path());
+    apply(&kubeconfig, "examples/redis-app.yaml");
+    let kube = client(&kubeconfig).await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    let groups: Api<Group> = Api::namespaced(kube.clone(), "default");
+    let apps: Api<App> = Api::namespaced(kube.clone(), "default");
+    let events: Api<Event> = Api::namespaced(kube.clone(), "default");
+    for i in 0..3 {
+        ready_pod(&pods, i, 90).await;
+    }
+    let svc = Api::<Service>::namespaced(kube.clone(), "default")
+        .get(GROUP)
+        .await
+        .expect("client Service");
+    let ip = svc.spec.and_then(|s| s.cluster_ip).expect("a ClusterIP");
+    eventually("SET through the ClusterIP", 30, || async {
+        let (ok, out) = redis_cli(&["-h", &ip, "SET", "before", "1"]).await;
+        (ok && out == "OK").then_some(())
+    })
+    .await;
+    eventually("the config verified once", 30, || async {
+        groups.get(GROUP).await.ok()?.status?.config_hash
+    })
+    .await;
+
+    let stop = Arc::new(Mutex::new(false));
+    let load = write_load(ip.clone(), stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    set_parameter(&apps, "databases", "32").await;
+    let done = eventually("the rollout Complete", 120, || async {
+        let st = groups.get(GROUP).await.ok()?.status?;
+        st.rollout.filter(|r| r.state == "Complete")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    *stop.lock().expect("lock") = true;
+    let seen = load.await.expect("load");
+
+    // The longest run of failed writes.
+    let mut outage = Duration::ZERO;
+    let mut failing_since: Option<Instant> = None;
+    for (at, ok) in &seen {
+        match (ok, failing_since) {
+            (false, None) => failing_since = Some(*at),
+            (true, Some(f)) => {
+                outage = outage.max(at.duration_since(f));
+                failing_since = None;
+            }
+            _ => {}
+        }
+    }
+    // Every acknowledged write is on the primary afterwards.
+    let acked: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, ok))| *ok)
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut lost = 0;
+    for n in &acked {
+        let (_, v) = redis_cli(&["-h", &ip, "GET", &format!("k{n}")]).await;
+        if v != "v" {
+            lost += 1;
+        }
+    }
+    let switchovers = events_with(&events, "Switchover").await;
+    let st = groups
+        .get(GROUP)
+        .await
+        .expect("group")
+        .status
+        .expect("status");
+    eprintln!(
+        "rolling restart: {} writes, {} acked, {lost} acked lost, longest outage {outage:?}, primary {:?}, switchover Events {}",
+        seen.len(),
+        acked.len(),
+        st.primary,
+        switchovers.len()
+    );
+    assert_eq!(done.state, "Complete");
+    assert_eq!(lost, 0, "acknowledged writes lost");
+    assert_eq!(switchovers.len(), 1, "one switchover: {switchovers:?}");
+    assert_ne!(
+        st.primary.as_deref(),
+        Some(instance(0).as_str()),
+        "the role moved"
+    );
+    assert!(
+        outage < Duration::from_secs(1),
+        "write outage {outage:?} (target < 1 s)"
+    );
+    for ip in group_ips(&pods).await {
+        assert_eq!(config_get(&ip, "databases").await, "32");
+    }
+}
+
+async fn group_ips(pods: &Api<Pod>) -> Vec<String> {
+    let mut ips = Vec::new();
+    for i in 0..3 {
+        ips.push(pod_ip(&ready_pod(pods, i, 30).await));
+    }
+    ips
 }

@@ -25,8 +25,9 @@ use midplane_plugin::ParameterClass;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// How long an agent waits for the kubelet to sync the new file.
-pub const RELOAD_WAIT: Duration = Duration::from_secs(5);
+/// How long an agent waits for the kubelet to sync the new file (the Pod
+/// stamp makes it sync at once; the Group's reconcile waits meanwhile).
+pub const RELOAD_WAIT: Duration = Duration::from_secs(3);
 /// The condition that says whether the running config is the rendered one.
 pub const CONFIG_APPLIED: &str = "ConfigApplied";
 
