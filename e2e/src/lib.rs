@@ -15,6 +15,7 @@ use midplane_platform::{Platform, PlatformConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod monitoring;
 pub mod process;
 
 pub use midplane_runtime::testing::eventually;

@@ -55,6 +55,25 @@ pub fn record_completed(m: &Manifest) {
     metrics::gauge!(LAST_SUCCESS_TIMESTAMP, &labels).set(completed);
 }
 
+/// The stages a backup fails at (`record_failed`).
+pub const STAGES: [&str; 4] = ["snapshot", "archive", "upload", "job"];
+
+/// Puts the failure counters of a target at zero when one of its backups starts, so that
+/// its first failure is an increase an alert sees (a series appearing at 1 increased by
+/// nothing).
+pub fn record_started(labels: &BTreeMap<String, String>) {
+    let [ns, app, component] = metric_labels(labels);
+    for stage in STAGES {
+        let labels = [
+            ns.clone(),
+            app.clone(),
+            component.clone(),
+            ("stage", stage.to_string()),
+        ];
+        metrics::counter!(FAILURES_TOTAL, &labels).increment(0);
+    }
+}
+
 /// Records a failed backup of the target with these manifest labels.
 pub fn record_failed(labels: &BTreeMap<String, String>, stage: &'static str) {
     let [ns, app, component] = metric_labels(labels);

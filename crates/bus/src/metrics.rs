@@ -15,6 +15,28 @@ pub const RECONNECTS: &str = "midplane_bus_reconnects_total";
 pub const SINK_DROPPED: &str = "midplane_bus_sink_dropped_total";
 pub const HANDLER_SECONDS: &str = "midplane_bus_handler_duration_seconds";
 
+/// Puts a publisher's counters for `event_type` at zero, so that the first failure is
+/// an increase an alert can see (a series that appears at 1 has increased by nothing).
+pub fn init_event_type(event_type: &str) {
+    for name in [
+        CONFIRMED,
+        RETURNED,
+        PUBLISH_RETRIED,
+        PUBLISH_FAILED,
+        SINK_DROPPED,
+    ] {
+        metrics::counter!(name, "type" => event_type.to_owned()).increment(0);
+    }
+}
+
+/// Puts a subscriber's counters at zero when it starts consuming (see [`init_event_type`]).
+pub fn init_subscriber(subscriber: &str) {
+    for name in [CONSUMED, DUPLICATES, RETRIED, DEAD_LETTERED, REPLAYED] {
+        metrics::counter!(name, "subscriber" => subscriber.to_owned()).increment(0);
+    }
+    metrics::counter!(RECONNECTS, "role" => "subscriber").increment(0);
+}
+
 /// Registers HELP texts with whatever recorder is installed; call once at start-up.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_histogram};

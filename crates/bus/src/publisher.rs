@@ -98,6 +98,7 @@ impl Publisher {
         let started = Instant::now();
         let mut attempt = 0u32;
         metrics::counter!(m::PUBLISHED, "type" => event_type.clone()).increment(1);
+        m::init_event_type(&event_type);
         loop {
             attempt += 1;
             match self.try_publish(&event_type, &body, props.clone()).await {
@@ -226,6 +227,7 @@ impl Publisher {
             })?;
         declare_exchange(&channel, &self.inner.cfg.exchange).await?;
         let epoch = self.inner.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        metrics::counter!(m::RECONNECTS, "role" => "publisher").increment(0);
         if epoch > 1 {
             metrics::counter!(m::RECONNECTS, "role" => "publisher").increment(1);
             tracing::info!(exchange = %self.inner.cfg.exchange, "publisher reconnected");

@@ -411,6 +411,7 @@ async fn consume<H: Handler>(
         Ok(c) => c,
         Err(e) => return Exit::Lost(format!("basic.consume: {e}")),
     };
+    m::init_subscriber(&shared.cfg.name);
     // Handlers run as futures of this task rather than spawned tasks: one scheduling hop less
     // per event (it shows in the latency tail on a busy node), and dropping the set on kill is
     // exactly a crash. CPU-heavy handlers should use spawn_blocking.

@@ -90,6 +90,7 @@ pub async fn instrumented<K: kube::Resource, T>(
     fut: impl std::future::Future<Output = Result<T, ReconcileError>>,
 ) -> Result<T, ReconcileError> {
     use tracing::Instrument as _;
+    metrics::init(controller);
     let key = object_key(controller, obj);
     let span = tracing::info_span!("reconcile", controller, object = %key);
     let start = std::time::Instant::now();

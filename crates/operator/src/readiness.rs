@@ -39,6 +39,7 @@ impl Readiness {
     }
 
     pub fn set_role(&self, role: Role) {
+        crate::metrics::leading(role == Role::Leading);
         *self
             .role
             .lock()

@@ -97,6 +97,12 @@ pub async fn serve(
     };
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let served: Vec<&'static str> = routes.names().to_vec();
+    // Metrics inside auth: only authenticated calls reach the labels.
+    let metrics_layer = crate::grpc_metrics::GrpcMetricsLayer::new(served.iter().copied().chain([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]));
     let reflection_v1 = reflection(&served).build_v1()?;
     let reflection_v1alpha = reflection(&served).build_v1alpha()?;
 
@@ -147,6 +153,7 @@ pub async fn serve(
         .concurrency_limit_per_connection(config.concurrency_limit_per_connection)
         .load_shed(config.load_shed)
         .layer(auth)
+        .layer(metrics_layer)
         .layer(DeadlineLayer::new(server_timeout))
         .add_routes(routes);
     let mut reloader = None;

@@ -10,9 +10,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cert_expiry;
 pub mod config;
 pub mod deadline;
 pub mod grpc;
+pub mod grpc_metrics;
 pub mod health;
 pub mod shutdown;
 pub mod status;

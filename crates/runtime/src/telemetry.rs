@@ -32,9 +32,18 @@ pub fn init_tracing(log: &LogConfig) -> Result<(), RuntimeError> {
 }
 
 /// Installs the global recorder; `/metrics` renders from the returned handle.
+/// Histogram buckets, in seconds, from 1 ms to 10 s.
+pub const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 pub fn install_metrics_recorder(service: &'static str) -> Result<PrometheusHandle, RuntimeError> {
     let handle = PrometheusBuilder::new()
         .add_global_label("service", service)
+        // Every histogram here measures seconds; buckets (not the default
+        // summaries) let dashboards aggregate latency across replicas.
+        .set_buckets(SECONDS_BUCKETS)
+        .map_err(|e| RuntimeError::Metrics(e.to_string()))?
         .install_recorder()
         .map_err(|e| RuntimeError::Metrics(e.to_string()))?;
     metrics::describe_gauge!(
@@ -42,5 +51,6 @@ pub fn install_metrics_recorder(service: &'static str) -> Result<PrometheusHandl
         "Always 1; labels carry the build's version"
     );
     metrics::gauge!("midplane_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    crate::grpc_metrics::describe();
     Ok(handle)
 }

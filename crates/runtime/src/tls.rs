@@ -116,7 +116,9 @@ impl Material {
                     message,
                 };
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in parse_certificates(path, pem)? {
+                let ca_certs = parse_certificates(path, pem)?;
+                crate::cert_expiry::record_rustls("client_ca", &ca_certs);
+                for cert in ca_certs {
                     roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
                 }
                 // Without allow_unauthenticated(): a client certificate is mandatory.
@@ -132,6 +134,7 @@ impl Material {
         };
         let certs = parse_certificates(&config.cert_file, &self.cert)?;
         let key = parse_private_key(&config.key_file, &self.key)?;
+        crate::cert_expiry::record_rustls("server", &certs);
         let mut server = builder.with_single_cert(certs, key)?;
         // gRPC clients (tonic, grpc-go) insist on HTTP/2 being negotiated.
         server.alpn_protocols = vec![b"h2".to_vec()];

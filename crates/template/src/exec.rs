@@ -408,7 +408,7 @@ impl<'t> Exec<'t> {
         self.vars = saved_vars;
         if self.replacements.len() != seen {
             let mut vars = std::mem::take(&mut self.vars);
-            for (_, v) in vars.iter_mut() {
+            for (_, v) in &mut vars {
                 self.catch_up(&mut v.v, seen);
             }
             self.vars = vars;

@@ -53,7 +53,7 @@ fn shortest_digits(f: f64) -> (String, i32) {
 
 fn digits_of(s: &str) -> (String, i32) {
     let (mant, exp) = s.split_once('e').unwrap_or((s, "0"));
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
     let exp: i32 = exp.parse().unwrap_or(0);
     if digits.chars().all(|c| c == '0') {
         return ("0".to_string(), 1);
@@ -66,7 +66,7 @@ fn prec_digits(f: f64, prec: usize) -> (String, i32) {
     let p = prec.max(1);
     let s = format!("{:.*e}", p - 1, f.abs());
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let mut digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let mut digits: String = mant.chars().filter(char::is_ascii_digit).collect();
     while digits.len() > 1 && digits.ends_with('0') {
         digits.pop();
     }
@@ -196,7 +196,7 @@ pub fn format_e(f: f64, prec: usize, upper: bool) -> String {
     }
     let s = format!("{:.*e}", prec, f.abs());
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
     let exp: i32 = exp.parse().unwrap_or(0);
     fmt_e(f.is_sign_negative(), &digits, exp + 1, Some(prec), upper)
 }

@@ -168,7 +168,7 @@ impl GoStruct {
                 Value::Nil => out.push_str(f.nil_prints),
                 Value::Object(o) => match &**o {
                     Object::Struct(s) if !s.string_on_pointer && s.string.is_some() => {
-                        out.push_str(s.string.as_deref().unwrap_or_default())
+                        out.push_str(s.string.as_deref().unwrap_or_default());
                     }
                     Object::Struct(s) => s.write_v(out),
                     other => out.push_str(&other.to_string()),

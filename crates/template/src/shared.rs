@@ -60,7 +60,7 @@ impl Exec<'_> {
         if !matches!(old, Value::Map(_)) || same(old, new) {
             return;
         }
-        for (_, var) in self.vars.iter_mut() {
+        for (_, var) in &mut self.vars {
             replace_in(&mut var.v, old, new);
         }
         self.replacements.push((old.clone(), new.clone()));

@@ -3,6 +3,8 @@
 //! anchors, then the JSON round trip (every number a float64, every key a string).
 //!
 //! serde_yaml implements YAML 1.2 and hides scalar styles, so we read libyaml's events directly.
+//! That is a C-style API (unsafe-libyaml), hence the unsafe blocks; each says why it holds.
+#![allow(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::CStr;
@@ -308,7 +310,7 @@ fn int_value(s: &str) -> Option<i64> {
 /// go-yaml v2's resolve() for an untagged scalar, then JSON's number model.
 fn resolve(v: &str, plain: bool, tag: Option<&str>) -> Value {
     match tag {
-        Some("tag:yaml.org,2002:str") | Some("!!str") => return Value::String(v.to_string()),
+        Some("tag:yaml.org,2002:str" | "!!str") => return Value::String(v.to_string()),
         Some("tag:yaml.org,2002:null") => return Value::Nil,
         _ => {}
     }

@@ -181,9 +181,9 @@ fn random_templates_never_panic_or_hang() {
                 let mut t = Templates::new(Options::default());
                 let r = t.add("t", &src).and_then(|()| t.render("t", &data));
                 if r.is_ok() {
-                    ok += 1
+                    ok += 1;
                 } else {
-                    err += 1
+                    err += 1;
                 }
                 if done_tx.send((seed, ok, err)).is_err() {
                     break;

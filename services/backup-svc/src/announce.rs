@@ -121,6 +121,23 @@ pub fn retention_deleted(sink: &EventSink, store: &Store, m: &Manifest) {
     sink.publish(&deleted(m, store, DeleteReason::Retention));
 }
 
+/// Puts backup-svc's counters at zero at start-up, so that the first backup, failure or
+/// restore is an increase alerts and dashboards see.
+pub fn init_metrics() {
+    for trigger in ["api", "schedule"] {
+        metrics::counter!("midplane_backups_created_total", "trigger" => trigger).increment(0);
+        metrics::counter!("midplane_backups_failed_total", "trigger" => trigger).increment(0);
+    }
+    for name in [
+        "midplane_backups_deleted_total",
+        "midplane_backup_stored_bytes_total",
+        "midplane_restores_total",
+        "midplane_restores_failed_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
 /// The catalogue's stage of a pipeline failure.
 pub fn backup_stage(e: &midplane_backup::BackupError) -> &'static str {
     use midplane_backup::BackupError as E;

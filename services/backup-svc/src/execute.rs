@@ -96,11 +96,13 @@ impl Runner {
             component: target.key.component.clone(),
             group: target.group.clone(),
         };
+        midplane_backup::metrics::record_started(&target.key.metric_labels());
         let result = self.run_inner(target, id, &subject).await;
         match &result {
             Ok(r) => {
                 metrics::counter!("midplane_backups_created_total", "trigger" => "schedule")
                     .increment(1);
+                midplane_backup::metrics::record_completed(&r.manifest);
                 tracing::info!(target = %target.key, id, deleted = r.deleted.len(), "scheduled backup completed");
                 self.record(
                     target,
@@ -122,6 +124,7 @@ impl Runner {
             Err(e) => {
                 metrics::counter!("midplane_backups_failed_total", "trigger" => "schedule")
                     .increment(1);
+                midplane_backup::metrics::record_failed(&target.key.metric_labels(), e.stage);
                 tracing::warn!(target = %target.key, id, error = %e, "scheduled backup failed");
                 self.events
                     .publish(&announce::failed(&subject, id, e.stage, e.message.clone()));

@@ -5,8 +5,11 @@ use midplane_runtime::Service;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Inline backups run in this process: keep its memory flat whatever the data size.
+    midplane_backup::memory::bound_allocator_growth();
     let config: Config = midplane_runtime::load("backup-svc").context("loading configuration")?;
     let service = Service::init("backup-svc", config.server.clone())?;
+    midplane_backup_svc::announce::init_metrics();
     let (events, publisher) = startup::event_sink(&config.bus)
         .await
         .context("connecting to the event bus")?;

@@ -31,6 +31,22 @@ impl std::fmt::Display for TargetKey {
     }
 }
 
+impl TargetKey {
+    /// The manifest labels backup metrics are keyed by (`midplane_backup::metrics`), for a
+    /// failure that left no manifest.
+    pub fn metric_labels(&self) -> std::collections::BTreeMap<String, String> {
+        use midplane_api::labels;
+        [
+            (labels::BACKUP_NAMESPACE, &self.namespace),
+            (labels::APP, &self.app),
+            (labels::COMPONENT_NAME, &self.component),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
     pub key: TargetKey,

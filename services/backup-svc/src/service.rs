@@ -188,6 +188,8 @@ impl BackupService for BackupSvc {
             ..Default::default()
         };
         let svc = self.clone();
+        let failure_labels = opts.labels.clone();
+        midplane_backup::metrics::record_started(&failure_labels);
         let work = tokio::spawn({
             let (running, id) = (running.clone(), id.clone());
             async move {
@@ -197,6 +199,7 @@ impl BackupService for BackupSvc {
                             .increment(1);
                         metrics::counter!("midplane_backup_stored_bytes_total")
                             .increment(m.sizes.stored_bytes);
+                        midplane_backup::metrics::record_completed(&m);
                         tracing::info!(id = %m.id, storage = %store.describe(), bytes = m.sizes.stored_bytes, "backup completed");
                         svc.events
                             .publish(&announce::completed(&subject, &m, &store));
@@ -206,6 +209,10 @@ impl BackupService for BackupSvc {
                     Err(e) => {
                         metrics::counter!("midplane_backups_failed_total", "trigger" => "api")
                             .increment(1);
+                        midplane_backup::metrics::record_failed(
+                            &failure_labels,
+                            announce::backup_stage(&e),
+                        );
                         tracing::warn!(%id, error = %e, "backup failed");
                         svc.events.publish(&announce::failed(
                             &subject,

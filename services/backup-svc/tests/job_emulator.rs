@@ -140,7 +140,7 @@ async fn backup_jobs_are_applied_tracked_and_acted_on() {
         job.managed_fields()
             .first()
             .and_then(|f| f.manager.as_deref()),
-        Some("midplane")
+        Some(midplane_backup_svc::job_client::FIELD_MANAGER)
     );
     let pvc = work.path().join("pvc");
     common::instance_data(&pvc);

@@ -308,7 +308,10 @@ pub fn capabilities(kv: &KubeVersion, extra_apis: &[String], helm: HelmMajor) ->
         HelmMajor::V3 => HELM3_API_VERSIONS,
         HelmMajor::V4 => HELM4_API_VERSIONS,
     };
-    let mut apis: Vec<String> = defaults.iter().map(|s| s.to_string()).collect();
+    let mut apis: Vec<String> = defaults
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     apis.extend(extra_apis.iter().cloned());
     let version_set = match helm {
         HelmMajor::V3 => "chartutil.VersionSet",

@@ -90,7 +90,7 @@ fn process_enabled(c: &mut Chart, v: &Value, path: &str) -> Result<(), Error> {
         })
         .cloned()
         .collect();
-    for r in reqs.iter_mut() {
+    for r in &mut reqs {
         if let Some(d) = alias_dependency(&c.dependencies, r) {
             deps.push(d);
         }
@@ -99,7 +99,7 @@ fn process_enabled(c: &mut Chart, v: &Value, path: &str) -> Result<(), Error> {
         }
     }
     c.dependencies = deps;
-    for r in reqs.iter_mut() {
+    for r in &mut reqs {
         r.enabled = true;
     }
     let cvals = coalesce_values(c, v)?;
@@ -113,7 +113,7 @@ fn process_enabled(c: &mut Chart, v: &Value, path: &str) -> Result<(), Error> {
     c.dependencies
         .retain(|d| !removed.contains(&d.metadata.name));
     reqs.retain(|r| !removed.contains(&r.name));
-    for d in c.dependencies.iter_mut() {
+    for d in &mut c.dependencies {
         let sub = format!("{path}{}.", d.metadata.name);
         process_enabled(d, &cvals, &sub)?;
     }
@@ -174,7 +174,7 @@ fn path_value(v: &Value, path: &str) -> Option<Value> {
 }
 
 fn process_import_values(c: &mut Chart) -> Result<(), Error> {
-    for d in c.dependencies.iter_mut() {
+    for d in &mut c.dependencies {
         process_import_values(d)?;
     }
     if c.metadata.dependencies.is_none() {

@@ -210,7 +210,7 @@ fn match_class(p: &[char], c: Option<char>) -> Result<(bool, usize), ()> {
 
 fn class_char(p: &[char]) -> Result<(char, usize), ()> {
     match p.first() {
-        None | Some('-') | Some(']') => Err(()),
+        None | Some('-' | ']') => Err(()),
         Some('\\') => p.get(1).map(|&c| (c, 2)).ok_or(()),
         Some(&c) => Ok((c, 1)),
     }

@@ -164,7 +164,7 @@ pub fn render_all(root: &Chart, vals: &Value, common: &Common) -> Result<Rendere
             .map_err(|e| Error::Chart(exec_error_message(&e, common.helm)))?;
         // Helm's files share one `.Values`: a `set` in one file is seen by the files after it
         for (old, new) in &replaced {
-            for n in nodes.iter_mut() {
+            for n in &mut nodes {
                 crate::shared::replace_in(&mut n.values, old, new);
                 for v in n.top.values_mut() {
                     crate::shared::replace_in(v, old, new);

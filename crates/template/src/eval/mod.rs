@@ -277,7 +277,7 @@ impl Exec<'_> {
                 }
                 let at = self.last_pos;
                 let node = find_arg(p, at)
-                    .map(|n| n.to_string())
+                    .map(std::string::ToString::to_string)
                     .unwrap_or_else(|| p.to_string());
                 return self.validate(v, typ, at, &node);
             }

@@ -153,7 +153,7 @@ pub(crate) fn merge_into(dst: &mut VMap, src: &VMap, overwrite: bool) {
     for (k, sv) in src {
         match (dst.get_mut(k), sv) {
             (Some(Value::Map(dm)), Value::Map(sm)) => {
-                merge_into(std::sync::Arc::make_mut(dm), sm, overwrite)
+                merge_into(std::sync::Arc::make_mut(dm), sm, overwrite);
             }
             (Some(dv), _) => {
                 if matches!(sv, Value::Nil) {

@@ -256,7 +256,7 @@ fn write_json(out: &mut String, v: &Value, html: bool, indent: Option<usize>) {
                     fields.is_empty(),
                     html,
                     indent,
-                )
+                );
             }
             other => write_json(out, &other.as_value(), html, indent),
         },

@@ -32,7 +32,7 @@ impl Dec {
         let s = format!("{:e}", f);
         let (mant, exp) = s.split_once('e')?;
         let neg = mant.starts_with('-');
-        let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+        let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
         let frac_len = mant.split_once('.').map_or(0, |(_, fr)| fr.len()) as i32;
         let m: i128 = digits.parse().ok()?;
         Some(Dec {

@@ -66,6 +66,7 @@ fn characters(c: char) -> &'static [u8] {
     }
 }
 
+#[allow(unsafe_code)] // scrypt through aws-lc's C API, see the SAFETY comment
 fn derive_password(counter: u32, kind: &str, password: &str, user: &str, site: &str) -> String {
     let Some(tpls) = templates(kind) else {
         return format!("cannot find password template {kind}");

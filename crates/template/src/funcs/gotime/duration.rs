@@ -72,12 +72,12 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
             return Err(invalid());
         }
-        let int_len = s.bytes().take_while(|b| b.is_ascii_digit()).count();
+        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
         let int_part = &s[..int_len];
         s = &s[int_len..];
         let mut frac_part = "";
         if let Some(r) = s.strip_prefix('.') {
-            let n = r.bytes().take_while(|b| b.is_ascii_digit()).count();
+            let n = r.bytes().take_while(u8::is_ascii_digit).count();
             frac_part = &r[..n];
             s = &r[n..];
         }

@@ -134,7 +134,7 @@ pub(super) fn format_std(out: &mut String, std: &Std, c: &Civil) {
             if c.day < 10 {
                 out.push(' ');
             }
-            pad(out, i64::from(c.day), 0)
+            pad(out, i64::from(c.day), 0);
         }
         Std::ZeroDay => pad(out, i64::from(c.day), 2),
         Std::UnderYearDay => {
@@ -144,7 +144,7 @@ pub(super) fn format_std(out: &mut String, std: &Std, c: &Civil) {
                     out.push(' ');
                 }
             }
-            pad(out, i64::from(c.yday), 0)
+            pad(out, i64::from(c.yday), 0);
         }
         Std::ZeroYearDay => pad(out, i64::from(c.yday), 3),
         Std::Hour => pad(out, i64::from(c.hour), 2),

@@ -47,7 +47,7 @@ pub fn parse_in_location(layout: &str, value: &str, loc: Loc) -> Result<GoTime, 
         rest_layout = suffix;
         let hold = v;
         let num = |v: &mut &str, fixed: Option<usize>, max: usize| -> Option<u32> {
-            let digits = v.bytes().take_while(|b| b.is_ascii_digit()).count();
+            let digits = v.bytes().take_while(u8::is_ascii_digit).count();
             let take = match fixed {
                 Some(n) => {
                     if digits < n {
@@ -159,7 +159,7 @@ pub fn parse_in_location(layout: &str, value: &str, loc: Loc) -> Result<GoTime, 
                     && v[1..].starts_with(|c: char| c.is_ascii_digit())
                     && !matches!(next_std(rest_layout).1, Some(Std::Frac(..)))
                 {
-                    let digits = v[1..].bytes().take_while(|b| b.is_ascii_digit()).count();
+                    let digits = v[1..].bytes().take_while(u8::is_ascii_digit).count();
                     nsec = frac_nanos(&v[1..1 + digits]);
                     v = &v[1 + digits..];
                 }
@@ -210,7 +210,7 @@ pub fn parse_in_location(layout: &str, value: &str, loc: Loc) -> Result<GoTime, 
                     zone_name = Some("UTC".into());
                     continue;
                 }
-                let n = v.bytes().take_while(|b| b.is_ascii_uppercase()).count();
+                let n = v.bytes().take_while(u8::is_ascii_uppercase).count();
                 if n < 3 {
                     return Err(bad());
                 }
@@ -220,7 +220,7 @@ pub fn parse_in_location(layout: &str, value: &str, loc: Loc) -> Result<GoTime, 
             Std::Frac(n, nine, _) => {
                 if nine {
                     if v.starts_with(['.', ',']) {
-                        let digits = v[1..].bytes().take_while(|b| b.is_ascii_digit()).count();
+                        let digits = v[1..].bytes().take_while(u8::is_ascii_digit).count();
                         nsec = frac_nanos(&v[1..1 + digits]);
                         v = &v[1 + digits..];
                     }

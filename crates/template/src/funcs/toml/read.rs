@@ -439,7 +439,7 @@ pub fn parse(text: &str, helm: crate::HelmMajor) -> Result<Map, String> {
         p.ws();
         p.comment();
         match p.peek() {
-            None | Some(b'\n') | Some(b'\r') => {}
+            None | Some(b'\n' | b'\r') => {}
             Some(c) => {
                 // the reader reports this before the key-value reaches the parser: no key
                 p.last_key.clear();

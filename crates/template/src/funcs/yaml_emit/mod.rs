@@ -18,7 +18,7 @@ thread_local! {
 }
 
 fn pretty() -> bool {
-    PRETTY.with(|p| p.get())
+    PRETTY.with(std::cell::Cell::get)
 }
 
 /// toYamlPretty: yaml.v3 with indent 2 indents sequences under their key and never folds.
@@ -165,7 +165,7 @@ fn emit_inline(out: &mut String, v: &Value, block_indent: usize, simple_key: boo
         Value::Float(f) => out.push_str(&float_text(*f)),
         Value::String(s) => {
             let col = column(out);
-            out.push_str(&scalar_string(s, block_indent, simple_key, col))
+            out.push_str(&scalar_string(s, block_indent, simple_key, col));
         }
         Value::List(_) => out.push_str("[]"),
         Value::Map(_) => out.push_str("{}"),
