@@ -154,14 +154,14 @@ impl Platform {
         let mut gateway_task = None;
         let gateway_addr = match (&cfg.gateway, &cfg.agent_token) {
             (Some(addr), _) => Some(addr.clone()),
-            // Real Pods and no gateway named: run one here, so group-svc
-            // hears the agents (roles, failover, reloads).
-            (None, Some(token)) => {
+            // Real Pods, the controllers here and no gateway named: run one
+            // here, so group-svc hears the agents (roles, failover, reloads).
+            (None, Some(token)) if cfg.controllers => {
                 let (addr, task) = gateway::start(client.clone(), token).await?;
                 gateway_task = Some(task);
                 Some(addr)
             }
-            (None, None) => None,
+            (None, _) => None,
         };
         if let Some(addr) = &gateway_addr {
             group = group.with_gateway(midplane_group_svc::gateway::Gateway::new(addr, None)?);
