@@ -715,3 +715,54 @@ async fn group_ips(pods: &Api<Pod>) -> Vec<String> {
     }
     ips
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_api_refuses_does_not_block_the_group() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Patch, PatchParams};
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_dev, _, kubeconfig) = start_dev(state.path());
+    apply(&kubeconfig, "examples/redis-app.yaml");
+    let kube = client(&kubeconfig).await;
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), "default");
+    let groups: Api<Group> = Api::namespaced(kube.clone(), "default");
+    for i in 0..3 {
+        ready_pod(&pods, i, 90).await;
+    }
+    // Past app-svc's check, straight on the Group: a PVC shrink (immutable
+    // on the API server) and a dynamic parameter change together.
+    let patch = serde_json::json!({"spec": {
+        "storage": {"size": "1Gi"},
+        "parameters": {"maxmemory": "300mb", "maxmemory-policy": "allkeys-lru"}
+    }});
+    groups
+        .patch(GROUP, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the Group");
+    let st = eventually("the refusals in the Group's status", 20, || async {
+        let st = groups.get(GROUP).await.ok()?.status?;
+        (st.rejected.len() == 3).then_some(st)
+    })
+    .await;
+    assert!(
+        st.rejected
+            .iter()
+            .all(|r| r.object.starts_with("PersistentVolumeClaim/") && !r.message.is_empty()),
+        "{:?}",
+        st.rejected
+    );
+    let degraded = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .expect("Degraded");
+    assert_eq!(degraded.status, "True", "{degraded:?}");
+    // The rest of the Group was applied: the new maxmemory is live.
+    let ip = pod_ip(&ready_pod(&pods, 0, 10).await);
+    eventually("maxmemory applied despite the refused PVCs", 20, || async {
+        (config_get(&ip, "maxmemory").await == "314572800").then_some(())
+    })
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), "default");
+    assert!(deployments.get(&instance(0)).await.is_ok());
+}

@@ -8,7 +8,7 @@ use crate::render::Rendered;
 use crate::rollout::{self, RolloutStep};
 use crate::{Context, status};
 use kube::ResourceExt;
-use midplane_api::{Group, GroupStatus};
+use midplane_api::{Group, GroupStatus, RejectedObject};
 use midplane_operator::ReconcileError;
 use midplane_operator::apply;
 use midplane_render::GroupRender;
@@ -87,17 +87,35 @@ pub async fn apply(
             .drifted(o.kind(), o.name(), want.drift_key.as_deref());
         // Edited by hand: applied again although its stamp matches (and
         // even if this controller wrote the same stamp moments ago).
-        let outcome = if drifted {
-            ctx.applier.apply_json(&o.object).await?;
-            apply::Applied::Written
+        let result = if drifted {
+            ctx.applier
+                .apply_json(&o.object)
+                .await
+                .map(|()| apply::Applied::Written)
         } else {
             let live_hash = rendered.live.applied_hash(o.kind(), o.name());
             ctx.applier
                 .apply_stamped(&o.object, &want.applied_hash, live_hash)
-                .await?
+                .await
+        };
+        let object = format!("{}/{}", o.kind(), o.name());
+        let outcome = match result {
+            Ok(outcome) => {
+                status.rejected.retain(|r| r.object != object);
+                outcome
+            }
+            // The API server refuses this object (an immutable field, say):
+            // the rest of the Group is applied; the refusal is in the status.
+            Err(apply::ApplyError::Kube {
+                source: kube::Error::Api(e),
+                ..
+            }) if e.code == 422 => {
+                rejected(group, status, object, e.message, ctx).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
         if outcome == apply::Applied::Written {
-            let object = format!("{}/{}", o.kind(), o.name());
             if drifted {
                 let note = format!("{object} was changed by hand; restored from the App");
                 ctx.events
@@ -120,6 +138,29 @@ pub async fn apply(
         announce::replicas_first(group, status, held, ctx).await;
     }
     Ok(applied)
+}
+
+/// Records an object the API server refused; a Warning Event when that is news.
+async fn rejected(
+    group: &Group,
+    status: &mut GroupStatus,
+    object: String,
+    message: String,
+    ctx: &Context,
+) {
+    let known = status
+        .rejected
+        .iter()
+        .any(|r| r.object == object && r.message == message);
+    if known {
+        return;
+    }
+    status.rejected.retain(|r| r.object != object);
+    let note = format!("{object} refused by the API server: {message}");
+    ctx.events
+        .warning(group, "ApplyRejected", "Apply", note)
+        .await;
+    status.rejected.push(RejectedObject { object, message });
 }
 
 /// Moves the primary role to an updated, ready replica before the primary

@@ -163,6 +163,14 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
         .filter(|r| r.state == rollout::FAILED)
     {
         Some(r) => summary.degraded("RolloutFailed", r.message.clone()),
+        None if !status.rejected.is_empty() => {
+            let refused: Vec<String> = status
+                .rejected
+                .iter()
+                .map(|r| format!("{}: {}", r.object, r.message))
+                .collect();
+            summary.degraded("ApplyRejected", refused.join("; "))
+        }
         None => summary,
     };
     let became_ready =
