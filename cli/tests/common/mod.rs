@@ -1,6 +1,8 @@
 //! What the `midplane dev` tests share.
 #![allow(dead_code)]
 
+pub mod loops;
+
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use midplane_e2e::eventually;
