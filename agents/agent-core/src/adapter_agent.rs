@@ -149,11 +149,17 @@ impl<A: Adapter> AdapterAgent<A> {
     ) -> tokio::task::JoinHandle<()> {
         let agent = self.clone();
         tokio::spawn(async move {
+            // The first look is at once: a middleware restarted from its pod
+            // template may hold a role the recorded decision contradicts.
+            let mut first = true;
             loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(interval) => {}
+                if !first {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
                 }
+                first = false;
                 match agent.adapter.enforce().await {
                     Ok(Some(action)) => {
                         agent.invalidate();
@@ -217,6 +223,7 @@ impl<A: Adapter> Agent for AdapterAgent<A> {
                 Ok(o) => convert::reload_response(&o),
                 Err(e) => pb::ReloadConfigResponse {
                     config_hash: self.adapter.config_hash(),
+                    refused_parameters: e.refused_parameters().to_vec(),
                     error: Some(convert::error_detail(&e)),
                     ..Default::default()
                 },

@@ -339,6 +339,9 @@ type Stack = Deadline<LoadShed<ConcurrencyLimit<Retry<IdempotentRetry, AgentCall
 #[derive(Clone)]
 pub struct FanOut {
     svc: Stack,
+    /// The stack's innermost service, for streaming calls (which the
+    /// per-call stack does not carry).
+    caller: AgentCaller,
     default_deadline: Duration,
 }
 
@@ -375,11 +378,32 @@ impl FanOut {
                 remaining: settings.retries,
                 backoff: settings.retry_backoff,
             })
-            .service(caller);
+            .service(caller.clone());
         Ok(Self {
             svc,
+            caller,
             default_deadline: settings.default_deadline,
         })
+    }
+
+    /// Opens agent 1's lifecycle stream at `address` (over the same cached
+    /// channel, token and TLS as every other call). `connect` bounds the
+    /// wait for the stream's first answer.
+    pub async fn watch_lifecycle(
+        &self,
+        address: &str,
+        connect: Duration,
+    ) -> Result<tonic::Streaming<pb::LifecycleEvent>, ErrorDetail> {
+        let mut client = self
+            .caller
+            .client(&Arc::from(address))
+            .map_err(|s| error_detail(Box::new(s)))?;
+        let call = client.watch_lifecycle(pb::WatchLifecycleRequest {});
+        match tokio::time::timeout(connect, call).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(s)) => Err(error_detail(Box::new(s))),
+            Err(_) => Err(error_detail(Box::new(DeadlineElapsed(connect)))),
+        }
     }
 
     pub fn deadline(&self, timeout_ms: u32) -> Duration {

@@ -167,6 +167,7 @@ async fn primary_loss_forces_failover_and_the_old_primary_is_fenced() {
             group: group_ref(),
             candidate_instance: String::new(),
             timeout_ms: 2_000,
+            failed_primary_instance: String::new(),
         })
         .await
         .expect("Failover")

@@ -32,6 +32,8 @@ pub struct Context {
     pub rollouts: Arc<crate::announce::Rollouts>,
     /// Asks the running controller to reconcile one Group now.
     pub wake: Wake,
+    /// What the agents report per Group, and failovers (with a gateway).
+    pub observers: Arc<crate::observe::Observers>,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
             bus: midplane_bus::EventSink::disabled(),
             rollouts: Arc::default(),
             wake: Wake::default(),
+            observers: Arc::default(),
         }
     }
 
