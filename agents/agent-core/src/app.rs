@@ -402,7 +402,11 @@ mod tests {
 
     #[test]
     fn adapter_argument_is_checked() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert!(check_adapter_args(args(&[])).is_ok());
         assert!(check_adapter_args(args(&["--adapter", "redis"])).is_ok());
         assert!(check_adapter_args(args(&["--adapter=redis"])).is_ok());

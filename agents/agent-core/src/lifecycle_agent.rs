@@ -116,13 +116,19 @@ impl<A: Adapter> LifecycleAgent<A> {
 
     /// The phase the pod is in now.
     pub fn phase(&self) -> Phase {
-        let p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        let p = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Phase::try_from(p.current.phase).unwrap_or(Phase::Unspecified)
     }
 
     /// Publishes `phase` when it, or the role's shape, changed.
     fn publish(&self, phase: Phase, message: impl Into<String>, role: Option<pb::RoleReport>) {
-        let mut p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if p.current.phase == phase as i32
             && role_shape(p.current.role.as_ref()) == role_shape(role.as_ref())
         {
@@ -241,9 +247,11 @@ impl<A: Adapter> LifecycleAgent<A> {
 }
 
 /// (total, available) bytes of the filesystem holding `dir`.
+#[allow(unsafe_code)] // statvfs(3), see the SAFETY comment
 pub fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data; all-zero is a valid value.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `s` a writable statvfs.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
@@ -342,7 +350,10 @@ impl<A: Adapter> Agent for LifecycleAgent<A> {
         // Current phase first, then every change; taken under one lock so no
         // transition falls between the snapshot and the subscription.
         let (first, rx) = {
-            let p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+            let p = self
+                .phases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (p.current.clone(), p.tx.subscribe())
         };
         let stream = lifecycle_stream(first, rx);

@@ -137,7 +137,7 @@ impl AgentCaller {
         if let Some((g, client)) = self
             .channels
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&**address)
             && *g == generation
         {
@@ -160,7 +160,10 @@ impl AgentCaller {
         let client = AgentClient::with_interceptor(endpoint.connect_lazy(), self.token.clone());
         // A channel of an older TLS generation is replaced; of a newer one
         // (rotated meanwhile) kept.
-        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let mut channels = self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = channels
             .entry(address.clone())
             .or_insert_with(|| (generation, client.clone()));

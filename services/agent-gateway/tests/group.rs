@@ -238,7 +238,7 @@ async fn reload_config_applies_dynamic_changes_and_reports_static_ones() {
     let get = |v: midplane_agent_core::resp::Value| {
         v.into_array()
             .get(1)
-            .and_then(|x| x.as_text())
+            .and_then(midplane_agent_core::resp::Value::as_text)
             .unwrap_or_default()
     };
 

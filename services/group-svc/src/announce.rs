@@ -174,7 +174,10 @@ impl Rollouts {
         order: Vec<String>,
     ) -> Option<GroupRolloutStarted> {
         let uid = group.uid().unwrap_or_default();
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if m.get(&uid).is_some_and(|r| r.content_hash == content_hash) {
             return None;
         }
@@ -229,7 +232,7 @@ impl Rollouts {
         self.take(group);
         self.resumed
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(group.uid().unwrap_or_default());
     }
 
@@ -237,7 +240,7 @@ impl Rollouts {
     pub fn take_resume(&self, group: &Group) -> bool {
         self.resumed
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&group.uid().unwrap_or_default())
     }
 
@@ -249,7 +252,7 @@ impl Rollouts {
         let uid = group.uid().unwrap_or_default();
         self.by_uid
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&uid)
     }
 }

@@ -94,6 +94,9 @@ impl Wake {
 
     /// The requests, for the one controller that runs (None after the first call).
     pub fn take(&self) -> Option<mpsc::UnboundedReceiver<ObjectRef<Group>>> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }

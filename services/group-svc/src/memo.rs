@@ -110,23 +110,35 @@ pub struct RenderMemo {
 
 impl RenderMemo {
     pub fn get(&self, uid: &str, key: &str) -> Option<Arc<RenderSummary>> {
-        let m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.get(uid).filter(|(k, _)| k == key).map(|(_, s)| s.clone())
     }
 
     /// The last render, whatever its key (cleanup needs only its kinds).
     pub fn get_any(&self, uid: &str) -> Option<Arc<RenderSummary>> {
-        let m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.get(uid).map(|(_, s)| s.clone())
     }
 
     pub fn put(&self, uid: &str, key: String, summary: Arc<RenderSummary>) {
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.insert(uid.to_string(), (key, summary));
     }
 
     pub fn forget(&self, uid: &str) {
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.remove(uid);
     }
 }

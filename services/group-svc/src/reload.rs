@@ -200,7 +200,7 @@ async fn stamp_pods(
     ctx: &Context,
 ) -> Result<(), ReconcileError> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    for pod in rendered.live.pods.iter() {
+    for pod in &rendered.live.pods {
         if pod.metadata.deletion_timestamp.is_some()
             || pod
                 .annotations()

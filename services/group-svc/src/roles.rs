@@ -110,7 +110,7 @@ pub async fn from_agents(
                     ctx.events.normal(group, "Rejoined", "Roles", note).await;
                 }
                 Ok(r) => {
-                    tracing::info!(group = %name, ?astray, error = ?r.error, "rejoin not done")
+                    tracing::info!(group = %name, ?astray, error = ?r.error, "rejoin not done");
                 }
                 Err(e) => tracing::warn!(group = %name, error = %e, "rejoin call"),
             }

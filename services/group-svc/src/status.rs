@@ -248,7 +248,7 @@ fn instance_statuses(
                 .map(|a| a.error.clone().unwrap_or_else(|| a.message.clone()))
                 .filter(|m| !m.is_empty()),
             name: name.clone(),
-            pod: pod.map(|p| p.name_any()),
+            pod: pod.map(kube::ResourceExt::name_any),
             phase: phase.to_string(),
             role: Some(role.to_string()),
             content_hash: i.live.get(name).and_then(|l| l.content_hash.clone()),
