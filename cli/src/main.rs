@@ -65,6 +65,10 @@ enum Command {
         /// Publish the platform's events on this RabbitMQ (AMQP URL).
         #[arg(long, env = "MIDPLANE_BUS__URL")]
         bus: Option<String>,
+        /// Process Pods: which local programs stand in for which images
+        /// (replaces the built-in map, crates/kube-emulator/images.yaml).
+        #[arg(long)]
+        image_map: Option<PathBuf>,
     },
     /// Create or update an App (server-side apply).
     Apply {
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
             pod_ready_delay_ms,
             pods,
             bus,
+            image_map,
         } => runtime().and_then(|rt| {
             init_logs();
             rt.block_on(commands::dev::run(commands::dev::DevOptions {
@@ -124,6 +129,7 @@ fn main() -> ExitCode {
                 pod_ready_delay_ms,
                 pods,
                 bus,
+                image_map,
             }))
         }),
         Command::Apply { file, kubeconfig } => runtime()

@@ -10,73 +10,13 @@
 //! --workspace`, as `scripts/test.sh` does).
 
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
 use midplane_e2e::eventually;
-use midplane_e2e::process::{alive, cmdline, pid, ready, redis_cli, restarts};
+use midplane_e2e::process::{alive, cmdline, pid, redis_cli, restarts};
 mod common;
-use common::{Dev, root};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use common::{GROUP, client, ready_pod, root, start_dev};
+use std::process::Command;
 use std::time::Duration;
-
-const GROUP: &str = "shop-cache-0";
-
-/// Starts `midplane dev`; returns it with its first lines and the kubeconfig path.
-fn start_dev(state: &std::path::Path) -> (Dev, Vec<String>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_midplane"))
-        .args(["dev", "--pods", "process", "--state"])
-        .arg(state)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start midplane dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let dev = Dev(child);
-    let mut first = Vec::new();
-    let mut kubeconfig = String::new();
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        first.push(line.clone());
-        if let Some(path) = line.strip_prefix("kubeconfig: ") {
-            kubeconfig = path.to_string();
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    assert!(
-        !kubeconfig.is_empty(),
-        "midplane dev printed no kubeconfig: {first:?} (agents built? cargo build --workspace)"
-    );
-    (dev, first, kubeconfig)
-}
-
-async fn client(kubeconfig: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
-}
-
-fn instance(i: usize) -> String {
-    format!("{GROUP}-{i}")
-}
-
-/// The Pod of an instance once it is Ready.
-async fn ready_pod(pods: &Api<Pod>, i: usize, secs: u64) -> Pod {
-    let sel = format!("midplane.dev/instance={}", instance(i));
-    eventually(&format!("{} Ready", instance(i)), secs, || async {
-        pods.list(&ListParams::default().labels(&sel))
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|p| p.metadata.deletion_timestamp.is_none() && ready(p))
-    })
-    .await
-}
 
 fn pod_ip(p: &Pod) -> String {
     p.status

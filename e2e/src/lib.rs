@@ -204,6 +204,7 @@ pub async fn create_redis_group(client: &Client) -> Api<midplane_api::Group> {
                 shards: 1,
                 ..MiddlewareSpec::default()
             },
+            paused: false,
         },
     );
     let groups: Api<Group> = Api::namespaced(client.clone(), NS);

@@ -13,12 +13,14 @@ use midplane_bus::{Envelope, HandlerError, Received, Subscriber, SubscriberConfi
 use midplane_e2e::{NS, drop_bus, eventually, platform, test_bus};
 use std::sync::{Arc, Mutex};
 
-fn app(maxmemory: &str) -> serde_json::Value {
+/// The App with `databases` (a restart-required parameter: a change rolls
+/// every instance; a dynamic one such as maxmemory is reloaded live).
+fn app(databases: &str) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "midplane.dev/v1alpha1", "kind": "App",
         "metadata": {"name": "shop", "namespace": NS},
         "spec": {"components": [{"name": "cache", "plugin": "redis", "replicas": 2, "shards": 1,
-                  "parameters": {"maxmemory": maxmemory}}]}
+                  "parameters": {"databases": databases}}]}
     })
 }
 
@@ -70,7 +72,7 @@ async fn controllers_publish_the_lifecycle_of_an_app() {
     // Created: applied → rendered → ready, each once.
     let apps: Api<App> = Api::namespaced(client.clone(), NS);
     let pp = PatchParams::apply("test").force();
-    apps.patch("shop", &pp, &Patch::Apply(&app("100mb")))
+    apps.patch("shop", &pp, &Patch::Apply(&app("16")))
         .await
         .expect("apply App");
     let ready = wait_for(&seen, "midplane.app.ready", 1).await;
@@ -109,8 +111,9 @@ async fn controllers_publish_the_lifecycle_of_an_app() {
         rendered.plugin_hash.starts_with("sha256:") && rendered.content_hash.starts_with("sha256:")
     );
 
-    // Changed: a parameter moves every instance's content → one rollout, started then completed.
-    apps.patch("shop", &pp, &Patch::Apply(&app("200mb")))
+    // Changed: a restart-required parameter moves every instance's pod
+    // template → one rollout, started then completed.
+    apps.patch("shop", &pp, &Patch::Apply(&app("32")))
         .await
         .expect("change App");
     let started: GroupRolloutStarted = wait_for(&seen, "midplane.group.rollout.started", 1).await

@@ -137,6 +137,13 @@ pub enum AdapterError {
         operation: &'static str,
         message: String,
     },
+    /// The middleware refused parameter values; nothing was applied.
+    #[error("{operation}: the middleware refused {}: {message}; nothing was applied", parameters.join(", "))]
+    Refused {
+        operation: &'static str,
+        parameters: Vec<String>,
+        message: String,
+    },
     #[error("config file: {0}")]
     Config(#[from] crate::redis::config::ConfigFileError),
     #[error("agent state: {0}")]
@@ -144,6 +151,14 @@ pub enum AdapterError {
 }
 
 impl AdapterError {
+    /// The parameters the middleware refused, for a [`AdapterError::Refused`].
+    pub fn refused_parameters(&self) -> &[String] {
+        match self {
+            AdapterError::Refused { parameters, .. } => parameters,
+            _ => &[],
+        }
+    }
+
     /// Stable category for `ErrorDetail.reason`.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -152,6 +167,7 @@ impl AdapterError {
             AdapterError::Rejected { .. } => "FailedPrecondition",
             AdapterError::Timeout { .. } => "Timeout",
             AdapterError::Middleware { .. } => "MiddlewareError",
+            AdapterError::Refused { .. } => "Refused",
             AdapterError::Config(_) => "Invalid",
             AdapterError::State(_) => "Internal",
         }

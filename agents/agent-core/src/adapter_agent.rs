@@ -56,12 +56,18 @@ impl<A: Adapter> AdapterAgent<A> {
     }
 
     fn invalidate(&self) {
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     async fn role_report(&self, fresh: bool) -> Result<pb::RoleReport, Status> {
         if !fresh && !self.role_cache.is_zero() {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((at, report)) = cache.as_ref()
                 && at.elapsed() < self.role_cache
             {
@@ -70,7 +76,10 @@ impl<A: Adapter> AdapterAgent<A> {
         }
         let state = self.adapter.role().await.map_err(|e| convert::status(&e))?;
         let report = convert::role_report(&self.instance, self.adapter.address(), &state);
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
+        *self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((Instant::now(), report.clone()));
         Ok(report)
     }
@@ -149,11 +158,17 @@ impl<A: Adapter> AdapterAgent<A> {
     ) -> tokio::task::JoinHandle<()> {
         let agent = self.clone();
         tokio::spawn(async move {
+            // The first look is at once: a middleware restarted from its pod
+            // template may hold a role the recorded decision contradicts.
+            let mut first = true;
             loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(interval) => {}
+                if !first {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
                 }
+                first = false;
                 match agent.adapter.enforce().await {
                     Ok(Some(action)) => {
                         agent.invalidate();
@@ -217,6 +232,7 @@ impl<A: Adapter> Agent for AdapterAgent<A> {
                 Ok(o) => convert::reload_response(&o),
                 Err(e) => pb::ReloadConfigResponse {
                     config_hash: self.adapter.config_hash(),
+                    refused_parameters: e.refused_parameters().to_vec(),
                     error: Some(convert::error_detail(&e)),
                     ..Default::default()
                 },

@@ -28,10 +28,75 @@ pub enum AgentRunError {
     Runtime(#[from] midplane_runtime::RuntimeError),
     #[error("command line: {0}")]
     Args(String),
+    /// A file the agent's own configuration names cannot be used. The
+    /// middleware is left running: an agent's configuration problem is
+    /// never a reason to stop it.
+    #[error("{key} {path}: {message} (the middleware keeps running)")]
+    Setup {
+        key: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+/// Checks the files the agent's server needs (bearer token, TLS certificate,
+/// key and client CA) before anything starts, so a missing Secret is one
+/// clear error naming the file, and the agent exits without touching the
+/// middleware.
+pub fn preflight(server: &ServerConfig) -> Result<(), AgentRunError> {
+    let setup = |key, path: &std::path::Path, message: String| AgentRunError::Setup {
+        key,
+        path: path.to_path_buf(),
+        message,
+    };
+    if let Some(path) = &server.auth_token_file {
+        match std::fs::read_to_string(path) {
+            Ok(t) if t.trim().is_empty() => {
+                return Err(setup("server.auth_token_file", path, "is empty".into()));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(setup(
+                    "server.auth_token_file",
+                    path,
+                    format!("{e} (is the agent token Secret mounted?)"),
+                ));
+            }
+        }
+    }
+    if let Some(tls) = &server.tls {
+        let files = [
+            ("server.tls.cert_file", Some(&tls.cert_file)),
+            ("server.tls.key_file", Some(&tls.key_file)),
+            ("server.tls.client_ca_file", tls.client_ca_file.as_ref()),
+        ];
+        for (key, path) in files {
+            if let Some(path) = path
+                && let Err(e) = std::fs::read(path)
+            {
+                return Err(setup(key, path, e.to_string()));
+            }
+        }
+        midplane_runtime::tls::ServerTls::load(tls)
+            .map_err(|e| setup("server.tls", &tls.cert_file, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Checks agent 2's command line: `[--adapter redis]` (the pod template names
 /// the adapter; Redis is the only one so far).
+/// Agent 1's command line: none. An unknown argument (`--version`, say) is
+/// an error before anything binds, never an agent serving on the default
+/// address.
+pub fn check_lifecycle_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
+    match args.into_iter().next() {
+        None => Ok(()),
+        Some(a) => Err(AgentRunError::Args(format!(
+            "unknown argument {a:?} (agent 1 takes none; configure it with MIDPLANE_* or its config file)"
+        ))),
+    }
+}
+
 pub fn check_adapter_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -277,6 +342,7 @@ pub async fn run_lifecycle_agent(
     config: LifecycleAgentConfig,
     listeners: Listeners,
 ) -> Result<(), AgentRunError> {
+    preflight(&config.server)?;
     // Agent 1 mounts the data volume read-only: it never writes agent state.
     let adapter = Arc::new(RedisAdapter::open_read_only(config.redis)?);
     let instance = instance_name(config.instance.as_deref());
@@ -297,6 +363,7 @@ pub async fn run_adapter_agent(
     config: AdapterAgentConfig,
     listeners: Listeners,
 ) -> Result<(), AgentRunError> {
+    preflight(&config.server)?;
     let adapter = Arc::new(RedisAdapter::open(config.redis)?);
     let instance = instance_name(config.instance.as_deref());
     let agent = Arc::new(AdapterAgent::new(
@@ -335,7 +402,11 @@ mod tests {
 
     #[test]
     fn adapter_argument_is_checked() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let args = |v: &[&str]| {
+            v.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         assert!(check_adapter_args(args(&[])).is_ok());
         assert!(check_adapter_args(args(&["--adapter", "redis"])).is_ok());
         assert!(check_adapter_args(args(&["--adapter=redis"])).is_ok());
@@ -343,6 +414,45 @@ mod tests {
         assert!(err.to_string().contains("mysql"), "{err}");
         assert!(check_adapter_args(args(&["--adapter"])).is_err());
         assert!(check_adapter_args(args(&["--verbose"])).is_err());
+        assert!(check_lifecycle_args(args(&[])).is_ok());
+        assert!(check_lifecycle_args(args(&["--version"])).is_err());
+    }
+
+    #[test]
+    fn preflight_names_a_missing_token_or_certificate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = ServerConfig {
+            auth_token_file: Some(dir.path().join("token")),
+            ..ServerConfig::default()
+        };
+        let err = preflight(&server).expect_err("missing token");
+        let text = err.to_string();
+        assert!(
+            text.contains("server.auth_token_file")
+                && text.contains("token")
+                && text.contains("keeps running"),
+            "{text}"
+        );
+        std::fs::write(dir.path().join("token"), "  \n").expect("write");
+        assert!(
+            preflight(&server)
+                .expect_err("empty")
+                .to_string()
+                .contains("is empty")
+        );
+        std::fs::write(dir.path().join("token"), "s3cret").expect("write");
+        assert!(preflight(&server).is_ok());
+        server.tls = Some(midplane_runtime::TlsConfig {
+            cert_file: dir.path().join("tls.crt"),
+            key_file: dir.path().join("tls.key"),
+            client_ca_file: None,
+            reload_interval_ms: 0,
+        });
+        let text = preflight(&server).expect_err("missing cert").to_string();
+        assert!(
+            text.contains("server.tls.cert_file") && text.contains("tls.crt"),
+            "{text}"
+        );
     }
 
     #[test]

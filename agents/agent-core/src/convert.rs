@@ -59,7 +59,9 @@ pub fn status(e: &AdapterError) -> tonic::Status {
         AdapterError::StaleTerm { .. } | AdapterError::Rejected { .. } => {
             tonic::Status::failed_precondition(e.to_string())
         }
-        AdapterError::Config(_) => tonic::Status::invalid_argument(e.to_string()),
+        AdapterError::Config(_) | AdapterError::Refused { .. } => {
+            tonic::Status::invalid_argument(e.to_string())
+        }
         AdapterError::Middleware { .. } | AdapterError::State(_) => {
             tonic::Status::internal(e.to_string())
         }
@@ -82,5 +84,6 @@ pub fn reload_response(o: &ReloadOutcome) -> pb::ReloadConfigResponse {
         restart_required_changes: o.restart_required_changes.iter().map(change).collect(),
         config_hash: o.config_hash.clone(),
         error: None,
+        refused_parameters: Vec::new(),
     }
 }

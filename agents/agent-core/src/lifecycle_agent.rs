@@ -1,7 +1,9 @@
 //! Agent 1 (:50051): lifecycle, status and health of the pod's middleware.
 //! A monitor loop probes the middleware, publishes started / ready /
-//! not-ready transitions, and on shutdown (SIGTERM) publishes stopping, stops
-//! the middleware gracefully when asked to, then stopped.
+//! not-ready transitions (and a new event whenever the role, term, primary
+//! followed or link state changes, so a watcher learns of role changes from
+//! the stream), and on shutdown (SIGTERM) publishes stopping, stops the
+//! middleware gracefully when asked to, then stopped.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -59,13 +61,32 @@ pub struct LifecycleAgent<A: Adapter> {
     rpc: Arc<RpcStats>,
 }
 
-fn event(instance: &str, phase: Phase, message: impl Into<String>) -> pb::LifecycleEvent {
+fn event(
+    instance: &str,
+    phase: Phase,
+    message: impl Into<String>,
+    role: Option<pb::RoleReport>,
+) -> pb::LifecycleEvent {
     pb::LifecycleEvent {
         instance: instance.to_string(),
         phase: phase as i32,
         message: message.into(),
         at: Some(prost_types::Timestamp::from(SystemTime::now())),
+        role,
     }
+}
+
+/// What makes a role report news for watchers: not the offsets, which move
+/// with every write.
+fn role_shape(r: Option<&pb::RoleReport>) -> Option<(i32, i64, &str, bool)> {
+    r.map(|r| {
+        (
+            r.role,
+            r.term,
+            r.primary_address.as_str(),
+            r.primary_link_up,
+        )
+    })
 }
 
 impl<A: Adapter> LifecycleAgent<A> {
@@ -74,7 +95,7 @@ impl<A: Adapter> LifecycleAgent<A> {
         let (tx, _) = broadcast::channel(64);
         Self {
             phases: Mutex::new(Phases {
-                current: event(&instance, Phase::Started, "agent started"),
+                current: event(&instance, Phase::Started, "agent started", None),
                 tx,
             }),
             adapter,
@@ -95,32 +116,46 @@ impl<A: Adapter> LifecycleAgent<A> {
 
     /// The phase the pod is in now.
     pub fn phase(&self) -> Phase {
-        let p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+        let p = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Phase::try_from(p.current.phase).unwrap_or(Phase::Unspecified)
     }
 
-    fn publish(&self, phase: Phase, message: impl Into<String>) {
-        let mut p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
-        if p.current.phase == phase as i32 {
+    /// Publishes `phase` when it, or the role's shape, changed.
+    fn publish(&self, phase: Phase, message: impl Into<String>, role: Option<pb::RoleReport>) {
+        let mut p = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if p.current.phase == phase as i32
+            && role_shape(p.current.role.as_ref()) == role_shape(role.as_ref())
+        {
             return;
         }
-        let ev = event(&self.instance, phase, message);
+        let ev = event(&self.instance, phase, message, role);
         tracing::info!(instance = %self.instance, phase = phase.as_str_name(), message = %ev.message, "lifecycle");
         p.current = ev.clone();
         let _ = p.tx.send(ev);
     }
 
-    /// Ready: reachable, and either primary or a replica whose link is up.
-    async fn probe(&self) -> (bool, String) {
+    /// Ready: reachable, and either primary or a replica whose link is up;
+    /// with the role report it was judged from.
+    async fn probe(&self) -> (bool, String, Option<pb::RoleReport>) {
         match self.adapter.role().await {
-            Ok(r) => match r.role {
-                Role::Primary => (true, "primary".into()),
-                Role::Replica if r.primary_link_up => (true, "replica, link up".into()),
-                Role::Replica => (false, "replica, link to primary down".into()),
-                Role::Fenced => (true, "fenced old primary".into()),
-                Role::Unknown => (false, "role unknown".into()),
-            },
-            Err(e) => (false, e.to_string()),
+            Ok(r) => {
+                let (ready, why) = match r.role {
+                    Role::Primary => (true, "primary"),
+                    Role::Replica if r.primary_link_up => (true, "replica, link up"),
+                    Role::Replica => (false, "replica, link to primary down"),
+                    Role::Fenced => (true, "fenced old primary"),
+                    Role::Unknown => (false, "role unknown"),
+                };
+                let report = convert::role_report(&self.instance, self.adapter.address(), &r);
+                (ready, why.to_string(), Some(report))
+            }
+            Err(e) => (false, e.to_string(), None),
         }
     }
 
@@ -135,15 +170,16 @@ impl<A: Adapter> LifecycleAgent<A> {
         tokio::spawn(async move {
             let interval = Duration::from_millis(agent.settings.probe_interval_ms.max(10));
             loop {
-                let (ready, why) = agent.probe().await;
+                let (ready, why, role) = agent.probe().await;
                 health.set("middleware", ready, why.clone());
-                agent.publish(if ready { Phase::Ready } else { Phase::NotReady }, why);
+                let phase = if ready { Phase::Ready } else { Phase::NotReady };
+                agent.publish(phase, why, role);
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(interval) => {}
                 }
             }
-            agent.publish(Phase::Stopping, "pod terminating");
+            agent.publish(Phase::Stopping, "pod terminating", None);
             health.set("middleware", false, "stopping");
             if agent.settings.stop_middleware_on_shutdown {
                 let timeout = Duration::from_millis(agent.settings.stop_timeout_ms);
@@ -151,7 +187,7 @@ impl<A: Adapter> LifecycleAgent<A> {
                     tracing::warn!(instance = %agent.instance, error = %e, "graceful middleware stop failed");
                 }
             }
-            agent.publish(Phase::Stopped, "stopped");
+            agent.publish(Phase::Stopped, "stopped", None);
         })
     }
 
@@ -176,11 +212,7 @@ impl<A: Adapter> LifecycleAgent<A> {
                     .is_ok_and(|r| r.is_ok())
             }
         };
-        let (ready, _) = if reachable {
-            self.probe().await
-        } else {
-            (false, String::new())
-        };
+        let ready = reachable && self.probe().await.0;
         let role = if reachable {
             self.adapter
                 .role()
@@ -215,9 +247,11 @@ impl<A: Adapter> LifecycleAgent<A> {
 }
 
 /// (total, available) bytes of the filesystem holding `dir`.
+#[allow(unsafe_code)] // statvfs(3), see the SAFETY comment
 pub fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data; all-zero is a valid value.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid NUL-terminated path and `s` a writable statvfs.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut s) };
@@ -290,7 +324,8 @@ impl<A: Adapter> Agent for LifecycleAgent<A> {
         {
             (false, "stopping".to_string())
         } else {
-            self.probe().await
+            let (ready, why, _) = self.probe().await;
+            (ready, why)
         };
         let state = if ready {
             State::Serving
@@ -315,7 +350,10 @@ impl<A: Adapter> Agent for LifecycleAgent<A> {
         // Current phase first, then every change; taken under one lock so no
         // transition falls between the snapshot and the subscription.
         let (first, rx) = {
-            let p = self.phases.lock().unwrap_or_else(|p| p.into_inner());
+            let p = self
+                .phases
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (p.current.clone(), p.tx.subscribe())
         };
         let stream = lifecycle_stream(first, rx);

@@ -8,7 +8,10 @@ pub struct RpcStats(Mutex<BTreeMap<(&'static str, &'static str), u64>>);
 
 impl RpcStats {
     pub fn record(&self, method: &'static str, code: tonic::Code) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *m.entry((method, code_name(code))).or_default() += 1;
     }
 
@@ -27,7 +30,10 @@ impl RpcStats {
     }
 
     pub fn snapshot(&self) -> BTreeMap<(&'static str, &'static str), u64> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

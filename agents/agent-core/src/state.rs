@@ -126,7 +126,10 @@ impl StateStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, (AgentState, Option<SystemTime>)> {
         // A panic while holding the lock cannot leave a half-written state:
         // the in-memory copy is only replaced after the file write succeeded.
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = mtime(&self.path);
         if now.is_some() && now != guard.1 {
             // Written by the other agent of the pod; a torn read keeps the old copy.

@@ -90,6 +90,7 @@ impl RedisProcess {
         {
             use std::os::unix::process::CommandExt;
             // SAFETY: prctl is async-signal-safe and touches no parent state.
+            #[allow(unsafe_code)]
             unsafe {
                 cmd.pre_exec(|| {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -149,7 +150,10 @@ impl RedisProcess {
 
     /// Whether the process is still running (reaps it when it exited).
     pub fn running(&mut self) -> bool {
-        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+        matches!(
+            self.child.as_mut().map(std::process::Child::try_wait),
+            Some(Ok(None))
+        )
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -31,6 +31,8 @@ pub struct DevOptions<'a> {
     pub pods: Pods,
     /// AMQP URL: publish the platform's events there.
     pub bus: Option<String>,
+    /// Process Pods' image map (None: the built-in one).
+    pub image_map: Option<std::path::PathBuf>,
 }
 
 /// The Pod mode to run, and the line that says so.
@@ -39,6 +41,7 @@ fn pod_mode(opts: &DevOptions<'_>) -> anyhow::Result<(PodMode, String)> {
         state_dir: Some(opts.state.join("cluster")),
         // Config changes reach the Pods' files within seconds, as hot reload expects.
         pod_sync_period: Duration::from_secs(2),
+        image_map: opts.image_map.clone(),
         ..ProcessPods::default()
     };
     match (opts.pods, process.preflight()) {

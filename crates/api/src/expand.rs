@@ -116,6 +116,8 @@ pub fn groups(component: &Component) -> Vec<Group> {
                     component: spec.component.clone(),
                     shard,
                     middleware: spec.middleware.clone(),
+                    // A pause is set on the Group by whoever pauses it.
+                    paused: false,
                 },
                 status: None,
             }

@@ -26,7 +26,13 @@ pub const CONTENT_HASH: &str = "midplane.dev/content-hash";
 /// parameters); lives on the pod template so only such a change rolls the Pod.
 pub const RESTART_HASH: &str = "midplane.dev/restart-hash";
 /// sha256 of the rendered config file, passed to the agent's ReloadConfig.
+/// On an instance's workload, and on its Pod once group-svc asked the kubelet
+/// to sync the new file (a Pod change makes the kubelet sync its volumes).
 pub const CONFIG_HASH: &str = "midplane.dev/config-hash";
+/// sha256 of an instance workload's pod template, on the workload: it
+/// changes exactly when applying the workload restarts the instance's Pod,
+/// so the Group controller knows which changes roll and which are live.
+pub const TEMPLATE_HASH: &str = "midplane.dev/template-hash";
 
 /// On a plugin ConfigMap: the plugin's own version (plugin.yaml `version`).
 pub const PLUGIN_VERSION_ANNOTATION: &str = "midplane.dev/plugin-version";

@@ -269,6 +269,11 @@ pub struct GroupSpec {
     pub shard: i32,
     #[serde(flatten)]
     pub middleware: MiddlewareSpec,
+    /// Rollouts wait while true (no instance restarts, no planned
+    /// switchover); set it back to false to resume, which also retries a
+    /// failed rollout. Failovers, config reloads and drift repair go on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema, Default)]
@@ -288,11 +293,60 @@ pub struct GroupStatus {
     /// The role term (epoch) last observed; only grows.
     #[serde(default)]
     pub term: i64,
-    /// The plugin version and content hash the children were rendered from.
+    /// The plugin's own version the children were rendered from, e.g. `0.1.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_version: Option<String>,
+    /// `sha256:<hex>` of the plugin content the children were rendered from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_hash: Option<String>,
+    /// The middleware version the children were rendered for, e.g. `7.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub middleware_version: Option<String>,
+    /// `sha256:<hex>` of the config file every instance runs, once the agents
+    /// verified it (after a live reload or a rollout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+    /// The last rolling restart of the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+    /// Objects the API server refused (e.g. a change of an immutable field);
+    /// the rest of the Group was applied. Retried when their content changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedObject>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceStatus>,
+}
+
+/// A rolling restart of a Group's instances (docs/design.md, "Rollouts").
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Progressing, Paused, Failed or Complete.
+    pub state: String,
+    /// `sha256:<hex>` over every instance's desired pod template: what the
+    /// rollout rolls to.
+    pub target_hash: String,
+    /// The instance the rollout is at, or the one that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Instances restarted so far, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled: Vec<String>,
+    /// Planned switchovers the rollout made.
+    #[serde(default)]
+    pub switchovers: i32,
+}
+
+/// An object of the Group the API server refused.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedObject {
+    /// `Kind/name`.
+    pub object: String,
+    /// The API server's message.
+    pub message: String,
 }
 
 /// Lifecycle of one instance's Pod (seed §4.2).
@@ -302,8 +356,15 @@ pub struct InstanceStatus {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
-    /// Pending, Started, Ready, Stopped or Failed.
+    /// Pending, Started, Ready, Stopping, Stopped or Failed.
     pub phase: String,
+    /// What agent 1 reports on its lifecycle stream: Started, Ready,
+    /// NotReady, Stopping, Stopped, or Unreachable; absent without agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Agent 1's message with it (why not ready, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// The rendered content hash the instance runs.

@@ -281,12 +281,15 @@ pub mod trim {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Pod;
 
-    /// Keeps metadata and the status counters a rollout reads; drops the
-    /// status conditions (long messages nobody reads). Decode with
-    /// [`crate::slim::Spec`] for the pod template.
+    /// Keeps metadata, the status counters a rollout reads and the spec's
+    /// replicas and selector (what a hand edit breaks); drops the pod
+    /// template and the status conditions (long messages nobody reads).
     pub fn deployment(d: &mut Deployment) {
         if let Some(s) = d.status.as_mut() {
             s.conditions = None;
+        }
+        if let Some(spec) = d.spec.as_mut() {
+            spec.template = Default::default();
         }
     }
 
@@ -296,8 +299,9 @@ pub mod trim {
     }
 
     /// Keeps metadata and the status the lifecycle reads (phase, conditions,
-    /// per-container readiness and restart counts, IPs); drops annotations and
-    /// the container details (images, ids, states). Decode with
+    /// per-container readiness and restart counts, why a container waits or
+    /// ended, IPs); drops annotations and the container details (images,
+    /// ids). Decode with
     /// [`crate::slim::Spec`] for the spec.
     pub fn pod(p: &mut Pod) {
         p.metadata.annotations = None;
@@ -315,7 +319,21 @@ pub mod trim {
                 c.image.clear();
                 c.image_id.clear();
                 c.container_id = None;
-                c.state = None;
+                // Only why a container waits or ended: a rollout stops on it.
+                if let Some(st) = c.state.as_mut() {
+                    st.running = None;
+                    for m in [
+                        st.waiting.as_mut().and_then(|w| w.message.as_mut()),
+                        st.terminated.as_mut().and_then(|t| t.message.as_mut()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        if let Some((at, _)) = m.char_indices().nth(200) {
+                            m.truncate(at);
+                        }
+                    }
+                }
                 c.last_state = None;
                 c.resources = None;
                 c.volume_mounts = None;

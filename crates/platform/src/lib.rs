@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
+mod gateway;
 pub mod writes;
 pub use writes::WriteCounter;
 
@@ -85,6 +86,8 @@ pub enum PlatformError {
     Bus(#[from] midplane_bus::BusError),
     #[error("agent gateway: {0}")]
     Gateway(#[from] midplane_group_svc::gateway::GatewayError),
+    #[error("starting the agent gateway: {0}")]
+    GatewayStart(String),
     #[error("{0}")]
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?} waiting for the controllers' caches")]
@@ -148,7 +151,19 @@ impl Platform {
         );
         let mut group =
             midplane_group_svc::Context::new(client.clone(), plugins.clone()).with_bus(group_sink);
-        if let Some(addr) = &cfg.gateway {
+        let mut gateway_task = None;
+        let gateway_addr = match (&cfg.gateway, &cfg.agent_token) {
+            (Some(addr), _) => Some(addr.clone()),
+            // Real Pods, the controllers here and no gateway named: run one
+            // here, so group-svc hears the agents (roles, failover, reloads).
+            (None, Some(token)) if cfg.controllers => {
+                let (addr, task) = gateway::start(client.clone(), token).await?;
+                gateway_task = Some(task);
+                Some(addr)
+            }
+            (None, _) => None,
+        };
+        if let Some(addr) = &gateway_addr {
             group = group.with_gateway(midplane_group_svc::gateway::Gateway::new(addr, None)?);
         }
         let group = Arc::new(group);
@@ -156,7 +171,8 @@ impl Platform {
         // plugin-svc's watcher is the one validator: it feeds the shared store
         // (which wakes the controllers) and reports refused plugins once.
         let events = EventRecorder::new(client.clone(), "midplane-plugin-svc");
-        let mut tasks = Tasks(vec![spawn_until(
+        let mut tasks = Tasks(gateway_task.into_iter().collect());
+        tasks.0.push(spawn_until(
             &shutdown,
             midplane_plugin_svc::watch::run(
                 client.clone(),
@@ -165,7 +181,7 @@ impl Platform {
                 events,
                 plugin_sink,
             ),
-        )]);
+        ));
         if cfg.controllers {
             tasks
                 .0

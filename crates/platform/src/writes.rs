@@ -31,13 +31,16 @@ impl WriteCounter {
         *self
             .0
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(key)
             .or_default() += 1;
     }
 
     pub fn snapshot(&self) -> BTreeMap<WriteKey, u64> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     pub fn total(&self) -> u64 {

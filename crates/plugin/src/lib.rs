@@ -7,11 +7,13 @@
 pub mod configmap;
 pub mod error;
 pub mod metadata;
+pub mod parameter;
 pub mod registry;
 pub mod validate_app;
 
 pub use error::PluginError;
 pub use metadata::{Parameter, ParameterClass, PluginMetadata, Port};
+pub use parameter::ParameterType;
 pub use registry::Registry;
 
 use midplane_template::{Options, Templates, Value};

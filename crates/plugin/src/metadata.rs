@@ -1,6 +1,7 @@
 //! `plugin.yaml`: what a plugin deploys and how its parameters behave.
 
 use crate::PluginError;
+use crate::parameter::ParameterType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -73,6 +74,63 @@ pub struct Parameter {
     pub default: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// The value's type (see [`crate::parameter`]); absent: any single line.
+    #[serde(default, rename = "type", skip_serializing_if = "is_string")]
+    pub kind: ParameterType,
+    /// Smallest value allowed (integer, size, duration), in the type's syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<String>,
+    /// Largest value allowed (integer, size, duration), in the type's syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<String>,
+    /// The values an `enum` parameter takes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+fn is_string(t: &ParameterType) -> bool {
+    *t == ParameterType::String
+}
+
+impl Parameter {
+    /// Checks a value against the parameter's type, range and values.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        crate::parameter::check(
+            self.kind,
+            self.min.as_deref(),
+            self.max.as_deref(),
+            &self.values,
+            value,
+        )
+    }
+
+    /// Problems with the declaration itself (range, values, default).
+    fn declaration_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.kind.ranged() && (self.min.is_some() || self.max.is_some()) {
+            problems.push("min and max apply to integer, size and duration only".to_string());
+        }
+        for (key, bound) in [("min", &self.min), ("max", &self.max)] {
+            if let Some(b) = bound
+                && self.kind.ranged()
+                && let Err(e) = crate::parameter::check(self.kind, None, None, &[], b)
+            {
+                problems.push(format!("{key}: {e}"));
+            }
+        }
+        match (self.kind, self.values.is_empty()) {
+            (ParameterType::Enum, true) => problems.push("values: an enum lists its values".into()),
+            (ParameterType::Enum, false) | (_, true) => {}
+            (_, false) => problems.push("values: only an enum lists values".into()),
+        }
+        if problems.is_empty()
+            && let Some(d) = &self.default
+            && let Err(e) = self.check(d)
+        {
+            problems.push(format!("default: {e}"));
+        }
+        problems
+    }
 }
 
 /// How a change of a parameter reaches a running instance.
@@ -156,6 +214,9 @@ impl PluginMetadata {
                     "parameters[{i}].name: duplicate parameter {:?}",
                     p.name
                 ));
+            }
+            for problem in p.declaration_problems() {
+                problems.push(format!("parameters[{i}] ({}): {problem}", p.name));
             }
             if self.reserved_parameters.contains(&p.name) {
                 problems.push(format!(

@@ -32,6 +32,8 @@ pub struct GroupContext {
     values: Value,
     pub parameters: BTreeMap<String, String>,
     pub instances: Vec<InstanceInfo>,
+    /// The middleware version rendered.
+    pub version: String,
 }
 
 impl GroupContext {
@@ -137,6 +139,7 @@ impl GroupContext {
             values,
             parameters,
             instances,
+            version,
         })
     }
 

@@ -25,6 +25,11 @@ pub struct GroupRender {
     pub instances: Vec<String>,
     /// Content hash per instance name.
     pub instance_hashes: BTreeMap<String, String>,
+    /// Pod template hash per instance name: it changes exactly when the
+    /// instance's Pod must restart (see `labels::TEMPLATE_HASH`).
+    pub template_hashes: BTreeMap<String, String>,
+    /// The middleware version rendered (the spec's, else the plugin's default).
+    pub middleware_version: String,
     /// sha256 of the rendered config file, if the plugin has one.
     pub config_hash: Option<String>,
     /// `name@version` and content hash of the plugin used.
@@ -50,6 +55,7 @@ pub fn render_group(group: &Group, plugin: &Plugin) -> Result<GroupRender, Rende
     let restart_hash = hash::restart_hash(&ctx.parameters, &plugin.metadata);
 
     let mut instance_hashes = BTreeMap::new();
+    let mut template_hashes = BTreeMap::new();
     for instance in &ctx.instances {
         let mut rendered = Vec::new();
         for file in plugin.instance_templates() {
@@ -62,7 +68,11 @@ pub fn render_group(group: &Group, plugin: &Plugin) -> Result<GroupRender, Rende
         }
         objects::stamp_restart_hash(&mut rendered, &restart_hash);
         let content_hash = hash::instance_hash(&rendered, config_hash.as_deref());
-        objects::stamp_instance(&mut rendered, &content_hash, config_hash.as_deref());
+        if let Some(t) =
+            objects::stamp_instance(&mut rendered, &content_hash, config_hash.as_deref())
+        {
+            template_hashes.insert(instance.name.clone(), t);
+        }
         instance_hashes.insert(instance.name.clone(), content_hash);
         objects.extend(rendered);
     }
@@ -76,6 +86,8 @@ pub fn render_group(group: &Group, plugin: &Plugin) -> Result<GroupRender, Rende
         objects,
         instances: ctx.instances.iter().map(|i| i.name.clone()).collect(),
         instance_hashes,
+        template_hashes,
+        middleware_version: ctx.version.clone(),
         config_hash,
         plugin: plugin.id(),
         plugin_hash: plugin.content_hash.clone(),

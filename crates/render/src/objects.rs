@@ -184,22 +184,37 @@ pub fn stamp_restart_hash(objects: &mut [RenderedObject], restart_hash: &str) {
     }
 }
 
-/// Puts the content and config hashes on the instance's workloads.
+/// Puts the content, config and pod template hashes on the instance's
+/// workloads; returns the template hash (of the first workload), the one
+/// value that says whether applying the instance restarts its Pod.
 pub fn stamp_instance(
     objects: &mut [RenderedObject],
     content_hash: &str,
     config_hash: Option<&str>,
-) {
+) -> Option<String> {
+    let mut instance_template = None;
     for o in objects.iter_mut() {
-        if matches!(o.kind(), "Deployment" | "StatefulSet")
-            && let Some(ann) = annotations_at(&mut o.object, "/metadata")
-        {
+        if !matches!(o.kind(), "Deployment" | "StatefulSet") {
+            continue;
+        }
+        let template = o
+            .object
+            .pointer("/spec/template")
+            .map(|t| crate::hash::sha256_hex(t.to_string().as_bytes()));
+        if let Some(ann) = annotations_at(&mut o.object, "/metadata") {
             ann.insert(labels::CONTENT_HASH.into(), json!(content_hash));
             if let Some(h) = config_hash {
                 ann.insert(labels::CONFIG_HASH.into(), json!(h));
             }
+            if let Some(t) = &template {
+                ann.insert(labels::TEMPLATE_HASH.into(), json!(t));
+            }
+        }
+        if instance_template.is_none() {
+            instance_template = template;
         }
     }
+    instance_template
 }
 
 /// Makes the Group the controller owner, fixes the namespace and makes sure

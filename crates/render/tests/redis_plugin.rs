@@ -63,7 +63,10 @@ fn example_app_renders_every_object_with_labels_and_owner() {
     }
 
     // Apply order: ConfigMap and PVCs before Services before Deployments.
-    let kinds: Vec<_> = objs.iter().map(|o| o.kind()).collect();
+    let kinds: Vec<_> = objs
+        .iter()
+        .map(midplane_render::RenderedObject::kind)
+        .collect();
     let pos = |k: &str| kinds.iter().position(|x| *x == k).expect(k);
     assert!(pos("ConfigMap") < pos("PersistentVolumeClaim"));
     assert!(pos("PersistentVolumeClaim") < pos("Service"));

@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
                             group: group_ref(),
                             candidate_instance: String::new(),
                             timeout_ms: 1_000,
+                            failed_primary_instance: String::new(),
                         })
                         .await?
                         .into_inner();

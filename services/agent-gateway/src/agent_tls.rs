@@ -120,7 +120,7 @@ impl Material {
                     "{e} (ca {ca_path}, server name {:?}): {}",
                     config.server_name,
                     std::error::Error::source(&e)
-                        .map(|s| s.to_string())
+                        .map(std::string::ToString::to_string)
                         .unwrap_or_default()
                 ))
             })?;
@@ -154,7 +154,7 @@ impl AgentTls {
     pub fn client_config(&self) -> ClientTlsConfig {
         self.loaded
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .client
             .clone()
     }
@@ -170,14 +170,17 @@ impl AgentTls {
         if self
             .loaded
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .material
             == material
         {
             return Ok(false);
         }
         let client = material.client_config(&self.config)?;
-        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Loaded { client, material };
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Loaded { client, material };
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(true)
     }

@@ -137,7 +137,7 @@ impl AgentCaller {
         if let Some((g, client)) = self
             .channels
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&**address)
             && *g == generation
         {
@@ -160,7 +160,10 @@ impl AgentCaller {
         let client = AgentClient::with_interceptor(endpoint.connect_lazy(), self.token.clone());
         // A channel of an older TLS generation is replaced; of a newer one
         // (rotated meanwhile) kept.
-        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let mut channels = self
+            .channels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = channels
             .entry(address.clone())
             .or_insert_with(|| (generation, client.clone()));
@@ -339,6 +342,9 @@ type Stack = Deadline<LoadShed<ConcurrencyLimit<Retry<IdempotentRetry, AgentCall
 #[derive(Clone)]
 pub struct FanOut {
     svc: Stack,
+    /// The stack's innermost service, for streaming calls (which the
+    /// per-call stack does not carry).
+    caller: AgentCaller,
     default_deadline: Duration,
 }
 
@@ -375,11 +381,32 @@ impl FanOut {
                 remaining: settings.retries,
                 backoff: settings.retry_backoff,
             })
-            .service(caller);
+            .service(caller.clone());
         Ok(Self {
             svc,
+            caller,
             default_deadline: settings.default_deadline,
         })
+    }
+
+    /// Opens agent 1's lifecycle stream at `address` (over the same cached
+    /// channel, token and TLS as every other call). `connect` bounds the
+    /// wait for the stream's first answer.
+    pub async fn watch_lifecycle(
+        &self,
+        address: &str,
+        connect: Duration,
+    ) -> Result<tonic::Streaming<pb::LifecycleEvent>, ErrorDetail> {
+        let mut client = self
+            .caller
+            .client(&Arc::from(address))
+            .map_err(|s| error_detail(Box::new(s)))?;
+        let call = client.watch_lifecycle(pb::WatchLifecycleRequest {});
+        match tokio::time::timeout(connect, call).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(s)) => Err(error_detail(Box::new(s))),
+            Err(_) => Err(error_detail(Box::new(DeadlineElapsed(connect)))),
+        }
     }
 
     pub fn deadline(&self, timeout_ms: u32) -> Duration {

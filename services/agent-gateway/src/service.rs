@@ -1,5 +1,6 @@
 //! The AgentGateway gRPC service: thin glue over [`crate::orchestrate::Gateway`].
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use midplane_proto::gateway as gw;
@@ -76,4 +77,31 @@ impl<R: PodResolver> AgentGateway for GatewayService<R> {
         count("ReloadConfig", r.as_ref().is_ok_and(|x| x.all_applied));
         Ok(Response::new(r?))
     }
+
+    type WatchLifecycleStream = LifecycleStream;
+
+    async fn watch_lifecycle(
+        &self,
+        request: Request<gw::GroupRequest>,
+    ) -> Result<Response<Self::WatchLifecycleStream>, Status> {
+        let r = self.0.clone().watch_lifecycle(request.into_inner()).await;
+        count("WatchLifecycle", r.is_ok());
+        let rx = r?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn rejoin(
+        &self,
+        request: Request<gw::RejoinRequest>,
+    ) -> Result<Response<gw::OrchestrationResponse>, Status> {
+        let r = self.0.rejoin(request.into_inner()).await;
+        count("Rejoin", r.as_ref().is_ok_and(|x| x.success));
+        Ok(Response::new(r?))
+    }
 }
+
+/// The merged lifecycle stream of a Group's pods.
+pub type LifecycleStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<gw::GroupLifecycleEvent, Status>> + Send>>;

@@ -167,6 +167,7 @@ async fn primary_loss_forces_failover_and_the_old_primary_is_fenced() {
             group: group_ref(),
             candidate_instance: String::new(),
             timeout_ms: 2_000,
+            failed_primary_instance: String::new(),
         })
         .await
         .expect("Failover")
@@ -237,7 +238,7 @@ async fn reload_config_applies_dynamic_changes_and_reports_static_ones() {
     let get = |v: midplane_agent_core::resp::Value| {
         v.into_array()
             .get(1)
-            .and_then(|x| x.as_text())
+            .and_then(midplane_agent_core::resp::Value::as_text)
             .unwrap_or_default()
     };
 

@@ -101,7 +101,9 @@ async fn direct_get_role(endpoint: Endpoint, token: bool) -> Result<RoleReport, 
     } else {
         AgentClient::new(channel).get_role(request).await
     };
-    reply.map(|r| r.into_inner()).map_err(|s| format!("{s:?}"))
+    reply
+        .map(tonic::Response::into_inner)
+        .map_err(|s| format!("{s:?}"))
 }
 
 fn tls_endpoint(addr: std::net::SocketAddr, pki: &Pki, identity: Option<&CertFiles>) -> Endpoint {

@@ -54,18 +54,15 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     Ok(parent::next(&synced, written))
 }
 
-/// Structure and plugins; immutable parameters against the Components as they run.
+/// Structure and plugins; against the Components as they run: immutable
+/// parameters, and what Kubernetes would refuse (a storage shrink or class
+/// change), with the field path, before anything is written.
 fn validate(app: &App, live: &[Arc<Component>], ctx: &Context) -> Result<(), String> {
-    let previous: BTreeMap<String, BTreeMap<String, String>> = live
+    let running: BTreeMap<String, midplane_api::MiddlewareSpec> = live
         .iter()
-        .map(|c| {
-            (
-                c.spec.component.clone(),
-                c.spec.middleware.parameters.clone(),
-            )
-        })
+        .map(|c| (c.spec.component.clone(), c.spec.middleware.clone()))
         .collect();
-    midplane_plugin::validate_app::validate(app, &ctx.plugins.registry(), &previous)
+    midplane_plugin::validate_app::validate_running(app, &ctx.plugins.registry(), &running, true)
         .map_err(|errs| errs.to_string())
 }
 

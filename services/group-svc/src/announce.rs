@@ -7,9 +7,9 @@
 //! rollout. The tracker lives in memory: after a restart mid-rollout,
 //! `started` may be seen again (consumers dedup by Group and content hash).
 
+use crate::Context;
 use crate::memo::RenderSummary;
 use crate::status::Outcome;
-use crate::{Context, lifecycle};
 use kube::ResourceExt;
 use midplane_api::{Group, GroupStatus, labels};
 use midplane_bus::catalogue::{
@@ -60,13 +60,7 @@ pub async fn replicas_first(group: &Group, status: &GroupStatus, held: &str, ctx
 
 /// After the status step: an Event per instance phase change, the end of a
 /// rollout on the bus, and Ready when it turned true.
-pub async fn outcome(
-    group: &Group,
-    status: &GroupStatus,
-    outcome: &Outcome,
-    primary: &str,
-    ctx: &Context,
-) {
+pub async fn outcome(group: &Group, outcome: &Outcome, primary: &str, ctx: &Context) {
     for ((warning, reason), instance, phase) in &outcome.transitions {
         let note = format!("instance {instance} is {phase}");
         if *warning {
@@ -80,17 +74,16 @@ pub async fn outcome(
     {
         ctx.bus.publish(&ev);
     }
-    if let Some(failed) = status
-        .instances
-        .iter()
-        .find(|i| i.phase == lifecycle::FAILED)
-        && let Some(ev) = ctx.rollouts.failed(
-            group,
-            Some(failed.name.clone()),
-            format!("instance {} failed while rolling", failed.name),
-        )
-    {
-        ctx.bus.publish(&ev);
+    if let Some((instance, why)) = &outcome.rollout_failed {
+        ctx.events
+            .warning(group, "RolloutFailed", "Rollout", why.clone())
+            .await;
+        if let Some(ev) = ctx
+            .rollouts
+            .failed(group, Some(instance.clone()), why.clone())
+        {
+            ctx.bus.publish(&ev);
+        }
     }
     if let Some(message) = &outcome.became_ready {
         ctx.events
@@ -166,6 +159,8 @@ struct Rollout {
 #[derive(Default)]
 pub struct Rollouts {
     by_uid: Mutex<HashMap<String, Rollout>>,
+    /// Groups whose failed rollout was resumed (ResumeRollout).
+    resumed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Rollouts {
@@ -179,7 +174,10 @@ impl Rollouts {
         order: Vec<String>,
     ) -> Option<GroupRolloutStarted> {
         let uid = group.uid().unwrap_or_default();
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if m.get(&uid).is_some_and(|r| r.content_hash == content_hash) {
             return None;
         }
@@ -228,6 +226,24 @@ impl Rollouts {
         })
     }
 
+    /// An explicit resume: the rollout (failed or not) is tracked afresh,
+    /// and the next reconcile tries a failed step once more.
+    pub fn resume(&self, group: &Group) {
+        self.take(group);
+        self.resumed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(group.uid().unwrap_or_default());
+    }
+
+    /// Whether the Group was resumed since the last call.
+    pub fn take_resume(&self, group: &Group) -> bool {
+        self.resumed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&group.uid().unwrap_or_default())
+    }
+
     pub fn forget(&self, group: &Group) {
         self.take(group);
     }
@@ -236,7 +252,7 @@ impl Rollouts {
         let uid = group.uid().unwrap_or_default();
         self.by_uid
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&uid)
     }
 }
@@ -289,6 +305,8 @@ mod tests {
             objects: vec![],
             instances: vec!["g-0".into(), "g-1".into()],
             instance_hashes: BTreeMap::from([("g-0".into(), "a".into()), ("g-1".into(), h.into())]),
+            template_hashes: BTreeMap::new(),
+            config_hash: None,
             plugin_id: "redis@7".into(),
             plugin_hash: "p".into(),
         };

@@ -8,7 +8,7 @@ use crate::render::Rendered;
 use crate::rollout::{self, RolloutStep};
 use crate::{Context, status};
 use kube::ResourceExt;
-use midplane_api::{Group, GroupStatus};
+use midplane_api::{Group, GroupStatus, RejectedObject};
 use midplane_operator::ReconcileError;
 use midplane_operator::apply;
 use midplane_render::GroupRender;
@@ -31,11 +31,37 @@ pub async fn apply(
     status: &mut GroupStatus,
     ctx: &Context,
 ) -> Result<Applied, ReconcileError> {
-    let (Some(objects), Some(plan)) = (&rendered.objects, step.plan.as_ref()) else {
+    let (Some(objects), Some(_)) = (&rendered.objects, step.plan.as_ref()) else {
         return Ok(Applied::default());
     };
-    if !plan.changed.is_empty() {
+    let target = announce::content_hash(&rendered.summary);
+    if ctx.rollouts.take_resume(group)
+        && let Some(r) = status.rollout.as_mut()
+        && r.state == rollout::FAILED
+    {
+        // An explicit resume: the failed step is tried once more.
+        r.state = rollout::PROGRESSING.into();
+        r.message = "resumed".into();
+    }
+    let hold = rollout::hold(status, &target, group.spec.paused);
+    if let (Some(why), Some(plan)) = (&hold, step.plan.as_mut()) {
+        // A failed or paused rollout goes no further: the instances still
+        // to roll keep their workloads, and nothing switches over.
+        rollout::hold_plan(plan, &objects.objects);
+        if group.spec.paused
+            && let Some(r) = status.rollout.as_mut()
+            && r.state == rollout::PROGRESSING
+        {
+            r.state = rollout::PAUSED.into();
+        }
+        tracing::debug!(group = %group.name_any(), why, "rollout held");
+    }
+    let Some(plan) = step.plan.as_ref() else {
+        return Ok(Applied::default());
+    };
+    if hold.is_none() && !plan.changed.is_empty() {
         let order = rollout::order(&plan.changed, &step.primary);
+        rollout::progressing(status, &target, &order);
         announce::rollout_started(group, status, &rendered.summary, order, ctx);
     }
     if plan.switchover_first
@@ -45,6 +71,7 @@ pub async fn apply(
         step.plan = Some(rollout::plan(
             &objects.objects,
             &objects.instance_hashes,
+            &objects.template_hashes,
             &step.live,
             &step.primary,
         ));
@@ -55,13 +82,47 @@ pub async fn apply(
     let mut applied = Applied::default();
     for i in &plan.apply {
         let (o, want) = (&objects.objects[*i], &rendered.summary.objects[*i]);
-        let live_hash = rendered.live.applied_hash(o.kind(), o.name());
-        let outcome = ctx
-            .applier
-            .apply_stamped(&o.object, &want.applied_hash, live_hash)
-            .await?;
+        let drifted = rendered
+            .live
+            .drifted(o.kind(), o.name(), want.drift_key.as_deref());
+        // Edited by hand: applied again although its stamp matches (and
+        // even if this controller wrote the same stamp moments ago).
+        let result = if drifted {
+            ctx.applier
+                .apply_json(&o.object)
+                .await
+                .map(|()| apply::Applied::Written)
+        } else {
+            let live_hash = rendered.live.applied_hash(o.kind(), o.name());
+            ctx.applier
+                .apply_stamped(&o.object, &want.applied_hash, live_hash)
+                .await
+        };
+        let object = format!("{}/{}", o.kind(), o.name());
+        let outcome = match result {
+            Ok(outcome) => {
+                status.rejected.retain(|r| r.object != object);
+                outcome
+            }
+            // The API server refuses this object (an immutable field, say):
+            // the rest of the Group is applied; the refusal is in the status.
+            Err(apply::ApplyError::Kube {
+                source: kube::Error::Api(e),
+                ..
+            }) if e.code == 422 => {
+                rejected(group, status, object, e.message, ctx).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if outcome == apply::Applied::Written {
-            applied.objects.push(format!("{}/{}", o.kind(), o.name()));
+            if drifted {
+                let note = format!("{object} was changed by hand; restored from the App");
+                ctx.events
+                    .warning(group, "DriftRepaired", "Apply", note)
+                    .await;
+            }
+            applied.objects.push(object);
         }
     }
     if !applied.objects.is_empty() {
@@ -77,6 +138,29 @@ pub async fn apply(
         announce::replicas_first(group, status, held, ctx).await;
     }
     Ok(applied)
+}
+
+/// Records an object the API server refused; a Warning Event when that is news.
+async fn rejected(
+    group: &Group,
+    status: &mut GroupStatus,
+    object: String,
+    message: String,
+    ctx: &Context,
+) {
+    let known = status
+        .rejected
+        .iter()
+        .any(|r| r.object == object && r.message == message);
+    if known {
+        return;
+    }
+    status.rejected.retain(|r| r.object != object);
+    let note = format!("{object} refused by the API server: {message}");
+    ctx.events
+        .warning(group, "ApplyRejected", "Apply", note)
+        .await;
+    status.rejected.push(RejectedObject { object, message });
 }
 
 /// Moves the primary role to an updated, ready replica before the primary

@@ -44,5 +44,6 @@ pub async fn run(group: &Group, ctx: &Context) -> Result<Action, ReconcileError>
     ctx.applier.remove_finalizer(group, FINALIZER).await?;
     ctx.renders.forget(&uid);
     ctx.rollouts.forget(group);
+    ctx.observers.forget(&ns, &group.name_any());
     Ok(Action::await_change())
 }

@@ -32,6 +32,8 @@ pub struct Context {
     pub rollouts: Arc<crate::announce::Rollouts>,
     /// Asks the running controller to reconcile one Group now.
     pub wake: Wake,
+    /// What the agents report per Group, and failovers (with a gateway).
+    pub observers: Arc<crate::observe::Observers>,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
             bus: midplane_bus::EventSink::disabled(),
             rollouts: Arc::default(),
             wake: Wake::default(),
+            observers: Arc::default(),
         }
     }
 
@@ -91,6 +94,9 @@ impl Wake {
 
     /// The requests, for the one controller that runs (None after the first call).
     pub fn take(&self) -> Option<mpsc::UnboundedReceiver<ObjectRef<Group>>> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }

@@ -112,6 +112,16 @@ fn to_proto(g: &Group) -> pb::Group {
         plugin_hash,
         middleware_version: g.spec.middleware.version.clone(),
         primary: st.primary.clone().unwrap_or_default(),
+        term: st.term,
+        paused: g.spec.paused,
+        rollout: st.rollout.as_ref().map(|r| pb::Rollout {
+            state: r.state.clone(),
+            target_hash: r.target_hash.clone(),
+            instance: r.instance.clone().unwrap_or_default(),
+            message: r.message.clone(),
+            rolled: r.rolled.clone(),
+        }),
+        config_hash: st.config_hash.clone().unwrap_or_default(),
         replicas: g.spec.middleware.replicas,
         instances: st
             .instances
@@ -338,6 +348,40 @@ impl GroupService for GroupApi {
             new_primary: resp.new_primary_instance,
             term: resp.term,
         }))
+    }
+
+    async fn resume_rollout(
+        &self,
+        req: Request<pb::ResumeRolloutRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let group = self.get(req.into_inner().r#ref).await?;
+        let ns = group.namespace().unwrap_or_default();
+        let api: Api<Group> = Api::namespaced(self.ctx.client.clone(), &ns);
+        let key = format!("{ns}/{}", group.name_any());
+        let group = if group.spec.paused {
+            let patch = serde_json::json!({"spec": {"paused": false}});
+            api.patch(
+                &group.name_any(),
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .map_err(|e| kube_status(e, &key))?
+        } else {
+            group
+        };
+        // A failed rollout is held until its content changes or it is
+        // resumed: forget the hold and look again now.
+        self.ctx.rollouts.resume(&group);
+        if !self.ctx.wake.group(&ns, &group.name_any()) {
+            return Err(ApiError::unavailable(
+                reason::CONTROLLER_UNAVAILABLE,
+                "the Group controller is not running here",
+                RETRY_SOON,
+            )
+            .into_status());
+        }
+        Ok(Response::new(to_proto(&group)))
     }
 }
 

@@ -13,11 +13,45 @@ pub const STOPPING: &str = "Stopping";
 pub const STOPPED: &str = "Stopped";
 pub const FAILED: &str = "Failed";
 
+/// Container states that mean the Pod will not run as it is: its image
+/// or program cannot start, or it keeps crashing.
+const FAILING: [&str; 8] = [
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+    "StartError",
+];
+
+/// Why a Pod's containers cannot run, if they cannot: `container: reason
+/// (message)` of the first failing one.
+pub fn failure(pod: &Pod) -> Option<String> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    statuses.iter().find_map(|c| {
+        let st = c.state.as_ref()?;
+        let (reason, message) = match (&st.waiting, &st.terminated) {
+            (Some(w), _) => (w.reason.clone()?, w.message.clone()),
+            (None, Some(t)) => (t.reason.clone()?, t.message.clone()),
+            _ => return None,
+        };
+        FAILING.contains(&reason.as_str()).then(|| match message {
+            Some(m) if !m.is_empty() => format!("{}: {reason} ({m})", c.name),
+            _ => format!("{}: {reason}", c.name),
+        })
+    })
+}
+
 /// The phase of one instance from its Pod (the newest if several).
 pub fn phase(pod: Option<&Pod>) -> &'static str {
     let Some(pod) = pod else { return PENDING };
     if pod.metadata.deletion_timestamp.is_some() {
         return STOPPING;
+    }
+    if failure(pod).is_some() {
+        return FAILED;
     }
     let Some(st) = pod.status.as_ref() else {
         return PENDING;
@@ -44,7 +78,10 @@ pub fn restarts(pod: Option<&Pod>) -> i32 {
         .unwrap_or_default()
 }
 
-/// The Pod of an instance: the one labelled with it, newest first.
+/// The Pod of an instance: of those labelled with it, one not being
+/// deleted and not finished (Failed, Succeeded), then a Ready one, then the
+/// newest. Creation timestamps have a resolution of one second, so they
+/// alone cannot tell a replacement from the Pod it replaced.
 pub fn pod_of<'a, P: Borrow<Pod>>(pods: &'a [P], instance: &str) -> Option<&'a Pod> {
     pods.iter()
         .map(Borrow::borrow)
@@ -54,7 +91,22 @@ pub fn pod_of<'a, P: Borrow<Pod>>(pods: &'a [P], instance: &str) -> Option<&'a P
                 .map(String::as_str)
                 == Some(instance)
         })
-        .max_by_key(|p| p.metadata.creation_timestamp.clone())
+        .max_by_key(|p| {
+            let st = p.status.as_ref();
+            let finished = matches!(
+                st.and_then(|s| s.phase.as_deref()),
+                Some("Failed" | "Succeeded")
+            );
+            let ready = st
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            (
+                p.metadata.deletion_timestamp.is_none(),
+                !finished,
+                ready,
+                p.metadata.creation_timestamp.clone(),
+            )
+        })
 }
 
 /// The Event for a phase change, if it deserves one: (warning?, reason).
@@ -106,6 +158,24 @@ mod tests {
             }),
             ..Pod::default()
         }
+    }
+
+    #[test]
+    fn the_live_pod_wins_over_a_failed_one_of_the_same_second() {
+        let mut failed = pod("Failed", false);
+        failed.metadata.name = Some("old".into());
+        let mut ready = pod("Running", true);
+        ready.metadata.name = Some("new".into());
+        for p in [&mut failed, &mut ready] {
+            p.metadata.labels =
+                Some([(labels::MIDDLEWARE_INSTANCE.to_string(), "g-0".to_string())].into());
+        }
+        // Same creation second; the failed one listed last.
+        let pods = [ready.clone(), failed.clone()];
+        assert_eq!(
+            pod_of(&pods, "g-0").and_then(|p| p.metadata.name.clone()),
+            Some("new".into())
+        );
     }
 
     #[test]

@@ -30,11 +30,14 @@ pub struct LiveObject {
     /// The Group is its controller owner (never prune anyone else's object).
     pub controlled: bool,
     pub deleting: bool,
+    /// What a hand edit would break, as live (see `drift`).
+    pub drift_key: Option<String>,
 }
 
 impl LiveObject {
-    fn of<K: Resource>(resource: &ApiResource, o: &K, uid: &str) -> Self {
+    fn of<K: Resource + serde::Serialize>(resource: &ApiResource, o: &K, uid: &str) -> Self {
         Self {
+            drift_key: crate::drift::key_of(&resource.kind, o),
             resource: resource.clone(),
             name: o.meta().name.clone().unwrap_or_default(),
             applied_hash: o
@@ -73,7 +76,10 @@ fn same_kind(a: &ApiResource, b: &ApiResource) -> bool {
     a.kind == b.kind && a.group == b.group
 }
 
-fn summarize<K: Resource<DynamicType = ()>>(items: &[Arc<K>], uid: &str) -> Vec<LiveObject> {
+fn summarize<K: Resource<DynamicType = ()> + serde::Serialize>(
+    items: &[Arc<K>],
+    uid: &str,
+) -> Vec<LiveObject> {
     let ar = ApiResource::erase::<K>(&());
     items
         .iter()
@@ -131,6 +137,21 @@ impl LiveObjects {
             .iter()
             .find(|o| o.resource.kind == kind && o.name == name && !o.deleting)
             .and_then(|o| o.applied_hash.as_deref())
+    }
+
+    /// Whether a live `kind/name` was edited by hand: its fingerprint is not
+    /// the rendered one. An apply the caches have not shown yet is not drift.
+    pub fn drifted(&self, kind: &str, name: &str, rendered: Option<&str>) -> bool {
+        let Some(rendered) = rendered else {
+            return false;
+        };
+        if self.expected.iter().any(|(k, n, _)| k == kind && n == name) {
+            return false;
+        }
+        self.objects
+            .iter()
+            .find(|o| o.resource.kind == kind && o.name == name && !o.deleting)
+            .is_some_and(|o| o.drift_key.as_deref().is_some_and(|k| k != rendered))
     }
 
     /// Count `kind/name` as live with `applied_hash` (an unmet expectation).

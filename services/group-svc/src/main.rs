@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let work = run_controller(ctx, stop.clone());
             run_as_leader(client, &le, "group-svc", &readiness, wait, work, || {
-                stop.trigger()
+                stop.trigger();
             })
             .await;
         })

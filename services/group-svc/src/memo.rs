@@ -19,6 +19,8 @@ pub struct RenderedRef {
     pub resource: ApiResource,
     pub name: String,
     pub applied_hash: String,
+    /// What a hand edit would break, as rendered (see `drift`).
+    pub drift_key: Option<String>,
 }
 
 /// A render, remembered by what identifies its output.
@@ -28,6 +30,10 @@ pub struct RenderSummary {
     /// The instances, in ordinal order.
     pub instances: Vec<String>,
     pub instance_hashes: BTreeMap<String, String>,
+    /// Pod template hash per instance: a change restarts the instance.
+    pub template_hashes: BTreeMap<String, String>,
+    /// sha256 (hex) of the rendered config file, if the plugin has one.
+    pub config_hash: Option<String>,
     pub plugin_id: String,
     pub plugin_hash: String,
 }
@@ -41,6 +47,7 @@ impl RenderSummary {
             .map(|o| {
                 let applied_hash = stamp_applied_hash(&mut o.object);
                 RenderedRef {
+                    drift_key: crate::drift::key(o.kind(), &o.object),
                     resource: api_resource(&o.object).unwrap_or_else(|| {
                         ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("", "v1", o.kind()))
                     }),
@@ -53,6 +60,8 @@ impl RenderSummary {
             objects,
             instances: render.instances.clone(),
             instance_hashes: render.instance_hashes.clone(),
+            template_hashes: render.template_hashes.clone(),
+            config_hash: render.config_hash.clone(),
             plugin_id: render.plugin.clone(),
             plugin_hash: render.plugin_hash.clone(),
         }
@@ -74,9 +83,10 @@ impl RenderSummary {
     /// Every rendered object is live with the hash it was rendered with: there
     /// is nothing to apply and no instance to roll.
     pub fn in_sync(&self, live: &LiveObjects) -> bool {
-        self.objects
-            .iter()
-            .all(|o| live.applied_hash(&o.resource.kind, &o.name) == Some(o.applied_hash.as_str()))
+        self.objects.iter().all(|o| {
+            live.applied_hash(&o.resource.kind, &o.name) == Some(o.applied_hash.as_str())
+                && !live.drifted(&o.resource.kind, &o.name, o.drift_key.as_deref())
+        })
     }
 }
 
@@ -100,23 +110,35 @@ pub struct RenderMemo {
 
 impl RenderMemo {
     pub fn get(&self, uid: &str, key: &str) -> Option<Arc<RenderSummary>> {
-        let m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.get(uid).filter(|(k, _)| k == key).map(|(_, s)| s.clone())
     }
 
     /// The last render, whatever its key (cleanup needs only its kinds).
     pub fn get_any(&self, uid: &str) -> Option<Arc<RenderSummary>> {
-        let m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.get(uid).map(|(_, s)| s.clone())
     }
 
     pub fn put(&self, uid: &str, key: String, summary: Arc<RenderSummary>) {
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.insert(uid.to_string(), (key, summary));
     }
 
     pub fn forget(&self, uid: &str) {
-        let mut m = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .by_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         m.remove(uid);
     }
 }

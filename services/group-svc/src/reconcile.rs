@@ -5,7 +5,7 @@
 
 use crate::context::CONTROLLER;
 use crate::render::Render;
-use crate::{Context, announce, apply, cleanup, prune, roles, rollout, status};
+use crate::{Context, announce, apply, cleanup, prune, reload, roles, rollout, status};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use midplane_api::Group;
@@ -34,14 +34,21 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
             return status::render_failed(&group, status, reason, message, &ctx).await;
         }
     };
+    let seen = roles::from_agents(&group, &mut status, &rendered, &ctx).await;
     let mut plan = rollout::step(&status, &rendered);
     let applied = apply::apply(&group, &rendered, &mut plan, &mut status, &ctx).await?;
     prune::prune(&group, &rendered.summary, &rendered.live, &ctx).await?;
+    let reloaded = reload::reload(&group, &rendered, &plan, &mut status, &ctx).await?;
     let relabelling = roles::relabel(&rendered, &plan.primary, &ctx).await?;
-    let outcome = status::update(&group, &mut status, &rendered, &plan, &applied, &ctx).await?;
-    announce::outcome(&group, &status, &outcome, &plan.primary, &ctx).await;
+    let found = status::Found {
+        applied: &applied,
+        seen: &seen,
+        reload: &reloaded,
+    };
+    let outcome = status::update(&group, &mut status, &rendered, &plan, found, &ctx).await?;
+    announce::outcome(&group, &outcome, &plan.primary, &ctx).await;
 
-    let settled = outcome.all_ready && !rendered.expecting && !relabelling;
+    let settled = outcome.all_ready && !rendered.expecting && !relabelling && !reloaded.pending;
     tracing::debug!(controller = CONTROLLER, settled, "reconciled");
     // Owned objects wake us too; an unsettled Group looks again by the TTL
     // (a watch may lag; applies trusted over the caches expire), and status

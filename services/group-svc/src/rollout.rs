@@ -7,7 +7,7 @@
 use crate::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
-use midplane_api::{GroupStatus, labels};
+use midplane_api::{GroupStatus, RolloutStatus, labels};
 use midplane_render::RenderedObject;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveInstance {
     pub content_hash: Option<String>,
+    /// The workload's pod template hash (`labels::TEMPLATE_HASH`).
+    pub template_hash: Option<String>,
     pub ready: bool,
 }
 
@@ -32,6 +34,7 @@ pub fn live_instances<D: Borrow<Deployment>>(deployments: &[D]) -> BTreeMap<Stri
                 d.name_any(),
                 LiveInstance {
                     content_hash: d.annotations().get(labels::CONTENT_HASH).cloned(),
+                    template_hash: d.annotations().get(labels::TEMPLATE_HASH).cloned(),
                     ready: current
                         && st.and_then(|s| s.ready_replicas).unwrap_or_default() >= 1
                         && st.and_then(|s| s.updated_replicas).unwrap_or(1) >= 1,
@@ -48,8 +51,11 @@ pub struct Plan {
     pub apply: Vec<usize>,
     /// The primary instance held back until the replicas are done.
     pub deferred: Option<String>,
-    /// Instances whose content changes in this pass.
+    /// Instances whose Pod restarts in this pass (their pod template changes).
     pub changed: Vec<String>,
+    /// Instances whose content changes but not their pod template: a config
+    /// change they take live (see `reload`).
+    pub live_changes: Vec<String>,
     /// The primary's content changes now and an up-to-date, ready replica
     /// exists: move the role there first (switchover), then roll the old primary.
     pub switchover_first: bool,
@@ -75,15 +81,79 @@ pub fn step(status: &GroupStatus, r: &Rendered) -> RolloutStep {
         .filter(|p| instances.contains(p))
         .or_else(|| instances.first().cloned())
         .unwrap_or_default();
-    let plan = r
-        .objects
-        .as_ref()
-        .map(|o| plan(&o.objects, &o.instance_hashes, &live, &primary));
+    let plan = r.objects.as_ref().map(|o| {
+        plan(
+            &o.objects,
+            &o.instance_hashes,
+            &o.template_hashes,
+            &live,
+            &primary,
+        )
+    });
     RolloutStep {
         primary,
         live,
         plan,
     }
+}
+
+pub const PROGRESSING: &str = "Progressing";
+pub const PAUSED: &str = "Paused";
+pub const FAILED: &str = "Failed";
+pub const COMPLETE: &str = "Complete";
+
+/// Why the rollout to `target` must not go on: it failed (until the target
+/// changes or it is resumed) or the Group is paused.
+pub fn hold(status: &GroupStatus, target: &str, paused: bool) -> Option<&'static str> {
+    let failed = status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.state == FAILED && r.target_hash == target);
+    if failed {
+        Some("failed")
+    } else if paused {
+        Some("paused")
+    } else {
+        None
+    }
+}
+
+/// Holds a plan: the workloads of instances still to roll are not applied
+/// and nothing switches over (their other objects still are).
+pub fn hold_plan(plan: &mut Plan, rendered: &[RenderedObject]) {
+    let changed = plan.changed.clone();
+    plan.apply.retain(|i| {
+        rendered.get(*i).is_none_or(|o| {
+            !(matches!(o.kind(), "Deployment" | "StatefulSet")
+                && o.instance.as_ref().is_some_and(|n| changed.contains(n)))
+        })
+    });
+    plan.switchover_first = false;
+}
+
+/// Records a rollout to `target` in progress (a new one when the target changed).
+pub fn progressing(status: &mut GroupStatus, target: &str, order: &[String]) {
+    let same = status
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.target_hash == target && r.state == PROGRESSING);
+    if same {
+        return;
+    }
+    let switchovers = status
+        .rollout
+        .as_ref()
+        .filter(|r| r.target_hash == target)
+        .map(|r| r.switchovers)
+        .unwrap_or_default();
+    status.rollout = Some(RolloutStatus {
+        state: PROGRESSING.into(),
+        target_hash: target.to_string(),
+        instance: order.first().cloned(),
+        message: format!("rolling {}", order.join(", ")),
+        rolled: Vec::new(),
+        switchovers,
+    });
 }
 
 /// The order a rollout takes: replicas first, the primary last.
@@ -110,16 +180,32 @@ pub fn switchover_candidate(
 pub fn plan(
     rendered: &[RenderedObject],
     desired_hashes: &BTreeMap<String, String>,
+    templates: &BTreeMap<String, String>,
     live: &BTreeMap<String, LiveInstance>,
     primary: &str,
 ) -> Plan {
-    let changed: Vec<String> = desired_hashes
+    let differs: Vec<(&String, &LiveInstance)> = desired_hashes
         .iter()
-        .filter(|(name, hash)| {
-            live.get(*name)
-                .is_some_and(|l| l.content_hash.as_ref() != Some(hash))
+        .filter_map(|(name, hash)| {
+            live.get(name)
+                .filter(|l| l.content_hash.as_ref() != Some(hash))
+                .map(|l| (name, l))
         })
-        .map(|(name, _)| name.clone())
+        .collect();
+    // Same pod template (known on both sides): applying does not restart
+    // the Pod; the instance takes the change live.
+    let live_only = |name: &String, l: &LiveInstance| {
+        l.template_hash.is_some() && l.template_hash.as_ref() == templates.get(name)
+    };
+    let changed: Vec<String> = differs
+        .iter()
+        .filter(|(n, l)| !live_only(n, l))
+        .map(|(n, _)| (*n).clone())
+        .collect();
+    let live_changes: Vec<String> = differs
+        .iter()
+        .filter(|(n, l)| live_only(n, l))
+        .map(|(n, _)| (*n).clone())
         .collect();
     let replicas_settled = desired_hashes
         .iter()
@@ -130,6 +216,23 @@ pub fn plan(
             None => true,
         });
     let hold_primary = changed.iter().any(|c| c == primary) && !replicas_settled;
+    // One instance at a time (maxUnavailable 1): while an updated instance
+    // is not ready yet, no other starts; else the first replica to roll.
+    let in_progress = desired_hashes.iter().any(|(name, hash)| {
+        live.get(name)
+            .is_some_and(|l| l.content_hash.as_ref() == Some(hash) && !l.ready)
+    });
+    let next = if in_progress {
+        None
+    } else {
+        order(&changed, primary)
+            .into_iter()
+            .find(|i| i.as_str() != primary)
+    };
+    let waiting: Vec<&String> = changed
+        .iter()
+        .filter(|c| c.as_str() != primary && Some(*c) != next.as_ref())
+        .collect();
     let deferred = hold_primary.then(|| primary.to_string());
     let ready_replica = desired_hashes.iter().any(|(name, hash)| {
         name.as_str() != primary
@@ -142,9 +245,10 @@ pub fn plan(
         .iter()
         .enumerate()
         .filter(|(_, o)| {
-            !(hold_primary
-                && o.instance.as_deref() == Some(primary)
-                && matches!(o.kind(), "Deployment" | "StatefulSet"))
+            let workload = matches!(o.kind(), "Deployment" | "StatefulSet");
+            let held = (hold_primary && o.instance.as_deref() == Some(primary))
+                || o.instance.as_ref().is_some_and(|i| waiting.contains(&i));
+            !(workload && held)
         })
         .map(|(i, _)| i)
         .collect();
@@ -152,6 +256,7 @@ pub fn plan(
         apply,
         deferred,
         changed,
+        live_changes,
         switchover_first,
     }
 }
@@ -172,6 +277,7 @@ mod tests {
     fn live(hash: &str, ready: bool) -> LiveInstance {
         LiveInstance {
             content_hash: Some(hash.into()),
+            template_hash: None,
             ready,
         }
     }
@@ -193,7 +299,7 @@ mod tests {
             ("g-0".to_string(), live("old", true)),
             ("g-1".to_string(), live("old", true)),
         ]);
-        let p = plan(&rendered, &desired, &l, "g-0");
+        let p = plan(&rendered, &desired, &BTreeMap::new(), &l, "g-0");
         assert_eq!(p.deferred.as_deref(), Some("g-0"));
         assert_eq!(p.apply, vec![1, 2]);
         assert_eq!(p.changed, vec!["g-0".to_string(), "g-1".to_string()]);
@@ -204,7 +310,9 @@ mod tests {
             ("g-1".to_string(), live("new", false)),
         ]);
         assert_eq!(
-            plan(&rendered, &desired, &l, "g-0").deferred.as_deref(),
+            plan(&rendered, &desired, &BTreeMap::new(), &l, "g-0")
+                .deferred
+                .as_deref(),
             Some("g-0")
         );
 
@@ -213,7 +321,7 @@ mod tests {
             ("g-0".to_string(), live("old", true)),
             ("g-1".to_string(), live("new", true)),
         ]);
-        let p = plan(&rendered, &desired, &l, "g-0");
+        let p = plan(&rendered, &desired, &BTreeMap::new(), &l, "g-0");
         assert_eq!(p.deferred, None);
         assert_eq!(p.apply, vec![0, 1, 2]);
         assert!(
@@ -235,10 +343,44 @@ mod tests {
             ("g-0".to_string(), "h".to_string()),
             ("g-1".to_string(), "h".to_string()),
         ]);
-        let p = plan(&rendered, &desired, &BTreeMap::new(), "g-0");
+        let p = plan(
+            &rendered,
+            &desired,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+            "g-0",
+        );
         assert_eq!(p.apply, vec![0, 1]);
         assert!(p.changed.is_empty());
         assert_eq!(p.deferred, None);
         assert!(!p.switchover_first);
+    }
+
+    #[test]
+    fn a_config_only_change_is_live_not_a_rollout() {
+        let rendered = vec![obj("Deployment", "g-0"), obj("Deployment", "g-1")];
+        let desired = BTreeMap::from([
+            ("g-0".to_string(), "new".to_string()),
+            ("g-1".to_string(), "new".to_string()),
+        ]);
+        let templates = BTreeMap::from([
+            ("g-0".to_string(), "t".to_string()),
+            ("g-1".to_string(), "t2".to_string()),
+        ]);
+        let with_template = |t: &str| LiveInstance {
+            template_hash: Some(t.into()),
+            ..live("old", true)
+        };
+        let l = BTreeMap::from([
+            ("g-0".to_string(), with_template("t")),
+            ("g-1".to_string(), with_template("t")),
+        ]);
+        let p = plan(&rendered, &desired, &templates, &l, "g-0");
+        assert_eq!(p.live_changes, ["g-0"], "same template: live");
+        assert_eq!(p.changed, ["g-1"], "its template changed: it rolls");
+        assert_eq!(
+            p.deferred, None,
+            "the primary is not held for a live change"
+        );
     }
 }

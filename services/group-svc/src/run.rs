@@ -36,21 +36,24 @@ pub async fn run_controller(ctx: Arc<Context>, shutdown: Shutdown) {
     let stop = shutdown.clone();
     let controller = controller
         // Owned kinds come through the caches the reconcile reads from.
-        .owns_stream(owned.deployments.watch::<slim::Spec>(
+        // Deployments, Services and ConfigMaps keep the fields a hand edit
+        // breaks (replicas, selector, data: see `drift`); a Deployment's pod
+        // template is dropped once decoded.
+        .owns_stream(owned.deployments.watch::<slim::ManagedFields>(
             client.clone(),
             by_group.clone(),
             Some(trim::deployment),
         ))
-        .owns_stream(owned.services.watch::<slim::SpecAndStatus>(
+        .owns_stream(owned.services.watch::<slim::ManagedFields>(
             client.clone(),
             by_group.clone(),
             None,
         ))
-        .owns_stream(
-            owned
-                .config_maps
-                .watch::<slim::Data>(client.clone(), by_group.clone(), None),
-        )
+        .owns_stream(owned.config_maps.watch::<slim::ManagedFields>(
+            client.clone(),
+            by_group.clone(),
+            None,
+        ))
         .owns_stream(owned.pvcs.watch::<slim::SpecAndStatus>(
             client.clone(),
             by_group.clone(),

@@ -7,8 +7,9 @@ use crate::Context;
 use crate::apply::Applied;
 use crate::lifecycle;
 use crate::memo::RenderSummary;
+use crate::observe::Seen;
 use crate::render::Rendered;
-use crate::rollout::{LiveInstance, RolloutStep};
+use crate::rollout::{self, LiveInstance, RolloutStep};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -30,6 +31,8 @@ pub struct Outcome {
     /// Ready turned True in this pass: (message) for the Event.
     pub became_ready: Option<String>,
     pub transitions: Vec<Transition>,
+    /// The rollout failed in this pass: (instance, why).
+    pub rollout_failed: Option<(String, String)>,
 }
 
 pub struct Inputs<'a> {
@@ -41,6 +44,17 @@ pub struct Inputs<'a> {
     pub deferred: Option<&'a str>,
     pub generation: Option<i64>,
     pub now: String,
+    /// What agent 1 of each Pod reports (empty without a gateway).
+    pub seen: &'a Seen,
+    /// Why the running config is not the rendered one, if it is not.
+    pub config_problem: Option<&'a (&'static str, String)>,
+}
+
+/// What the earlier steps found, for the status.
+pub struct Found<'a> {
+    pub applied: &'a Applied,
+    pub seen: &'a Seen,
+    pub reload: &'a crate::reload::Reload,
 }
 
 /// Computes the status from the pipeline's hand-offs and writes it if it changed.
@@ -49,7 +63,7 @@ pub async fn update(
     status: &mut GroupStatus,
     rendered: &Rendered,
     step: &RolloutStep,
-    _applied: &Applied,
+    found: Found<'_>,
     ctx: &Context,
 ) -> Result<Outcome, ReconcileError> {
     let outcome = compute(
@@ -63,6 +77,8 @@ pub async fn update(
             deferred: step.plan.as_ref().and_then(|p| p.deferred.as_deref()),
             generation: group.meta().generation,
             now: Timestamp::now().to_string(),
+            seen: found.seen,
+            config_problem: found.reload.problem.as_ref(),
         },
     );
     let mut outcome = outcome;
@@ -139,7 +155,24 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
             .is_some_and(|l| l.content_hash.as_ref() == Some(h))
     });
     let all_ready = up_to_date && i.deferred.is_none() && ready_count == total;
+    let rollout_failed = rollout_outcome(status, &i, all_ready);
     let summary = conditions(&instances, &i, all_ready, ready_count, total);
+    let summary = match status
+        .rollout
+        .as_ref()
+        .filter(|r| r.state == rollout::FAILED)
+    {
+        Some(r) => summary.degraded("RolloutFailed", r.message.clone()),
+        None if !status.rejected.is_empty() => {
+            let refused: Vec<String> = status
+                .rejected
+                .iter()
+                .map(|r| format!("{}: {}", r.object, r.message))
+                .collect();
+            summary.degraded("ApplyRejected", refused.join("; "))
+        }
+        None => summary,
+    };
     let became_ready =
         condition::set_summary(&mut status.conditions, &summary, i.generation) && all_ready;
     status.observed_generation = i.generation;
@@ -153,7 +186,40 @@ pub fn compute(status: &mut GroupStatus, i: Inputs<'_>) -> Outcome {
         written: Written::Unchanged,
         became_ready: became_ready.then_some(summary.message),
         transitions,
+        rollout_failed,
     }
+}
+
+/// Moves the rollout on from what is live: an instance whose Pod cannot run
+/// stops it (once: Failed is kept until the target changes or a resume);
+/// every instance updated and ready completes it. Returns (instance, why)
+/// when it failed in this pass.
+fn rollout_outcome(
+    status: &mut GroupStatus,
+    i: &Inputs<'_>,
+    all_ready: bool,
+) -> Option<(String, String)> {
+    let r = status
+        .rollout
+        .as_mut()
+        .filter(|r| r.state == rollout::PROGRESSING || r.state == rollout::PAUSED)?;
+    let failing = i.instances.iter().find_map(|name| {
+        let why = lifecycle::failure(lifecycle::pod_of(i.pods, name)?)?;
+        Some((name.clone(), why))
+    });
+    if let Some((name, why)) = failing {
+        r.state = rollout::FAILED.into();
+        r.instance = Some(name.clone());
+        r.message = format!("stopped at {name}: {why}");
+        return Some((name, r.message.clone()));
+    }
+    if all_ready && r.state == rollout::PROGRESSING {
+        r.state = rollout::COMPLETE.into();
+        r.instance = None;
+        r.message = "every instance updated and ready".into();
+        r.rolled = i.instances.to_vec();
+    }
+    None
 }
 
 /// Each instance's status from its Pod, and the phase changes worth an Event.
@@ -175,9 +241,14 @@ fn instance_statuses(
         } else {
             "replica"
         };
+        let agent = pod.and_then(|p| i.seen.pods.get(&p.name_any()));
         let next = InstanceStatus {
+            agent: agent.map(|a| a.agent_phase().to_string()),
+            agent_message: agent
+                .map(|a| a.error.clone().unwrap_or_else(|| a.message.clone()))
+                .filter(|m| !m.is_empty()),
             name: name.clone(),
-            pod: pod.map(|p| p.name_any()),
+            pod: pod.map(kube::ResourceExt::name_any),
             phase: phase.to_string(),
             role: Some(role.to_string()),
             content_hash: i.live.get(name).and_then(|l| l.content_hash.clone()),
@@ -215,9 +286,11 @@ fn conditions(
         let message = format!("{ready_count}/{total} instances ready");
         Summary::new(false, "InstancesNotReady", message)
     };
-    if failed.is_empty() {
-        summary
-    } else {
+    if !failed.is_empty() {
         summary.degraded("InstanceFailed", format!("failed: {}", failed.join(", ")))
+    } else if let Some((reason, message)) = i.config_problem {
+        summary.degraded(*reason, message.clone())
+    } else {
+        summary
     }
 }

@@ -80,7 +80,12 @@ pub struct RedisAdapter {
     conn: Mutex<Option<Connection>>,
     /// Serialises role changes, reloads, restarts and the enforcer.
     ops: Mutex<()>,
+    /// Primary names a replica follows, resolved (see `resolved`).
+    resolved: Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// How long a resolved primary name is trusted.
+const RESOLVED_FOR: Duration = Duration::from_secs(5);
 
 impl RedisAdapter {
     /// Opens the adapter that owns the agent state (agent 2).
@@ -138,6 +143,7 @@ impl RedisAdapter {
             state,
             conn: Mutex::new(None),
             ops: Mutex::new(()),
+            resolved: Mutex::new(HashMap::new()),
         })
     }
 
@@ -227,6 +233,9 @@ impl RedisAdapter {
         let intent = self.state.get().intent;
         let role = match (is_master, &intent) {
             (true, Intent::Fenced { .. }) => Role::Fenced,
+            // Told to follow but (re)started as a primary: not a primary
+            // claim; the enforcer makes it follow (see `do_enforce`).
+            (true, Intent::Replica { .. }) => Role::Replica,
             (true, _) => Role::Primary,
             (false, _) if info.contains_key("role") => Role::Replica,
             _ => Role::Unknown,
@@ -250,7 +259,11 @@ impl RedisAdapter {
             }
         }
         let (offset, primary_address, link_up) = if is_master {
-            (int("master_repl_offset"), None, false)
+            let intended = match &intent {
+                Intent::Replica { primary } => Some(primary.clone()),
+                _ => None,
+            };
+            (int("master_repl_offset"), intended, false)
         } else {
             (
                 int("slave_repl_offset"),
@@ -267,6 +280,40 @@ impl RedisAdapter {
             primary_link_up: link_up,
             replicas,
         }
+    }
+
+    /// `host:port` with the host resolved to an address: a replica started
+    /// with `--replicaof <name>` reports the name, while peers announce
+    /// addresses; both must compare equal. Answers are kept for
+    /// [`RESOLVED_FOR`]; an unresolvable name is reported as it is.
+    async fn resolved(&self, address: String) -> String {
+        let Some((host, _)) = address.rsplit_once(':') else {
+            return address;
+        };
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            return address;
+        }
+        if let Some((ip, at)) = self.resolved.lock().await.get(&address)
+            && at.elapsed() < RESOLVED_FOR
+        {
+            return ip.clone();
+        }
+        let lookup = tokio::time::timeout(self.timeout, tokio::net::lookup_host(address.clone()));
+        let Ok(Ok(mut found)) = lookup.await else {
+            return address;
+        };
+        let Some(ip) = found
+            .find(std::net::SocketAddr::is_ipv4)
+            .map(|a| a.to_string())
+        else {
+            return address;
+        };
+        let mut cache = self.resolved.lock().await;
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache.insert(address, (ip.clone(), Instant::now()));
+        ip
     }
 
     fn advance(&self, term: i64, intent: Intent) -> Result<(), AdapterError> {
@@ -312,7 +359,11 @@ impl Adapter for RedisAdapter {
 
     async fn role(&self) -> Result<RoleState, AdapterError> {
         let info = self.info("role", Some("replication")).await?;
-        Ok(self.role_from_info(&info))
+        let mut state = self.role_from_info(&info);
+        if let Some(primary) = state.primary_address.take() {
+            state.primary_address = Some(self.resolved(primary).await);
+        }
+        Ok(state)
     }
 
     async fn stats(&self) -> Result<Stats, AdapterError> {

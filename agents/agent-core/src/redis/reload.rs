@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{RedisAdapter, config};
-use crate::adapter::{Adapter, AdapterError, ReloadOutcome, ReloadRequest};
+use crate::adapter::{Adapter, AdapterError, ParameterChange, ReloadOutcome, ReloadRequest};
+use crate::resp::Connection;
 
 impl RedisAdapter {
     pub(super) async fn do_reload_config(
@@ -84,10 +85,18 @@ impl RedisAdapter {
                 set.push(&c.new_value);
             }
             let mut conn = self.dedicated(OP).await?;
-            conn.cmd(&set).await.map_err(|e| AdapterError::Middleware {
-                operation: OP,
-                message: format!("{e}; nothing was applied"),
-            })?;
+            if let Err(e) = conn.cmd(&set).await {
+                if e.is_unreachable() {
+                    return Err(self.map_resp(OP, e));
+                }
+                let message = e.to_string();
+                return Err(AdapterError::Refused {
+                    operation: OP,
+                    parameters: refused(&message, &dynamic),
+                    message,
+                });
+            }
+            self.verify(&mut conn, &dynamic).await?;
         }
         self.state.update(|s| {
             s.config_hash = hash.clone();
@@ -100,5 +109,91 @@ impl RedisAdapter {
             restart_required_changes: Vec::new(),
             config_hash: hash,
         })
+    }
+}
+
+impl RedisAdapter {
+    /// Reads back what was set: the reload is only done when every running
+    /// value is the new one.
+    async fn verify(
+        &self,
+        conn: &mut Connection,
+        changes: &[ParameterChange],
+    ) -> Result<(), AdapterError> {
+        const OP: &str = "reload config";
+        let mut get = vec!["CONFIG", "GET"];
+        get.extend(changes.iter().map(|c| c.name.as_str()));
+        let running: BTreeMap<String, String> = conn
+            .cmd(&get)
+            .await
+            .map_err(|e| self.map_resp(OP, e))?
+            .into_array()
+            .chunks(2)
+            .filter_map(|kv| Some((kv.first()?.as_text()?, kv.get(1)?.as_text()?)))
+            .collect();
+        let differs: Vec<String> = changes
+            .iter()
+            .filter(|c| {
+                running
+                    .get(&c.name)
+                    .is_none_or(|v| config::normalize(v) != config::normalize(&c.new_value))
+            })
+            .map(|c| {
+                format!(
+                    "{} is {:?}, not {:?}",
+                    c.name,
+                    running.get(&c.name).cloned().unwrap_or_default(),
+                    c.new_value
+                )
+            })
+            .collect();
+        if differs.is_empty() {
+            Ok(())
+        } else {
+            Err(AdapterError::Middleware {
+                operation: OP,
+                message: format!("CONFIG SET answered OK but {}", differs.join("; ")),
+            })
+        }
+    }
+}
+
+/// The parameters a refused `CONFIG SET` names ("... related to argument
+/// 'maxmemory' ..."), else every parameter it tried to set.
+fn refused(message: &str, tried: &[ParameterChange]) -> Vec<String> {
+    let named: Vec<String> = tried
+        .iter()
+        .filter(|c| message.contains(&format!("'{}'", c.name)))
+        .map(|c| c.name.clone())
+        .collect();
+    if named.is_empty() {
+        tried.iter().map(|c| c.name.clone()).collect()
+    } else {
+        named
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(name: &str) -> ParameterChange {
+        ParameterChange {
+            name: name.into(),
+            old_value: "a".into(),
+            new_value: "b".into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_parameter_redis_names() {
+        let tried = [change("maxmemory"), change("notify-keyspace-events")];
+        let msg = "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
+        assert_eq!(refused(msg, &tried), ["notify-keyspace-events"]);
+        assert_eq!(
+            refused("ERR something else", &tried),
+            ["maxmemory", "notify-keyspace-events"],
+            "unnamed: every parameter tried"
+        );
     }
 }

@@ -220,11 +220,14 @@ impl RedisAdapter {
         let state = self.state.get();
         match &state.intent {
             Intent::Replica { primary } => {
+                // Resolved: a replica started with `--replicaof <name>` follows
+                // the same primary as the recorded address.
+                // A middleware running as a primary is reported as a replica
+                // under this intent (no primary claim): ask Redis itself.
+                let current = self.role().await?;
                 let info = self.info(OP, Some("replication")).await?;
-                let current = self.role_from_info(&info);
-                if current.role == Role::Replica
-                    && current.primary_address.as_deref() == Some(primary.as_str())
-                {
+                let replicating = info.get("role").map(String::as_str) == Some("slave");
+                if replicating && current.primary_address.as_deref() == Some(primary.as_str()) {
                     return Ok(None);
                 }
                 // Only follow a primary that is one: during a switchover this
@@ -261,7 +264,25 @@ impl RedisAdapter {
                 .map_err(|e| self.map_resp(OP, e))?;
                 Ok(Some("fence re-applied".into()))
             }
-            Intent::None | Intent::Primary => Ok(None),
+            // Promoted, then restarted from a pod template that starts it as
+            // a replica: it is the primary it was told to be, until a higher
+            // term says otherwise (a failover elsewhere reaches this agent as
+            // FOLLOW or FENCE, which replace this intent).
+            Intent::Primary => {
+                let info = self.info(OP, Some("replication")).await?;
+                if info.get("role").map(String::as_str) != Some("slave") {
+                    return Ok(None);
+                }
+                let mut conn = self.dedicated(OP).await?;
+                conn.cmd(&["REPLICAOF", "NO", "ONE"])
+                    .await
+                    .map_err(|e| self.map_resp(OP, e))?;
+                Ok(Some(format!(
+                    "was a replica; primary again as recorded under term {}",
+                    state.term
+                )))
+            }
+            Intent::None => Ok(None),
         }
     }
 

@@ -64,6 +64,8 @@ pub struct GroupRolloutCompleted {
 }
 
 /// The rollout stopped; instances not yet rolled keep the old content.
+/// Published once per rollout: the rollout stays stopped until its target
+/// changes or it is resumed (docs/design.md, "Rollouts").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupRolloutFailed {
@@ -89,9 +91,9 @@ pub struct GroupSwitchover {
 
 /// An unplanned primary change after the primary failed.
 ///
-/// Not published yet: the Group controller does not detect primary loss by
-/// itself today (the agent gateway's Failover does the promotion when
-/// called). Bind to it now; it will arrive without a schema change.
+/// Published by the Group controller when the primary its agents reported
+/// was lost for the failover threshold (1 s) and the agent gateway promoted a
+/// replica (docs/design.md, "Roles and agents"). Once per failover.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupFailover {
@@ -117,9 +119,9 @@ pub struct ParameterChange {
 
 /// Live-reloadable parameters were applied to running instances without a restart.
 ///
-/// Not published yet: the Group controller applies the new ConfigMap but does
-/// not yet call the agents' ReloadConfig through the gateway. Bind to it now;
-/// it will arrive without a schema change.
+/// Published by the Group controller once every instance verified a config
+/// change that needed no restart (docs/design.md, "Config changes"), naming
+/// the parameters that changed. Once per change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupConfigReloaded {

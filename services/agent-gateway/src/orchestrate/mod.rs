@@ -5,6 +5,9 @@
 
 mod reload;
 mod roles;
+mod watch;
+
+pub use watch::{Events, RESOLVE_EVERY};
 
 use std::time::Duration;
 
@@ -65,13 +68,15 @@ fn unexpected(op: &str) -> ErrorDetail {
 type Survey = Vec<(gw::PodTarget, Result<pb::RoleReport, ErrorDetail>)>;
 
 /// The primary to trust: highest term, then highest offset. A primary with a
-/// lower term than another report is a stale claim (an old primary that has
-/// not been fenced yet) and never wins.
+/// lower term than any other report (a replica that followed a newer
+/// primary included) is a stale claim (an old primary that has not been
+/// fenced yet) and never wins.
 pub fn current_primary(survey: &Survey) -> Option<(gw::PodTarget, pb::RoleReport)> {
+    let newest = max_term(survey);
     survey
         .iter()
         .filter_map(|(t, r)| r.as_ref().ok().map(|r| (t, r)))
-        .filter(|(_, r)| r.role == Role::Primary as i32)
+        .filter(|(_, r)| r.role == Role::Primary as i32 && r.term >= newest)
         .max_by_key(|(_, r)| (r.term, r.replication_offset))
         .map(|(t, r)| (t.clone(), r.clone()))
 }

@@ -182,6 +182,53 @@ impl<R: PodResolver> Gateway<R> {
         Ok(out)
     }
 
+    /// Tells every reachable instance that does not follow the current
+    /// primary (or those named) to FOLLOW it under the primary's term.
+    pub async fn rejoin(
+        &self,
+        req: gw::RejoinRequest,
+    ) -> Result<gw::OrchestrationResponse, GatewayError> {
+        let pods = self.pods(req.group.as_ref(), "Rejoin").await?;
+        let deadline = self.fanout.deadline(req.timeout_ms);
+        let survey = self.survey(pods, true, deadline).await;
+        let Some((primary, report)) = current_primary(&survey) else {
+            return Ok(failed(detail(
+                "FailedPrecondition",
+                "no current primary to rejoin",
+            )));
+        };
+        let astray = survey.iter().filter(|(t, r)| {
+            let named = req.instances.is_empty() || req.instances.contains(&t.instance);
+            let follows = r.as_ref().is_ok_and(|r| {
+                r.role == Role::Replica as i32 && r.primary_address == report.address
+            });
+            named && r.is_ok() && t.instance != primary.instance && !follows
+        });
+        let steps = astray.map(|(t, _)| {
+            let req = pb::FailoverRequest {
+                mode: Mode::Follow as i32,
+                target_address: report.address.clone(),
+                term: report.term,
+                timeout_ms: deadline.as_millis() as u32,
+            };
+            async move { self.step(t, "follow", req, deadline).await.0 }
+        });
+        let steps = futures::future::join_all(steps).await;
+        let success = steps.iter().all(|s| s.success);
+        if !steps.is_empty() {
+            tracing::info!(primary = %primary.instance, term = report.term, rejoined = steps.len(), success, "rejoin");
+        }
+        Ok(gw::OrchestrationResponse {
+            success,
+            new_primary_instance: primary.instance.clone(),
+            term: report.term,
+            error: (!success)
+                .then(|| detail("PartialFailure", "some instances did not follow; see steps")),
+            steps,
+            ..Default::default()
+        })
+    }
+
     pub async fn failover(
         &self,
         req: gw::FailoverRequest,
@@ -204,10 +251,11 @@ impl<R: PodResolver> Gateway<R> {
             .filter_map(|(_, r)| r.as_ref().ok())
             .find(|r| r.role == Role::Replica as i32 && !r.primary_address.is_empty())
             .map(|r| r.primary_address.clone());
+        let failed_primary = &req.failed_primary_instance;
         let replicas: Vec<_> = survey
             .iter()
             .filter_map(|(t, r)| r.as_ref().ok().map(|r| (t, r)))
-            .filter(|(_, r)| r.role == Role::Replica as i32)
+            .filter(|(t, r)| r.role == Role::Replica as i32 && &t.instance != failed_primary)
             .collect();
         let chosen = choose_candidate(&replicas, &req.candidate_instance);
         let Some((candidate, candidate_report)) = chosen else {
@@ -232,12 +280,17 @@ impl<R: PodResolver> Gateway<R> {
             )
             .await;
         let detection_to_promotion_ms = started.elapsed().as_millis() as u32;
-        let mut out = gw::OrchestrationResponse {
-            old_primary_instance: survey
+        let old_primary_instance = if failed_primary.is_empty() {
+            survey
                 .iter()
                 .find(|(_, r)| r.is_err())
                 .map(|(t, _)| t.instance.clone())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+        } else {
+            failed_primary.clone()
+        };
+        let mut out = gw::OrchestrationResponse {
+            old_primary_instance,
             term,
             detection_to_promotion_ms,
             ..Default::default()
