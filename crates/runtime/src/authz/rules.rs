@@ -143,6 +143,15 @@ pub const RULES: &[Rule] = &[
         "ref",
     ),
     rule(
+        "/midplane.group.v1.GroupService/ResumeRollout",
+        "create",
+        "groups",
+        "resume",
+        REF_NS,
+        REF_NAME,
+        "ref",
+    ),
+    rule(
         "/midplane.plugin.v1.PluginRegistry/ListPlugins",
         "list",
         "plugins",
