@@ -9,6 +9,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    midplane_runtime::config::answer_version("adapter-agent");
     check_adapter_args(std::env::args().skip(1))?;
     let config = AdapterAgentConfig::load()?;
     let service = midplane_runtime::Service::init("adapter-agent", config.server.clone())?;

@@ -163,6 +163,16 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
 
+    /// 403 for a request RBAC refused, about `<resource>.<group> "<name>"`.
+    pub fn forbidden_on(group: &str, resource: &str, name: &str, message: String) -> Self {
+        Self::new(403, "Forbidden", message).with_target(group, resource, name)
+    }
+
+    /// 401 for credentials the server does not accept.
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
     }
@@ -252,6 +262,8 @@ pub enum EmulatorError {
     },
     #[error("process pods: {0}")]
     ProcessPods(String),
+    #[error("HTTPS listener: {0}")]
+    Tls(String),
     #[error("{0}")]
     Api(#[from] ApiError),
 }

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 mod apply;
 mod compare;
 mod crd;
@@ -78,6 +79,10 @@ pub struct EmulatorConfig {
     /// Simulated Pods (Ready after `pod_ready_delay`, nothing runs) or process pods (each
     /// container a local process; see README.md, "Process pods").
     pub pods: PodMode,
+    /// Also serve HTTPS here (port 0 picks one), with a CA made at start: process pods then
+    /// get their ServiceAccount's token, the CA and `KUBERNETES_SERVICE_HOST`/`PORT`, as
+    /// in-cluster clients expect (README.md, "Authentication and RBAC").
+    pub secure_addr: Option<SocketAddr>,
 }
 
 /// What the emulated kubelet does with a Pod.
@@ -103,6 +108,7 @@ impl Default for EmulatorConfig {
             namespaces: Vec::new(),
             job_outcome: JobOutcome::Succeed,
             pods: PodMode::Simulated,
+            secure_addr: None,
         }
     }
 }
@@ -159,6 +165,7 @@ impl Emulator {
         tasks.push(tokio::spawn(kubelet.clone().run(stop_rx.clone())));
         let mut server_stop = stop_rx.clone();
         let app = http::router(shared);
+        let https_app = app.clone();
         // Watch events are small writes; without TCP_NODELAY they wait for delayed ACKs (~40 ms).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
@@ -174,6 +181,9 @@ impl Emulator {
                 tracing::error!(error = %e, "kube-emulator server");
             }
         }));
+        if let Some(secure) = config.secure_addr {
+            tasks.push(serve_https(&store, secure, https_app, stop_rx.clone()).await?);
+        }
         tracing::info!(%addr, "kube-emulator listening");
         Ok(EmulatorHandle {
             addr,
@@ -184,6 +194,39 @@ impl Emulator {
             tasks,
         })
     }
+}
+
+/// The HTTPS listener: a CA and serving certificate made now, the same router behind TLS.
+async fn serve_https(
+    store: &Store,
+    addr: SocketAddr,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, EmulatorError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind { addr, source })?;
+    let tls_error = |e: String| EmulatorError::Tls(e);
+    let cert = access::tls::generate(local).map_err(|e| tls_error(e.to_string()))?;
+    let config = access::tls::server_config(&cert).map_err(tls_error)?;
+    let listener = access::tls::TlsListener::new(listener, config)
+        .map_err(|source| EmulatorError::Bind { addr, source })?;
+    store.access.set_secure(access::Secure {
+        addr: local,
+        ca_pem: cert.ca_pem,
+    });
+    tracing::info!(addr = %local, "kube-emulator listening (HTTPS)");
+    Ok(tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "kube-emulator HTTPS server");
+        }
+    }))
 }
 
 fn bootstrap(store: &Store, config: &EmulatorConfig) -> Result<(), EmulatorError> {
@@ -312,6 +355,48 @@ impl EmulatorHandle {
              current-context: midplane-emulator\n",
             self.url()
         )
+    }
+
+    /// The HTTPS endpoint and its CA (PEM), when started with `secure_addr`.
+    pub fn secure(&self) -> Option<access::Secure> {
+        self.store.access.secure().cloned()
+    }
+
+    /// A new bearer token for the ServiceAccount `namespace/name` (as `kubectl create
+    /// token` gets one); 404 when it does not exist.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> Result<String, ApiError> {
+        let sa = self
+            .store
+            .lock()
+            .get(&GroupResource::new("", "serviceaccounts"), namespace, name)
+            .ok_or_else(|| ApiError::not_found("", "serviceaccounts", name))?;
+        let uid = sa["metadata"]["uid"].as_str().unwrap_or_default();
+        Ok(self.store.access.issue(namespace, name, uid))
+    }
+
+    /// A kubeconfig for `token` over HTTPS (with the CA), or over plain HTTP when the
+    /// emulator serves no HTTPS: what a user or a ServiceAccount outside the cluster uses.
+    pub fn kubeconfig_with_token(&self, token: &str) -> String {
+        use base64::Engine as _;
+        let cluster = match self.store.access.secure() {
+            Some(s) => format!(
+                "server: https://{}\n    certificate-authority-data: {}",
+                s.addr,
+                base64::engine::general_purpose::STANDARD.encode(&s.ca_pem)
+            ),
+            None => format!("server: {}", self.url()),
+        };
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: midplane-emulator\n  cluster:\n    {cluster}\n\
+             users:\n- name: token\n  user:\n    token: {token}\ncontexts:\n- name: midplane-emulator\n  context:\n    \
+             cluster: midplane-emulator\n    user: token\n    namespace: default\n\
+             current-context: midplane-emulator\n"
+        )
+    }
+
+    /// Every authenticated request so far (who, verb, resource, namespace, name, code).
+    pub fn audit(&self) -> Vec<access::AuditRecord> {
+        self.store.access.audit()
     }
 
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), EmulatorError> {

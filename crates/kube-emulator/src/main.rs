@@ -53,6 +53,10 @@ struct Args {
     /// Process pods: the kubelet's periodic pod sync (ConfigMap/Secret volumes refresh).
     #[arg(long, default_value_t = 60_000)]
     pod_sync_period_ms: u64,
+    /// Also serve HTTPS here (a CA made at start): ServiceAccount tokens, RBAC, and
+    /// process pods reach the API in-cluster style.
+    #[arg(long)]
+    secure_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -85,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
                 ..ProcessPods::default()
             }),
         },
+        secure_addr: args.secure_addr,
         ..EmulatorConfig::default()
     })
     .await
@@ -96,6 +101,12 @@ async fn main() -> anyhow::Result<()> {
         println!("kubeconfig: {}", path.display());
     }
     println!("kube-emulator listening on {}", handle.url());
+    if let Some(s) = handle.secure() {
+        println!(
+            "kube-emulator listening on https://{} (CA below)\n{}",
+            s.addr, s.ca_pem
+        );
+    }
     if let Some(p) = handle.process_pods() {
         println!(
             "pods: process (addresses 127.{}.0.0/16, DNS {}, state {}, {})",

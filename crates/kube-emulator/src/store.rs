@@ -243,6 +243,8 @@ pub struct Store {
     /// Watches refused with 410 Gone: their version had left the window (the client
     /// lists again).
     pub watches_expired: AtomicU64,
+    /// Tokens, RBAC decisions' audit and the HTTPS endpoint (see [`crate::access`]).
+    pub access: crate::access::Access,
 }
 
 impl Store {
@@ -269,6 +271,7 @@ impl Store {
             tx,
             watches_closed_lagging: AtomicU64::new(0),
             watches_expired: AtomicU64::new(0),
+            access: crate::access::Access::default(),
         }
     }
 

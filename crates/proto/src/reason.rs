@@ -43,5 +43,6 @@ reasons! {
     WRONG_KEY: "The key does not open this backup.",
     DEADLINE_EXCEEDED: "The call ran out of time: metadata `limit` is `caller` (the grpc-timeout the caller sent) or `server` (the server's own limit), `timeoutMs` the limit.",
     TOKEN_INVALID: "No bearer token, or not the one the server expects.",
+    PERMISSION_MISSING: "The caller's Kubernetes identity lacks the RBAC permission the call needs (metadata `user`, `verb`, `group`, `resource`, `namespace`, `name`).",
     INTERNAL: "A bug or an unexpected failure inside the service.",
 }

@@ -31,6 +31,40 @@ pub struct ServerConfig {
     /// Serve gRPC over TLS (mTLS when `client_ca_file` is set). Unset: plaintext.
     /// The admin HTTP port stays plaintext (kubelet probes cannot present certificates).
     pub tls: Option<TlsConfig>,
+    /// Per-caller authorization through Kubernetes RBAC (see [`crate::authz`]).
+    pub authorization: AuthorizationConfig,
+}
+
+/// The `server.authorization` section.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// `none` (default): only `auth_token_file`, if set, guards the port. `kubernetes`:
+    /// every call carries the caller's own Kubernetes token, checked with a TokenReview,
+    /// and each action with a SubjectAccessReview (docs/deploy.md).
+    pub mode: AuthorizationMode,
+    /// The kubeconfig for the reviews. Unset: the usual inference (in-cluster in a Pod).
+    pub kubeconfig: Option<PathBuf>,
+    /// How long a review's answer is reused (ms); 0 asks every time.
+    pub cache_ttl_ms: u64,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthorizationMode::None,
+            kubeconfig: None,
+            cache_ttl_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizationMode {
+    #[default]
+    None,
+    Kubernetes,
 }
 
 /// The `server.tls` section: PEM files mounted from a Kubernetes Secret
@@ -69,6 +103,7 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             auth_token_file: None,
             tls: None,
+            authorization: AuthorizationConfig::default(),
         }
     }
 }
@@ -103,7 +138,11 @@ pub enum LogFormat {
 /// is an error naming it. A `MIDPLANE_*` variable that names no setting of
 /// this service (e.g. `MIDPLANE_KUBECONFIG`, which the CLI reads) is ignored
 /// with a warning, logged once tracing is up ([`take_warnings`]).
+///
+/// Before anything else, `<binary> --version` (or `-V`) prints `<service> <version>` and
+/// exits 0 ([`answer_version`]), so every binary built on the runtime answers it.
 pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, config::ConfigError> {
+    answer_version(service);
     let file = std::env::var_os("MIDPLANE_CONFIG")
         .map(PathBuf::from)
         .or_else(|| {
@@ -115,6 +154,18 @@ pub fn load<T: DeserializeOwned>(service: &str) -> Result<T, config::ConfigError
         pending.extend(warnings);
     }
     Ok(config)
+}
+
+/// When the only argument is `--version` or `-V`: prints `<service> <version>` (the
+/// workspace version) and exits 0. Otherwise does nothing.
+pub fn answer_version(service: &str) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag] = args.as_slice()
+        && (flag == "--version" || flag == "-V")
+    {
+        println!("{service} {}", env!("CARGO_PKG_VERSION"));
+        std::process::exit(0);
+    }
 }
 
 static PENDING_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

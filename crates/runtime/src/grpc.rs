@@ -1,11 +1,12 @@
 //! The tonic server every service runs: deadlines, per-connection concurrency
-//! limits, load shedding and bearer auth as layers; the standard gRPC health
+//! limits, load shedding, bearer auth and per-caller authorization as layers; the standard gRPC health
 //! service (one status per served service, plus the overall `""`) and
 //! reflection (`grpc.reflection.v1` and `v1alpha`, listing only what the port
 //! serves) always on; TLS / mTLS when `server.tls` is set (see
 //! [`crate::tls`]); a graceful drain on shutdown.
 
 use crate::auth::BearerAuthLayer;
+use crate::authz::AuthorizeLayer;
 use crate::deadline::DeadlineLayer;
 use crate::tls::ServerTls;
 use crate::{Health, RuntimeError, ServerConfig, Shutdown};
@@ -91,6 +92,14 @@ pub async fn serve(
         Some(path) => BearerAuthLayer::from_file(path)?,
         None => BearerAuthLayer::new(None),
     };
+    if config.auth_token_file.is_some()
+        && config.authorization.mode != crate::config::AuthorizationMode::None
+    {
+        return Err(RuntimeError::Authorization(
+            "server.auth_token_file and server.authorization.mode: kubernetes exclude each other (callers send their own Kubernetes token)".into(),
+        ));
+    }
+    let authorize = AuthorizeLayer::from_config(&config.authorization, routes.names()).await?;
     let tls = match &config.tls {
         Some(t) => Some(Arc::new(ServerTls::load(t)?)),
         None => None,
@@ -155,6 +164,7 @@ pub async fn serve(
         .layer(auth)
         .layer(metrics_layer)
         .layer(DeadlineLayer::new(server_timeout))
+        .layer(authorize)
         .add_routes(routes);
     let mut reloader = None;
     let server = match tls {

@@ -1,8 +1,8 @@
 //! The one runtime every Midplane binary is built on: configuration (file, then
 //! `MIDPLANE_*` environment), tracing, Prometheus metrics, liveness/readiness,
 //! graceful shutdown on SIGTERM, and the tonic server wiring (deadlines,
-//! concurrency limits, load shedding, bearer-token auth, TLS/mTLS with
-//! certificate rotation, health, reflection).
+//! concurrency limits, load shedding, bearer-token auth, per-caller authorization
+//! through Kubernetes RBAC, TLS/mTLS with certificate rotation, health, reflection).
 //!
 //! A service's `main.rs` reads its config with [`config::load`], calls
 //! [`Service::init`], builds its gRPC services and hands them to
@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod authz;
 pub mod cert_expiry;
 pub mod config;
 pub mod deadline;
@@ -22,7 +23,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 
-pub use config::{ServerConfig, TlsConfig, load};
+pub use config::{AuthorizationConfig, AuthorizationMode, ServerConfig, TlsConfig, load};
 pub use grpc::Routes;
 pub use health::Health;
 pub use shutdown::Shutdown;
@@ -52,6 +53,8 @@ pub enum RuntimeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error("authorization: {0}")]
+    Authorization(String),
     #[error("auth token file {path}: {source}")]
     AuthToken {
         path: String,

@@ -1,4 +1,5 @@
-//! The emulator's own endpoints under `/_emulator`: Pod fault hooks, health, statistics.
+//! The emulator's own endpoints under `/_emulator`: Pod fault hooks, health, statistics,
+//! the audit of authenticated requests.
 
 use std::sync::Arc;
 
@@ -29,6 +30,10 @@ pub(super) fn serve(shared: &Arc<Shared>, method: &Method, segs: &[&str]) -> Api
             let pod = shared.kubelet.inject(ns, name, fault)?;
             Ok(json_response(200, &pod))
         }
+        (&Method::GET, ["audit"]) => Ok(json_response(
+            200,
+            &json!({"items": shared.store.access.audit()}),
+        )),
         (&Method::GET, ["healthz"]) => Ok(json_response(200, &json!({"status": "ok"}))),
         (&Method::GET, ["stats"]) => {
             let inner = shared.store.lock();

@@ -4,6 +4,7 @@
 mod admin;
 mod discovery;
 mod logs;
+mod options;
 mod protobuf;
 mod scale;
 mod table;
@@ -19,12 +20,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::access;
 use crate::error::{ApiError, ApiResult};
 use crate::fields::Scope;
 use crate::kubelet::Kubelet;
 use crate::ops::{DeleteOpts, DeleteOutcome, ListOpts, PatchKind, WriteOpts, present, present_cow};
 use crate::registry::ResourceType;
 use crate::store::Store;
+pub(crate) use options::decode_body;
+use options::{decode_object, delete_opts, is_true, list_opts, write_opts};
 
 /// What every request handler shares.
 pub struct Shared {
@@ -152,18 +156,50 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
+    // Without credentials a request is the administrator's (see crate::access).
+    let caller = match access::caller(&shared.store, &parts.headers) {
+        Ok(c) => c,
+        Err(e) => return error_response(&e),
+    };
+    let attributes = caller
+        .as_ref()
+        .map(|_| access::Attributes::of_request(&parts.method, &path, &query));
+    if let (Some(who), Some(a)) = (&caller, &attributes)
+        && let Err(e) = access::authorize(&shared.store, who, a)
+    {
+        shared.store.access.record(who, a, e.code);
+        return error_response(&e);
+    }
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
         Err(e) => return error_response(&ApiError::bad_request(format!("reading body: {e}"))),
     };
-    match route(&shared, &parts.method, &path, &query, &parts.headers, body).await {
+    let response = match route(
+        &shared,
+        caller.as_ref(),
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+        body,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    if let (Some(who), Some(a)) = (&caller, &attributes) {
+        shared
+            .store
+            .access
+            .record(who, a, response.status().as_u16());
     }
+    response
 }
 
 async fn route(
     shared: &Arc<Shared>,
+    caller: Option<&access::Identity>,
     method: &Method,
     path: &str,
     query: &HashMap<String, String>,
@@ -175,7 +211,17 @@ async fn route(
         return Ok(r);
     }
     if segs.first() == Some(&"_emulator") {
+        if caller.is_some() {
+            return Err(ApiError::forbidden(
+                "the emulator's own endpoints (/_emulator) are for its administrator (no credentials)",
+            ));
+        }
         return admin::serve(shared, method, &segs[1..]);
+    }
+    if let Some(r) =
+        access::reviews::serve(&shared.store, caller, *method == Method::POST, &segs, &body)
+    {
+        return r.map(|(code, v)| json_response(code, &v));
     }
     let Some(t) = parse_target(shared, &segs)? else {
         return Err(ApiError::path_not_found(path));
@@ -400,93 +446,4 @@ struct ListBody<'a> {
     api_version: String,
     metadata: Value,
     items: Vec<std::borrow::Cow<'a, Value>>,
-}
-
-fn is_true(v: Option<&String>) -> bool {
-    matches!(
-        v.map(String::as_str),
-        Some("1") | Some("true") | Some("True")
-    )
-}
-
-fn write_opts(t: &Target, query: &HashMap<String, String>, headers: &HeaderMap) -> WriteOpts {
-    // The apiserver names an unnamed writer after its user agent's program name.
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown");
-    let default_manager = ua.split('/').next().unwrap_or("unknown").to_string();
-    WriteOpts {
-        manager: query
-            .get("fieldManager")
-            .filter(|m| !m.is_empty())
-            .cloned()
-            .unwrap_or(default_manager),
-        dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
-        force: is_true(query.get("force")),
-        version: t.version.clone(),
-        strict: query.get("fieldValidation").is_some_and(|v| v == "Strict"),
-    }
-}
-
-fn list_opts(query: &HashMap<String, String>) -> ListOpts {
-    ListOpts {
-        label_selector: query.get("labelSelector").cloned(),
-        field_selector: query.get("fieldSelector").cloned(),
-        limit: query.get("limit").and_then(|l| l.parse().ok()),
-        continue_token: query.get("continue").cloned(),
-    }
-}
-
-fn delete_opts(query: &HashMap<String, String>, body: &Bytes) -> ApiResult<DeleteOpts> {
-    let b: Value = if body.is_empty() {
-        json!({})
-    } else {
-        decode_body(body)?
-    };
-    let mut propagation = b["propagationPolicy"]
-        .as_str()
-        .map(String::from)
-        .or_else(|| query.get("propagationPolicy").cloned());
-    if propagation.is_none() && b["orphanDependents"] == json!(true) {
-        propagation = Some("Orphan".into());
-    }
-    let dry = b["dryRun"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|v| v == "All"))
-        || query.get("dryRun").is_some_and(|v| v == "All");
-    let grace_period = b["gracePeriodSeconds"]
-        .as_i64()
-        .or_else(|| query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
-    Ok(DeleteOpts {
-        propagation,
-        grace_period,
-        uid: b["preconditions"]["uid"].as_str().map(String::from),
-        resource_version: b["preconditions"]["resourceVersion"]
-            .as_str()
-            .map(String::from),
-        dry_run: dry,
-    })
-}
-
-/// The body of a create or update: JSON or YAML, or the protobuf kubectl's typed clients send.
-fn decode_object(headers: &HeaderMap, body: &Bytes) -> ApiResult<Value> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if ct.starts_with(protobuf::CONTENT_TYPE) {
-        return protobuf::decode(body);
-    }
-    decode_body(body)
-}
-
-/// JSON, or YAML (server-side apply bodies).
-pub(crate) fn decode_body(body: &Bytes) -> ApiResult<Value> {
-    if let Ok(v) = serde_json::from_slice::<Value>(body) {
-        return Ok(v);
-    }
-    serde_yaml::from_slice::<Value>(body).map_err(|e| {
-        ApiError::bad_request(format!("the request body is neither JSON nor YAML: {e}"))
-    })
 }

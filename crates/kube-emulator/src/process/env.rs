@@ -278,6 +278,12 @@ pub fn build(
     );
     env.set("HOSTNAME", hostname.to_string());
     env.set("HOME", home.to_string());
+    // As the kubelet's service environment for the `kubernetes` Service: in-cluster
+    // clients find the API server here (the HTTPS endpoint, when there is one).
+    if let Some(secure) = store.access.secure() {
+        env.set("KUBERNETES_SERVICE_HOST", secure.addr.ip().to_string());
+        env.set("KUBERNETES_SERVICE_PORT", secure.addr.port().to_string());
+    }
     for (k, v) in &image.env {
         env.set(k, v.clone());
     }

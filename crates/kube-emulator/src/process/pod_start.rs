@@ -142,6 +142,17 @@ impl Worker {
             let target = PathBuf::from(m["mountPath"].as_str().unwrap_or_default());
             mounts.push((src, target, m["readOnly"] == json!(true)));
         }
+        if let Some(src) = vols.get(volumes::SERVICE_ACCOUNT_VOLUME)
+            && !mounts
+                .iter()
+                .any(|(_, t, _)| t.as_os_str() == volumes::SERVICE_ACCOUNT_DIR)
+        {
+            mounts.push((
+                src.clone(),
+                PathBuf::from(volumes::SERVICE_ACCOUNT_DIR),
+                true,
+            ));
+        }
         let mut own = |file: &str, target: &str| {
             if !mounts.iter().any(|(_, t, _)| t.as_os_str() == target) {
                 mounts.push((self.dir.join(file), PathBuf::from(target), false));

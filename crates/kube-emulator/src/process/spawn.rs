@@ -65,9 +65,12 @@ impl Sandbox {
                     std::fs::File::create(target)?;
                 }
             }
+            // A mount point reached through a symlink (`/var/run` is `/run` on Debian) is
+            // mounted where it leads, as the kernel resolves it.
+            let target = std::fs::canonicalize(target)?;
             out.push(Mount {
                 source: cstring(source)?,
-                target: cstring(target)?,
+                target: cstring(&target)?,
                 read_only: *read_only,
             });
         }

@@ -348,7 +348,52 @@ pub fn prepare(ctx: &Ctx<'_>) -> Result<HashMap<String, PathBuf>, String> {
         };
         out.insert(name, path);
     }
+    if let Some(files) = service_account_payload(ctx) {
+        let dir = ctx.pod_volumes.join(SERVICE_ACCOUNT_VOLUME);
+        write_atomic(&dir, &files, ctx.fs_group).map_err(|e| {
+            format!("MountVolume.SetUp failed for volume \"{SERVICE_ACCOUNT_VOLUME}\" : {e}")
+        })?;
+        out.insert(SERVICE_ACCOUNT_VOLUME.to_string(), dir);
+    }
     Ok(out)
+}
+
+/// The volume holding the Pod's ServiceAccount token, CA and namespace, mounted at
+/// [`SERVICE_ACCOUNT_DIR`] in every container (upstream's admission adds it to the Pod as
+/// a projected `kube-api-access-<suffix>` volume; here the kubelet adds it, and the Pod
+/// object is left as written).
+pub const SERVICE_ACCOUNT_VOLUME: &str = "kube-api-access-emulator";
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// `token`, `ca.crt` and `namespace` when the emulator serves HTTPS, the Pod's
+/// ServiceAccount exists and neither turns `automountServiceAccountToken` off.
+fn service_account_payload(ctx: &Ctx<'_>) -> Option<Payload> {
+    let secure = ctx.store.access.secure()?;
+    let spec = &ctx.pod["spec"];
+    if spec["automountServiceAccountToken"] == Value::Bool(false) {
+        return None;
+    }
+    let namespace = ns(ctx.pod);
+    let name = spec["serviceAccountName"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("default");
+    let sa = ctx
+        .store
+        .lock()
+        .get(&gr("", "serviceaccounts"), namespace, name)?;
+    if sa["automountServiceAccountToken"] == Value::Bool(false)
+        && spec["automountServiceAccountToken"] != Value::Bool(true)
+    {
+        return None;
+    }
+    let uid = sa["metadata"]["uid"].as_str().unwrap_or_default();
+    let token = ctx.store.access.issue(namespace, name, uid);
+    let mut files = Payload::new();
+    files.insert("token".into(), (token.into_bytes(), 0o644));
+    files.insert("ca.crt".into(), (secure.ca_pem.clone().into_bytes(), 0o644));
+    files.insert("namespace".into(), (namespace.as_bytes().to_vec(), 0o644));
+    Some(files)
 }
 
 /// The periodic sync: ConfigMap, Secret, downwardAPI and projected volumes take the current

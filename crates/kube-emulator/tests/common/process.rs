@@ -21,6 +21,11 @@ pub struct Node {
 
 /// An emulator with process pods; `tune` adjusts the node's settings.
 pub async fn start(tune: impl FnOnce(&mut ProcessPods)) -> Node {
+    start_with(tune, EmulatorConfig::default()).await
+}
+
+/// [`start`] from a base configuration (e.g. with `secure_addr`).
+pub async fn start_with(tune: impl FnOnce(&mut ProcessPods), base: EmulatorConfig) -> Node {
     let state = tempfile::tempdir().expect("state dir");
     let mut p = ProcessPods {
         state_dir: Some(state.path().join("node")),
@@ -30,7 +35,7 @@ pub async fn start(tune: impl FnOnce(&mut ProcessPods)) -> Node {
     let emu = Emulator::start(EmulatorConfig {
         pods: PodMode::Process(p),
         namespaces: vec!["apps".into()],
-        ..EmulatorConfig::default()
+        ..base
     })
     .await
     .unwrap_or_else(|e| {

@@ -1,0 +1,483 @@
+//! k8s/'s RBAC, on the emulator with RBAC enforced: the base is applied as a user would,
+//! each service runs under its own ServiceAccount's token (wired as its main.rs wires it:
+//! plugin sources, leader election, controllers, the backup scheduler, the gateway's Pod
+//! lookups), the example App goes to Ready and is deleted again. Then the emulator's audit
+//! shows that no service was refused anything (the RBAC is enough) and which granted
+//! permissions the flow never used (the RBAC is no wider than needed: each one left over
+//! is listed below with the code path that needs it).
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use midplane_api::App;
+use midplane_e2e::{NS, app_ready, apply_app, eventually, example_app, names, root};
+use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
+use midplane_operator::leader::LeaderElectionConfig;
+use midplane_operator::plugins::{PluginStore, sources};
+use midplane_operator::readiness::Readiness;
+use midplane_runtime::{Health, Shutdown};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SYSTEM: &str = "midplane-system";
+
+/// (API group, resource[/subresource], verb).
+type Permission = (String, String, String);
+
+fn render_base() -> Vec<Value> {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root().join("k8s/base"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("kubectl not runnable ({e}); install it with scripts/services/kubectl.sh")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).expect("YAML document"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Creates every object as the administrator, as `kubectl apply -k` would.
+async fn apply_all(admin: &Client, docs: &[Value]) {
+    for doc in docs {
+        let obj: DynamicObject = serde_json::from_value(doc.clone()).expect("object");
+        let gvk = GroupVersionKind::try_from(obj.types.as_ref().expect("types")).expect("gvk");
+        let (ar, caps) = kube::discovery::pinned_kind(admin, &gvk)
+            .await
+            .unwrap_or_else(|e| panic!("{gvk:?}: {e}"));
+        let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(admin.clone(), ns, &ar)
+            }
+            _ => Api::all_with(admin.clone(), &ar),
+        };
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => {}
+            // The emulator made midplane-system at start.
+            Err(kube::Error::Api(e)) if e.code == 409 && doc["kind"] == "Namespace" => {}
+            Err(e) => panic!("create {} {}: {e}", doc["kind"], doc["metadata"]["name"]),
+        }
+    }
+}
+
+/// What the base grants each ServiceAccount of midplane-system, through any binding.
+fn granted(docs: &[Value]) -> BTreeMap<String, BTreeSet<Permission>> {
+    let role = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind} {name}"))
+            .clone()
+    };
+    let mut out: BTreeMap<String, BTreeSet<Permission>> = BTreeMap::new();
+    for b in docs
+        .iter()
+        .filter(|d| d["kind"] == "RoleBinding" || d["kind"] == "ClusterRoleBinding")
+    {
+        let r = role(
+            b["roleRef"]["kind"].as_str().expect("kind"),
+            b["roleRef"]["name"].as_str().expect("name"),
+        );
+        for s in b["subjects"].as_array().expect("subjects") {
+            let sa = s["name"].as_str().expect("subject").to_string();
+            let set = out.entry(sa).or_default();
+            for rule in r["rules"].as_array().expect("rules") {
+                for g in rule["apiGroups"].as_array().expect("apiGroups") {
+                    for res in rule["resources"].as_array().expect("resources") {
+                        for v in rule["verbs"].as_array().expect("verbs") {
+                            set.insert((
+                                g.as_str().expect("group").into(),
+                                res.as_str().expect("resource").into(),
+                                v.as_str().expect("verb").into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A kubeconfig file for the ServiceAccount `name` of midplane-system (HTTPS, its token).
+fn kubeconfig_for(emu: &EmulatorHandle, dir: &Path, name: &str) -> PathBuf {
+    let token = emu
+        .service_account_token(SYSTEM, name)
+        .unwrap_or_else(|e| panic!("token for {name}: {e:?}"));
+    let path = dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, emu.kubeconfig_with_token(&token)).expect("write kubeconfig");
+    path
+}
+
+async fn client_for(kubeconfig: &Path) -> Client {
+    midplane_operator::kube_client(Some(kubeconfig))
+        .await
+        .expect("client")
+}
+
+fn leader_election() -> LeaderElectionConfig {
+    LeaderElectionConfig {
+        namespace: SYSTEM.into(),
+        ..LeaderElectionConfig::default()
+    }
+}
+
+/// app-svc as its main.rs runs it: plugin sources, then the controllers under its Lease.
+async fn start_app_svc(client: Client, stop: &Shutdown) {
+    let plugins = PluginStore::new(midplane_plugin::registry::bundled().expect("plugins"));
+    sources::route(
+        None,
+        "app-svc",
+        client.clone(),
+        SYSTEM.into(),
+        plugins.clone(),
+        stop.clone(),
+    )
+    .await
+    .expect("plugin sources");
+    let ctx = Arc::new(midplane_app_svc::Context::new(client.clone(), plugins));
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let readiness = Readiness::new(Health::new());
+        let work = midplane_app_svc::run::run_controllers(ctx, stop.clone());
+        let wait = async move { stop.wait().await };
+        midplane_operator::leader::run_as_leader(
+            client,
+            &leader_election(),
+            "app-svc",
+            &readiness,
+            wait,
+            work,
+            || {},
+        )
+        .await;
+    });
+}
+
+/// group-svc as its main.rs runs it (no agent gateway: simulated Pods have no agents).
+async fn start_group_svc(client: Client, stop: &Shutdown) {
+    let plugins = PluginStore::new(midplane_plugin::registry::bundled().expect("plugins"));
+    sources::route(
+        None,
+        "group-svc",
+        client.clone(),
+        SYSTEM.into(),
+        plugins.clone(),
+        stop.clone(),
+    )
+    .await
+    .expect("plugin sources");
+    let ctx = Arc::new(midplane_group_svc::Context::new(client.clone(), plugins));
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let readiness = Readiness::new(Health::new());
+        let work = midplane_group_svc::run::run_controller(ctx, stop.clone());
+        let wait = async move { stop.wait().await };
+        midplane_operator::leader::run_as_leader(
+            client,
+            &leader_election(),
+            "group-svc",
+            &readiness,
+            wait,
+            work,
+            || {},
+        )
+        .await;
+    });
+}
+
+/// plugin-svc's watcher, as its main.rs runs it.
+async fn start_plugin_svc(client: Client, stop: &Shutdown) {
+    let store = PluginStore::new(midplane_plugin::registry::bundled().expect("plugins"));
+    let (sink, _) = midplane_bus::EventSink::connect(None, "plugin")
+        .await
+        .expect("no bus");
+    let events = midplane_operator::EventRecorder::new(client.clone(), "midplane-plugin-svc");
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = midplane_plugin_svc::watch::run(client, SYSTEM.into(), store, events, sink) => {}
+            _ = stop.wait() => {}
+        }
+    });
+}
+
+/// Who did what: (user → permissions used), and every refusal.
+fn used(emu: &EmulatorHandle) -> (BTreeMap<String, BTreeSet<Permission>>, Vec<String>) {
+    let prefix = format!("system:serviceaccount:{SYSTEM}:");
+    let mut out: BTreeMap<String, BTreeSet<Permission>> = BTreeMap::new();
+    let mut refused = Vec::new();
+    for r in emu.audit() {
+        let Some(sa) = r.user.strip_prefix(&prefix) else {
+            continue;
+        };
+        let a = &r.attributes;
+        if r.code == 403 {
+            refused.push(format!("{sa}: {a:?}"));
+        }
+        if !a.is_resource() {
+            continue;
+        }
+        let resource = if a.subresource.is_empty() {
+            a.resource.clone()
+        } else {
+            format!("{}/{}", a.resource, a.subresource)
+        };
+        out.entry(sa.to_string())
+            .or_default()
+            .insert((a.group.clone(), resource, a.verb.clone()));
+    }
+    (out, refused)
+}
+
+/// Objects of a kind in [`NS`], including those being deleted.
+async fn count<K>(client: &Client) -> usize
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), NS)
+        .list(&kube::api::ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(usize::MAX)
+}
+
+fn p(group: &str, resource: &str, verb: &str) -> Permission {
+    (group.into(), resource.into(), verb.into())
+}
+
+/// Granted but not used by this flow, and why each is still needed.
+fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
+    BTreeMap::from([
+        (
+            "app-svc",
+            BTreeSet::from([
+                // AppService.DeleteApp (gRPC; the test deletes as the administrator).
+                p("midplane.dev", "apps", "delete"),
+                // AppService.GetApp reads Apps directly (the controllers use their cache).
+                p("midplane.dev", "apps", "get"),
+                p("midplane.dev", "components", "get"),
+                p("midplane.dev", "groups", "get"),
+                // Groups are pruned when a Component's shards go down (crates/operator
+                // children.rs); on deletion the garbage collector removes them.
+                p("midplane.dev", "groups", "delete"),
+                // OwnerReferencesPermissionEnforcement on a real API server (blockOwnerDeletion);
+                // the emulator does not run that admission plugin.
+                p("midplane.dev", "apps/finalizers", "update"),
+                p("midplane.dev", "components/finalizers", "update"),
+                // The Lease is renewed (update) only past its first renewal period.
+                p("coordination.k8s.io", "leases", "update"),
+                // A plugin.updated event names a ConfigMap to read (bus mode).
+                p("", "configmaps", "get"),
+                // Repeated Events are patched (the flow has none).
+                p("events.k8s.io", "events", "patch"),
+            ]),
+        ),
+        (
+            "group-svc",
+            BTreeSet::from([
+                // GroupService.GetGroup / Rerender / Switchover read the Group directly.
+                p("midplane.dev", "groups", "get"),
+                p("midplane.dev", "groups/finalizers", "update"),
+                p("coordination.k8s.io", "leases", "update"),
+                p("", "configmaps", "get"),
+                p("events.k8s.io", "events", "patch"),
+                p("", "pods", "get"),
+                // Direct reads of rendered objects (the caches serve this flow).
+                p("", "services", "get"),
+                p("", "persistentvolumeclaims", "get"),
+                p("apps", "deployments", "get"),
+                // Deleting a Group, cleanup.rs deletes its workloads, then the rest, in
+                // order; prune.rs deletes what is no longer rendered. Here the emulator's
+                // garbage collector removed them first.
+                p("apps", "deployments", "delete"),
+                p("", "services", "delete"),
+                p("", "configmaps", "delete"),
+                p("", "persistentvolumeclaims", "delete"),
+            ]),
+        ),
+        (
+            "plugin-svc",
+            BTreeSet::from([
+                p("", "configmaps", "get"),
+                // Events about a refused plugin (the bundled one is accepted).
+                p("events.k8s.io", "events", "create"),
+                p("events.k8s.io", "events", "patch"),
+            ]),
+        ),
+        (
+            "backup-svc",
+            BTreeSet::from([
+                // A backup policy that comes due applies its Job and records Events (the
+                // example App has no policy).
+                p("batch", "jobs", "patch"),
+                p("events.k8s.io", "events", "create"),
+                p("events.k8s.io", "events", "patch"),
+                p("coordination.k8s.io", "leases", "update"),
+            ]),
+        ),
+        ("agent-gateway", BTreeSet::new()),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_does_its_work_under_its_own_service_account_and_needs_all_it_is_granted() {
+    let docs = render_base();
+    let emu = Emulator::start(EmulatorConfig {
+        namespaces: vec![NS.into(), SYSTEM.into()],
+        secure_addr: Some("127.0.0.1:0".parse().expect("addr")),
+        pod_ready_delay: Duration::from_millis(100),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let admin = Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::from_yaml(&emu.kubeconfig_yaml()).expect("kubeconfig"),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("config"),
+    )
+    .expect("admin client");
+    apply_all(&admin, &docs).await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stop = Shutdown::new();
+    start_plugin_svc(
+        client_for(&kubeconfig_for(&emu, dir.path(), "plugin-svc")).await,
+        &stop,
+    )
+    .await;
+    start_app_svc(
+        client_for(&kubeconfig_for(&emu, dir.path(), "app-svc")).await,
+        &stop,
+    )
+    .await;
+    start_group_svc(
+        client_for(&kubeconfig_for(&emu, dir.path(), "group-svc")).await,
+        &stop,
+    )
+    .await;
+    // backup-svc's scheduler in job mode, from its configuration as k8s/ sets it.
+    let mut backup: midplane_backup_svc::Config = serde_yaml::from_str(
+        std::fs::read_to_string(root().join("k8s/base/backup-svc/backup-svc.yaml"))
+            .expect("backup-svc config")
+            .as_str(),
+    )
+    .expect("backup-svc config parses");
+    backup.scheduler.kubeconfig = Some(kubeconfig_for(&emu, dir.path(), "backup-svc"));
+    let (sink, _) = midplane_backup_svc::startup::event_sink(&backup.bus)
+        .await
+        .expect("no bus");
+    let scheduler =
+        midplane_backup_svc::startup::start_scheduler(&backup, sink, stop.clone(), Health::new())
+            .await
+            .expect("scheduler");
+
+    // The user's App, applied as the administrator, goes to Ready through the services.
+    let app = example_app();
+    apply_app(&admin, &app).await;
+    eventually("App Ready", 60, || app_ready(&admin, "shop")).await;
+    assert_eq!(names::<Deployment>(&admin).await.len(), 3);
+
+    // The agent gateway finds the Group's Pods with its own account.
+    let gateway = midplane_agent_gateway::kube_resolver::KubeResolver::new(
+        client_for(&kubeconfig_for(&emu, dir.path(), "agent-gateway")).await,
+    );
+    let targets = eventually("the gateway sees the Group's Pods", 30, || async {
+        use midplane_agent_gateway::resolver::PodResolver as _;
+        gateway
+            .resolve(NS, "shop-cache-0")
+            .await
+            .ok()
+            .filter(|t| t.len() == 3)
+    })
+    .await;
+    assert_eq!(targets.len(), 3);
+
+    // Deleted, the App and everything under it go (finalizers run under the services' accounts).
+    Api::<App>::namespaced(admin.clone(), NS)
+        .delete("shop", &DeleteParams::default())
+        .await
+        .expect("delete App");
+    // Gone for good (not merely being deleted): every finalizer ran.
+    eventually("App, Components, Groups and workloads gone", 60, || async {
+        let left = count::<App>(&admin).await
+            + count::<midplane_api::Component>(&admin).await
+            + count::<midplane_api::Group>(&admin).await
+            + count::<Deployment>(&admin).await;
+        (left == 0).then_some(())
+    })
+    .await;
+    stop.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(10), scheduler).await;
+
+    let (used, refused) = used(&emu);
+    assert_eq!(refused, Vec::<String>::new(), "requests RBAC refused");
+    let granted = granted(&docs);
+    let expected = expected_unused();
+    let mut mismatches = Vec::new();
+    for (sa, grants) in &granted {
+        let used = used.get(sa).cloned().unwrap_or_default();
+        let beyond: Vec<_> = used.difference(grants).collect();
+        assert!(
+            beyond.is_empty(),
+            "{sa} used what it is not granted: {beyond:?}"
+        );
+        // Whether these are used depends on timing (a Lease renewal, a repeated Event, the
+        // garbage collector racing the cleanup): they count neither way.
+        let timing = [
+            p("coordination.k8s.io", "leases", "update"),
+            p("events.k8s.io", "events", "create"),
+            p("events.k8s.io", "events", "patch"),
+            p("apps", "deployments", "delete"),
+            p("", "services", "delete"),
+            p("", "configmaps", "delete"),
+            p("", "persistentvolumeclaims", "delete"),
+        ];
+        let unused: BTreeSet<Permission> = grants
+            .difference(&used)
+            .filter(|x| !timing.contains(x))
+            .cloned()
+            .collect();
+        let want: BTreeSet<Permission> = expected
+            .get(sa.as_str())
+            .unwrap_or_else(|| panic!("no expectation for {sa}"))
+            .iter()
+            .filter(|x| !timing.contains(x))
+            .cloned()
+            .collect();
+        if unused != want {
+            mismatches.push(format!(
+                "{sa}: granted but unused beyond the expected {:?}; expected unused but used {:?}",
+                unused.difference(&want).collect::<Vec<_>>(),
+                want.difference(&unused).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(
+        granted.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "agent-gateway",
+            "app-svc",
+            "backup-svc",
+            "group-svc",
+            "plugin-svc"
+        ]
+    );
+    emu.shutdown().await;
+}
