@@ -260,6 +260,18 @@ fn the_chart_copies_of_the_crds_and_the_plugin_are_current() {
         "k8s/base/plugins/redis.yaml".to_string(),
         "charts/midplane/files/plugins/redis.yaml".to_string(),
     )];
+    for (source, copy) in [
+        ("rules/midplane.rules.yaml", "midplane.rules.yaml"),
+        ("kube-state-metrics/midplane-crs.yaml", "midplane-crs.yaml"),
+        ("dashboards/suite.json", "dashboards/suite.json"),
+        ("dashboards/group.json", "dashboards/group.json"),
+        ("dashboards/backups.json", "dashboards/backups.json"),
+    ] {
+        pairs.push((
+            format!("k8s/monitoring/{source}"),
+            format!("charts/midplane/files/monitoring/{copy}"),
+        ));
+    }
     for crd in ["apps", "components", "groups"] {
         pairs.push((
             format!("k8s/crds/{crd}.midplane.dev.yaml"),
@@ -271,4 +283,38 @@ fn the_chart_copies_of_the_crds_and_the_plugin_are_current() {
         let b = std::fs::read_to_string(root().join(&copy)).expect("copy");
         assert!(a == b, "{copy} is out of date: cp {source} {copy}");
     }
+}
+
+/// `monitoring.enabled=true` installs k8s/monitoring's objects (docs/monitoring.md), the
+/// same with both Helms and with `midplane template`.
+#[test]
+fn the_chart_monitoring_objects_are_k8s_monitoring() {
+    let mut args = template_args(false);
+    args.extend(["--set", "monitoring.enabled=true"]);
+    let kit = objects(documents(&kustomize("monitoring")));
+    assert_eq!(kit.len(), 5, "{:?}", kit.keys().collect::<Vec<_>>());
+    let midplane = PathBuf::from(env!("CARGO_BIN_EXE_midplane"));
+    for (h, major) in [("helm3", "3"), ("helm4", "4")] {
+        let text = run(&helm(h), &args);
+        let chart = objects(documents(&text));
+        for (k, v) in &kit {
+            assert!(
+                chart.get(k) == Some(v),
+                "{h}: {k} differs from k8s/monitoring:\nchart {}\nk8s/  {}",
+                serde_json::to_string_pretty(&chart.get(k)).unwrap_or_default(),
+                serde_json::to_string_pretty(v).unwrap_or_default()
+            );
+        }
+        let mut ours = args.clone();
+        ours.extend(["--helm", major]);
+        let got = run(&midplane, &ours);
+        assert!(
+            got == text,
+            "midplane template differs from {h} with monitoring on:\n{}",
+            first_difference(&text, &got)
+        );
+    }
+    // Off by default.
+    let off = objects(documents(&run(&helm("helm4"), &template_args(false))));
+    assert!(kit.keys().all(|k| !off.contains_key(k)));
 }

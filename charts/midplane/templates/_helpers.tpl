@@ -114,3 +114,12 @@ agent_gateway:
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* Labels of the monitoring objects: the suite's, plus monitoring.labels (e.g. the
+release label a Prometheus Operator selects). */}}
+{{- define "midplane.monitoringLabels" -}}
+{{ include "midplane.partOfLabels" . }}
+{{- with .Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(0)
                 == 1;
             let name = d.metadata.name.clone().unwrap_or_default();
-            let mut set = r2.lock().unwrap_or_else(|e| e.into_inner());
+            let mut set = r2.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if ok {
                 set.insert(name);
             } else {
@@ -133,7 +133,10 @@ async fn main() -> anyhow::Result<()> {
         3.0 * n as f64 / applied.as_secs_f64()
     );
     loop {
-        let count = ready.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let count = ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
         if count >= n {
             break;
         }

@@ -113,7 +113,7 @@ fn write(obj: &mut Value, entries: Vec<Entry>) {
 }
 
 fn is_leaf(path: &[Pe]) -> bool {
-    !matches!(path.last(), Some(Pe::K(_)) | Some(Pe::V(_)))
+    !matches!(path.last(), Some(Pe::K(_) | Pe::V(_)))
 }
 
 /// Record a non-apply write (create, update, patch): the writer takes the fields it changed,
@@ -146,7 +146,7 @@ pub fn track_update(
     let Diff { changed, removed } = diff(rt, old, new, scope);
     let sub = subresource_name(scope);
     let mut found = false;
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         let writer = e.manager == manager && e.operation == "Update" && e.subresource == sub;
         if !e.decoded {
             // Another manager's entry loses fields only if it holds one that changed.
@@ -324,7 +324,7 @@ pub fn apply(
     for p in dropped {
         remove_path(&mut merged, p);
     }
-    for e in entries.iter_mut() {
+    for e in &mut entries {
         if !mine(e) {
             e.set.retain(|p| !conflicting.contains(p));
         }

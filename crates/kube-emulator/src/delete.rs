@@ -61,10 +61,10 @@ impl Inner {
         let mut fin = finalizers(&obj);
         match d.propagation.as_deref() {
             Some("Foreground") if !fin.iter().any(|f| f == "foregroundDeletion") => {
-                fin.push("foregroundDeletion".into())
+                fin.push("foregroundDeletion".into());
             }
             Some("Orphan") if !fin.iter().any(|f| f == "orphan") => fin.push("orphan".into()),
-            Some("Foreground") | Some("Orphan") | Some("Background") | None => {}
+            Some("Foreground" | "Orphan" | "Background") | None => {}
             Some(other) => {
                 return Err(ApiError::invalid_field(
                     "",

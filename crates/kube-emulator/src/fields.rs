@@ -404,7 +404,7 @@ fn decode(v: &Value, path: &mut FieldPath, out: &mut FieldSet) {
             continue;
         };
         path.push(pe);
-        if child.as_object().is_none_or(|c| c.is_empty()) {
+        if child.as_object().is_none_or(serde_json::Map::is_empty) {
             out.insert(path.clone());
         } else {
             decode(child, path, out);

@@ -99,7 +99,10 @@ fn check(inner: &mut Inner, key: &ObjKey) {
             for k in &keys {
                 delete_with(inner, k, "Background");
             }
-            if inner.collection(&defined).is_none_or(|c| c.is_empty()) {
+            if inner
+                .collection(&defined)
+                .is_none_or(std::collections::BTreeMap::is_empty)
+            {
                 drop_finalizer(inner, &rt, &obj, CRD_CLEANUP_FINALIZER);
             }
             return;

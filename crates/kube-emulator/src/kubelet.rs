@@ -170,7 +170,7 @@ impl Kubelet {
         let Some(mut timer_rx) = self
             .timer_rx
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         else {
             return;
@@ -178,7 +178,7 @@ impl Kubelet {
         let Some(mut rx) = self
             .events_rx
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         else {
             return;
@@ -226,7 +226,10 @@ impl Kubelet {
         let pod_gr = gr("", "pods");
         let pvc_gr = gr("", "persistentvolumeclaims");
         let svc_gr = gr("", "services");
-        let index = &mut *self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let index = &mut *self
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for ev in events {
             index.observe(ev);
         }
@@ -301,7 +304,10 @@ impl Kubelet {
         if self.endpoint_batch.is_zero() {
             services.append(&mut pod_services);
         } else {
-            let mut batched = self.batched.lock().unwrap_or_else(|e| e.into_inner());
+            let mut batched = self
+                .batched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for k in pod_services {
                 // The first change starts the period; later ones join it.
                 if batched.insert(k.clone()) {
@@ -315,7 +321,7 @@ impl Kubelet {
             } else if k.gr == svc_gr {
                 self.batched
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(k);
                 services.insert(k.clone());
             } else if let Some(rt) = &pod_rt {
@@ -419,8 +425,5 @@ fn owned_pods(inner: &Inner, owner_uid: &str, pods: &GroupResource) -> Vec<Arc<V
 /// Not being deleted and not terminated: a Pod that counts toward replicas.
 fn is_running(p: &Value) -> bool {
     p["metadata"]["deletionTimestamp"].is_null()
-        && !matches!(
-            p["status"]["phase"].as_str(),
-            Some("Failed") | Some("Succeeded")
-        )
+        && !matches!(p["status"]["phase"].as_str(), Some("Failed" | "Succeeded"))
 }

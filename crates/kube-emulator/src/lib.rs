@@ -242,7 +242,7 @@ fn bootstrap(store: &Store, config: &EmulatorConfig) -> Result<(), EmulatorError
     };
     let mut names: Vec<String> = ["default", "kube-system", "kube-public", "kube-node-lease"]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     names.extend(config.namespaces.iter().cloned());
     for n in names {

@@ -76,7 +76,9 @@ impl LoggedEvent {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Value>>> {
-        self.object.lock().unwrap_or_else(|e| e.into_inner())
+        self.object
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -111,13 +111,16 @@ fn builtin(
         singular: kind.to_lowercase(),
         namespaced,
         status_subresource: status,
-        short_names: short.iter().map(|s| s.to_string()).collect(),
+        short_names: short.iter().map(std::string::ToString::to_string).collect(),
         categories: Vec::new(),
         tracks_generation: generation,
         custom: false,
         schemas: BTreeMap::new(),
         printer_columns: Vec::new(),
-        selectable_fields: fields.iter().map(|s| s.to_string()).collect(),
+        selectable_fields: fields
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         storage: None,
     }
 }
@@ -125,7 +128,7 @@ fn builtin(
 /// The built-in kinds the platform's controllers and kubectl use.
 pub fn builtins() -> Vec<ResourceType> {
     let mut all = builtin_list();
-    for t in all.iter_mut() {
+    for t in &mut all {
         // `kubectl get all` expands the "all" category.
         if matches!(
             t.kind.as_str(),

@@ -38,11 +38,11 @@ fn split_top(s: &str) -> Vec<String> {
         match c {
             '(' => {
                 depth += 1;
-                cur.push(c)
+                cur.push(c);
             }
             ')' => {
                 depth = depth.saturating_sub(1);
-                cur.push(c)
+                cur.push(c);
             }
             ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
             _ => cur.push(c),

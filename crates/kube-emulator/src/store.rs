@@ -277,7 +277,9 @@ impl Store {
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (each commit is atomic).
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A lossless receiver of all future events, for the built-in controllers.

@@ -105,7 +105,7 @@ async fn jobs_are_discoverable_with_status_subresource() {
         .expect("discovery");
     let (ar, caps) = d
         .groups()
-        .flat_map(|g| g.recommended_resources())
+        .flat_map(kube::discovery::ApiGroup::recommended_resources)
         .find(|(ar, _)| ar.kind == "Job")
         .expect("batch Job discovered");
     assert_eq!(

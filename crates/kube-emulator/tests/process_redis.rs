@@ -174,7 +174,10 @@ async fn a_redis_group_runs_for_real() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     // SAFETY: kill(2) of a process this test started through the emulator.
-    unsafe { libc::kill(old as i32, libc::SIGKILL) };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(old as i32, libc::SIGKILL)
+    };
     let (ok, out) = tokio::time::timeout(Duration::from_secs(10), follow)
         .await
         .expect("kubectl logs -f ends when its container instance ends")
@@ -207,7 +210,10 @@ async fn a_redis_group_runs_for_real() {
     // A second crash right after the restart waits for the back-off (3 s here), which the
     // kubelet counts from the restart before.
     // SAFETY: as above.
-    unsafe { libc::kill(new as i32, libc::SIGKILL) };
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(new as i32, libc::SIGKILL)
+    };
     let waiting = pod_where(&pods, &instance(1), 10, "CrashLoopBackOff", |p| {
         container(p, "redis")["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     })

@@ -43,7 +43,10 @@ async fn label_and_field_selectors_and_paging() {
             .expect("create");
     }
     let names = |l: kube::core::ObjectList<ConfigMap>| {
-        l.items.iter().map(|c| c.name_any()).collect::<Vec<_>>()
+        l.items
+            .iter()
+            .map(kube::ResourceExt::name_any)
+            .collect::<Vec<_>>()
     };
     for (sel, want) in [
         ("tier=web", vec!["a", "c"]),

@@ -171,7 +171,10 @@ impl ServerTls {
 
     /// An acceptor with the certificates in force now.
     pub fn acceptor(&self) -> TlsAcceptor {
-        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         TlsAcceptor::from(loaded.server.clone())
     }
 
@@ -180,13 +183,19 @@ impl ServerTls {
     pub fn reload(&self) -> Result<bool, TlsError> {
         let material = Material::read(&self.config)?;
         {
-            let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+            let loaded = self
+                .loaded
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if loaded.material == material {
                 return Ok(false);
             }
         }
         let server = material.build(&self.config)?;
-        *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Loaded { server, material };
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Loaded { server, material };
         Ok(true)
     }
 
@@ -271,7 +280,7 @@ impl Hangup {
         {
             return;
         }
-        std::future::pending::<()>().await
+        std::future::pending::<()>().await;
     }
 }
 

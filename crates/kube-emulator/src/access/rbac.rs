@@ -101,7 +101,7 @@ fn objects<'a>(inner: &'a Inner, resource: &str) -> impl Iterator<Item = &'a Val
         .objects
         .get(&GroupResource::new(RBAC, resource))
         .into_iter()
-        .flat_map(|m| m.values().map(|v| v.as_ref()))
+        .flat_map(|m| m.values().map(std::convert::AsRef::as_ref))
 }
 
 /// The rules a binding's roleRef points at (none when the role does not exist, as upstream).

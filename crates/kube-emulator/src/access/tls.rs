@@ -47,8 +47,12 @@ pub fn generate(addr: SocketAddr) -> Result<ServingCert, rcgen::Error> {
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca, &ca_key);
     let key = KeyPair::generate()?;
-    let mut params =
-        CertificateParams::new(DNS_NAMES.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+    let mut params = CertificateParams::new(
+        DNS_NAMES
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>(),
+    )?;
     params.subject_alt_names.push(SanType::IpAddress(addr.ip()));
     params
         .distinguished_name

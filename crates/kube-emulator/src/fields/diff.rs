@@ -211,7 +211,7 @@ mod tests {
     fn by_sets(rt: &ResourceType, old: Option<&Value>, new: &Value, scope: Scope) -> Diff {
         let old_set = old.map(|o| field_set(rt, o, scope)).unwrap_or_default();
         let new_set = field_set(rt, new, scope);
-        let leaf = |p: &FieldPath| !matches!(p.last(), Some(Pe::K(_)) | Some(Pe::V(_)));
+        let leaf = |p: &FieldPath| !matches!(p.last(), Some(Pe::K(_) | Pe::V(_)));
         Diff {
             changed: new_set
                 .iter()

@@ -165,7 +165,7 @@ pub(super) fn serve(
             "buildDate": "2026-01-01T00:00:00Z", "goVersion": "n/a", "compiler": "rustc",
             "platform": "linux/amd64",
         }),
-        ["healthz"] | ["livez"] | ["readyz"] => {
+        ["healthz" | "livez" | "readyz"] => {
             let mut r = Response::new(axum::body::Body::from("ok"));
             r.headers_mut().insert(
                 axum::http::header::CONTENT_TYPE,

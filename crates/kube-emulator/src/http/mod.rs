@@ -128,8 +128,8 @@ fn parse_target(shared: &Shared, segs: &[&str]) -> ApiResult<Option<Target>> {
     if namespace.is_some() && !rt.namespaced {
         return Ok(None);
     }
-    let name = rest.get(1).map(|s| s.to_string());
-    let sub = rest.get(2).map(|s| s.to_string());
+    let name = rest.get(1).map(std::string::ToString::to_string);
+    let sub = rest.get(2).map(std::string::ToString::to_string);
     if rest.len() > 3 {
         return Ok(None);
     }
@@ -419,7 +419,7 @@ async fn route(
                 );
                 match inner.delete(&t.rt, &ons, &oname, &d)? {
                     DeleteOutcome::Gone(o) | DeleteOutcome::Pending(o) => {
-                        items.push(present(&t.rt, &t.version, &o))
+                        items.push(present(&t.rt, &t.version, &o));
                     }
                 }
             }

@@ -3,10 +3,7 @@
 use super::*;
 
 pub(super) fn is_true(v: Option<&String>) -> bool {
-    matches!(
-        v.map(String::as_str),
-        Some("1") | Some("true") | Some("True")
-    )
+    matches!(v.map(String::as_str), Some("1" | "true" | "True"))
 }
 
 pub(super) fn write_opts(

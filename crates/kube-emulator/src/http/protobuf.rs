@@ -192,10 +192,10 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             }
             ("ConfigMap", 2, Field::Bytes(b)) => insert(&mut obj, "data", map_entry(b, false)?),
             ("ConfigMap", 3, Field::Bytes(b)) => {
-                insert(&mut obj, "binaryData", map_entry(b, true)?)
+                insert(&mut obj, "binaryData", map_entry(b, true)?);
             }
             ("ConfigMap", 4, Field::Varint(v)) | ("Secret", 5, Field::Varint(v)) => {
-                obj["immutable"] = json!(v != 0)
+                obj["immutable"] = json!(v != 0);
             }
             ("Secret", 2, Field::Bytes(b)) => insert(&mut obj, "data", map_entry(b, true)?),
             ("Secret", 3, Field::Bytes(b)) => obj["type"] = json!(text(b)?),

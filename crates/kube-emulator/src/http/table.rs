@@ -95,7 +95,7 @@ fn columns(rt: &ResourceType) -> Vec<(&'static str, &'static str)> {
 }
 
 fn builtin_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
-    let count = |v: &Value| v.as_object().map(|m| m.len()).unwrap_or(0);
+    let count = |v: &Value| v.as_object().map(serde_json::Map::len).unwrap_or(0);
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => {
             let total = o["spec"]["containers"]

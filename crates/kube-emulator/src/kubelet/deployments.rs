@@ -46,10 +46,7 @@ impl Kubelet {
         // (with graceful deletion they may run for their grace period).
         let old_running = owned.iter().any(|p| {
             p["metadata"]["labels"]["pod-template-hash"] != hash.as_str()
-                && !matches!(
-                    p["status"]["phase"].as_str(),
-                    Some("Failed") | Some("Succeeded")
-                )
+                && !matches!(p["status"]["phase"].as_str(), Some("Failed" | "Succeeded"))
         });
         let paused = dep["spec"]["paused"] == json!(true);
         if !paused {

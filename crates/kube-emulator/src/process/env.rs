@@ -128,7 +128,7 @@ pub fn field_ref(pod: &Value, path: &str) -> Result<String, EnvError> {
 /// What this machine offers when a container sets no limit (the node's allocatable).
 fn node_capacity(resource: &str) -> f64 {
     if resource.ends_with("cpu") {
-        std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64
     } else {
         std::fs::read_to_string("/proc/meminfo")
             .ok()

@@ -202,7 +202,7 @@ impl Runtime {
         let dispatch = tokio::spawn(rt.clone().dispatch(rx));
         rt.tasks
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend([dns, dispatch]);
         tracing::info!(block = rt.block, state = %rt.state_dir.display(), images = rt.images.source(), "process pods");
         Ok(rt)
@@ -215,7 +215,10 @@ impl Runtime {
 
     /// The Pod IP of a Pod being scheduled: the one it already has, else a free one.
     pub(crate) fn allocate_ip(&self, pod_uid: &str) -> Option<Ipv4Addr> {
-        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ips = self
+            .ips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (pool, by_uid) = &mut *ips;
         if let Some(ip) = by_uid.get(pod_uid) {
             return Some(*ip);
@@ -228,7 +231,10 @@ impl Runtime {
     /// A Pod's address goes back (idempotent: the Pod's worker and its DELETED event may
     /// both say so).
     pub(crate) fn release_ip(&self, pod_uid: &str) {
-        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ips = self
+            .ips
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (pool, by_uid) = &mut *ips;
         if let Some(ip) = by_uid.remove(pod_uid) {
             pool.release(ip);
@@ -248,7 +254,10 @@ impl Runtime {
         kind: probes::ProbeKind,
     ) -> Option<Arc<probes::ProbeSpec>> {
         let key = (container.to_string(), kind);
-        let mut cache = self.probes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self
+            .probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(p) = cache.get(&key) {
             return p.clone();
         }
@@ -296,7 +305,7 @@ impl Runtime {
     fn send(&self, uid: &str, m: Msg) -> bool {
         self.workers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(uid)
             .is_some_and(|(tx, _)| tx.send(m).is_ok())
     }
@@ -337,7 +346,7 @@ impl Runtime {
         let handle = tokio::spawn(worker.run(rx));
         self.workers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(uid, (tx, handle));
     }
 
@@ -345,7 +354,7 @@ impl Runtime {
     pub(crate) fn worker_done(&self, uid: &str) {
         self.workers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(uid);
         self.release_ip(uid);
     }
@@ -366,7 +375,7 @@ impl Runtime {
         let workers: Vec<_> = self
             .workers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain()
             .collect();
         let mut handles = Vec::new();
@@ -385,7 +394,7 @@ impl Runtime {
         for t in self
             .tasks
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain(..)
         {
             t.abort();
@@ -405,7 +414,7 @@ impl Runtime {
         for t in self
             .tasks
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain(..)
         {
             t.abort();
@@ -413,7 +422,7 @@ impl Runtime {
         for (_, (_, h)) in self
             .workers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain()
         {
             h.abort();

@@ -98,7 +98,10 @@ impl Proxy {
             .as_ref()
             .map(|(ip, s)| format!("{ip} {} {}", s["spec"]["type"], s["spec"]["ports"]))
             .unwrap_or_default();
-        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        let mut services = self
+            .services
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if services
             .get(&id)
             .is_some_and(|l| l.fingerprint == fingerprint)
@@ -139,7 +142,7 @@ impl Proxy {
                         tasks.push(tokio::spawn(me.accept(l, ns, name, port)).abort_handle());
                     }
                     Err(e) => {
-                        tracing::warn!(service = %key.name, %addr, error = %e, "proxy cannot listen")
+                        tracing::warn!(service = %key.name, %addr, error = %e, "proxy cannot listen");
                     }
                 }
             }
@@ -160,13 +163,11 @@ impl Proxy {
             let target = targets[self.next.fetch_add(1, Ordering::Relaxed) % targets.len()];
             let mut stop = self.stop.subscribe();
             tokio::spawn(async move {
-                let upstream =
-                    match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    };
+                let Ok(Ok(upstream)) =
+                    tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target)).await
+                else {
+                    return;
+                };
                 let _ = client.set_nodelay(true);
                 let _ = upstream.set_nodelay(true);
                 let (mut a, mut b) = (client, upstream);
@@ -184,7 +185,7 @@ impl Proxy {
         for (_, l) in self
             .services
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain()
         {
             for t in l.tasks {

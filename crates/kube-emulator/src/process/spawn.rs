@@ -7,6 +7,10 @@
 //! is forked by one long-lived spawner thread (not a tokio worker, which may exit while the
 //! container runs). The thread ends when the runtime is dropped; its children then get
 //! SIGKILL even if nothing else stopped them.
+//!
+//! Namespaces, mounts and credentials in the forked child are libc calls between fork and
+//! exec, hence the unsafe blocks; each says why it holds.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt as _;
@@ -207,7 +211,7 @@ impl Spawner {
         let sent = self
             .tx
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
             .map(|tx| tx.send((cmd, reply)).is_ok())
             .unwrap_or(false);
@@ -220,7 +224,7 @@ impl Spawner {
         if let Some(pid) = child.id() {
             self.groups
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(pid as i32);
         }
         Ok(child)
@@ -230,7 +234,7 @@ impl Spawner {
     pub fn forget(&self, pgid: i32) {
         self.groups
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&pgid);
     }
 
@@ -247,11 +251,14 @@ impl Spawner {
     /// SIGKILL every live process group at once and stop spawning (the last resort when the
     /// emulator goes away without a graceful shutdown).
     pub fn kill_all(&self) {
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.tx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         let groups: Vec<i32> = self
             .groups
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .drain()
             .collect();
         for g in groups {

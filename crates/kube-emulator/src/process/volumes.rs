@@ -325,7 +325,7 @@ pub fn prepare(ctx: &Ctx<'_>) -> Result<HashMap<String, PathBuf>, String> {
             let p = PathBuf::from(vol["hostPath"]["path"].as_str().unwrap_or_default());
             match vol["hostPath"]["type"].as_str().unwrap_or_default() {
                 "DirectoryOrCreate" => {
-                    std::fs::create_dir_all(&p).map_err(|e| fail(e.to_string()))?
+                    std::fs::create_dir_all(&p).map_err(|e| fail(e.to_string()))?;
                 }
                 "FileOrCreate" if !p.exists() => {
                     std::fs::File::create(&p).map_err(|e| fail(e.to_string()))?;

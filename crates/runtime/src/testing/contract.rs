@@ -140,7 +140,7 @@ pub async fn assert_reflection(addr: SocketAddr, token: Option<&str>, served: &[
     let mut want: Vec<String> = served
         .iter()
         .chain(&[HEALTH_SERVICE, REFLECTION_V1, REFLECTION_V1ALPHA])
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     want.sort();
     let ch = channel(addr).await;
