@@ -15,8 +15,10 @@ use midplane_platform::{Platform, PlatformConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod manifests;
 pub mod monitoring;
 pub mod process;
+pub mod services;
 
 pub use midplane_runtime::testing::eventually;
 

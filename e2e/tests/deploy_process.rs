@@ -12,7 +12,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use midplane_e2e::process::{ready, redis_cli};
 use midplane_e2e::{NS, app_ready, apply_app, eventually, example_app, root};
 use midplane_kube_emulator::{Emulator, EmulatorConfig, PodMode, ProcessPods};
@@ -29,22 +29,12 @@ const SERVICES: [&str; 5] = [
     "agent-gateway",
 ];
 
-/// The directory holding the workspace's binaries (target/<profile>).
+/// The directory holding the workspace's binaries (target/<profile>), every service there.
 fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .to_path_buf();
     for s in SERVICES {
-        assert!(
-            dir.join(s).is_file(),
-            "{} is missing: run `cargo build --workspace` first",
-            dir.join(s).display()
-        );
+        midplane_e2e::services::binary(s);
     }
-    dir
+    midplane_e2e::services::bin_dir()
 }
 
 /// The emulator's built-in image map plus the suite's images, as scripts/images.sh
@@ -63,87 +53,12 @@ fn image_map(bins: &std::path::Path, out: &std::path::Path) -> PathBuf {
     path
 }
 
-/// An isolated RabbitMQ vhost, removed on drop.
-struct Vhost(String);
-
-impl Vhost {
-    fn create() -> Self {
-        let name = format!("midplane-deploy-{}", std::process::id());
-        for args in [
-            vec!["add_vhost", name.as_str()],
-            vec![
-                "set_permissions",
-                "-p",
-                name.as_str(),
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ],
-        ] {
-            let out = std::process::Command::new("rabbitmqctl")
-                .arg("-q")
-                .args(&args)
-                .output()
-                .expect("rabbitmqctl: run scripts/services/rabbitmq.sh");
-            assert!(
-                out.status.success(),
-                "rabbitmqctl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Self(name)
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &self.0])
-            .output();
-    }
-}
-
 fn render_base() -> Vec<Value> {
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(root().join("k8s/base"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("kubectl not runnable ({e}); install it with scripts/services/kubectl.sh")
-        });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_yaml::Deserializer::from_str(&String::from_utf8_lossy(&out.stdout))
-        .map(|d| <Value as serde::Deserialize>::deserialize(d).expect("YAML document"))
-        .filter(|v| !v.is_null())
-        .collect()
+    midplane_e2e::manifests::kustomize("base")
 }
 
 async fn create(admin: &Client, doc: &Value) {
-    let obj: DynamicObject = serde_json::from_value(doc.clone()).expect("object");
-    let gvk = GroupVersionKind::try_from(obj.types.as_ref().expect("types")).expect("gvk");
-    let (ar, caps) = kube::discovery::pinned_kind(admin, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("{gvk:?}: {e}"));
-    let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
-        (kube::discovery::Scope::Namespaced, Some(ns)) => {
-            Api::namespaced_with(admin.clone(), ns, &ar)
-        }
-        _ => Api::all_with(admin.clone(), &ar),
-    };
-    match api.create(&PostParams::default(), &obj).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 409 && doc["kind"] == "Namespace" => {}
-        Err(e) => panic!("create {} {}: {e}", doc["kind"], doc["metadata"]["name"]),
-    }
+    midplane_e2e::manifests::create(admin, doc).await;
 }
 
 /// The emulator's Pods share the machine's network (one loopback address each), so the
@@ -239,7 +154,7 @@ async fn the_suite_installed_from_k8s_takes_an_app_to_ready_and_its_redis_answer
     if let Err(why) = pods.preflight() {
         panic!("process Pods cannot run here: {why}");
     }
-    let vhost = Vhost::create();
+    let vhost = midplane_e2e::services::Vhost::create("midplane-deploy");
     let emu = Emulator::start(EmulatorConfig {
         pods: PodMode::Process(pods),
         namespaces: vec![NS.into(), SYSTEM.into()],

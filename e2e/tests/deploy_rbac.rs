@@ -8,7 +8,7 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, DeleteParams};
 use midplane_api::App;
 use midplane_e2e::{NS, app_ready, apply_app, eventually, example_app, names, root};
 use midplane_kube_emulator::{Emulator, EmulatorConfig, EmulatorHandle};
@@ -28,45 +28,13 @@ const SYSTEM: &str = "midplane-system";
 type Permission = (String, String, String);
 
 fn render_base() -> Vec<Value> {
-    let out = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(root().join("k8s/base"))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("kubectl not runnable ({e}); install it with scripts/services/kubectl.sh")
-        });
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| <Value as serde::Deserialize>::deserialize(d).expect("YAML document"))
-        .filter(|v| !v.is_null())
-        .collect()
+    midplane_e2e::manifests::kustomize("base")
 }
 
 /// Creates every object as the administrator, as `kubectl apply -k` would.
 async fn apply_all(admin: &Client, docs: &[Value]) {
     for doc in docs {
-        let obj: DynamicObject = serde_json::from_value(doc.clone()).expect("object");
-        let gvk = GroupVersionKind::try_from(obj.types.as_ref().expect("types")).expect("gvk");
-        let (ar, caps) = kube::discovery::pinned_kind(admin, &gvk)
-            .await
-            .unwrap_or_else(|e| panic!("{gvk:?}: {e}"));
-        let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => {
-                Api::namespaced_with(admin.clone(), ns, &ar)
-            }
-            _ => Api::all_with(admin.clone(), &ar),
-        };
-        match api.create(&PostParams::default(), &obj).await {
-            Ok(_) => {}
-            // The emulator made midplane-system at start.
-            Err(kube::Error::Api(e)) if e.code == 409 && doc["kind"] == "Namespace" => {}
-            Err(e) => panic!("create {} {}: {e}", doc["kind"], doc["metadata"]["name"]),
-        }
+        midplane_e2e::manifests::create(admin, doc).await;
     }
 }
 

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use midplane_api::Group;
 use midplane_e2e::monitoring::{all_queries, metric_names, recorded};
+use midplane_e2e::services::{Vhost, binary};
 use midplane_kube_emulator::{EmulatorConfig, PodMode, ProcessPods};
 use midplane_platform::{Platform, PlatformConfig};
 use midplane_proto::backup::backup_service_client::BackupServiceClient;
@@ -39,67 +40,6 @@ const EXTERNAL: &[(&str, &str)] = &[
         "kube-state-metrics with k8s/monitoring/kube-state-metrics/midplane-crs.yaml",
     ),
 ];
-
-/// A workspace binary built beside this test (target/<profile>/<name>).
-fn binary(name: &str) -> String {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --workspace` first",
-        path.display()
-    );
-    path.display().to_string()
-}
-
-/// An isolated RabbitMQ vhost, removed on drop.
-struct Vhost(String);
-
-impl Vhost {
-    fn create() -> Self {
-        let name = format!("midplane-monitoring-{}", std::process::id());
-        for args in [
-            vec!["add_vhost", name.as_str()],
-            vec![
-                "set_permissions",
-                "-p",
-                name.as_str(),
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ],
-        ] {
-            let out = std::process::Command::new("rabbitmqctl")
-                .arg("-q")
-                .args(&args)
-                .output()
-                .expect("rabbitmqctl: run scripts/services/rabbitmq.sh");
-            assert!(
-                out.status.success(),
-                "rabbitmqctl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Self(name)
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.0)
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .args(["-q", "delete_vhost", &self.0])
-            .output();
-    }
-}
 
 /// `GET /metrics` over HTTP/1.0; the body.
 async fn scrape(addr: &str) -> String {
@@ -175,7 +115,7 @@ async fn every_metric_a_rule_or_panel_reads_is_exported() {
     if let Err(why) = pods.preflight() {
         panic!("process Pods cannot run here: {why}");
     }
-    let vhost = Vhost::create();
+    let vhost = Vhost::create("midplane-monitoring");
     let work = tempfile::tempdir().expect("tempdir");
     let token = midplane_platform::random_token();
     let mut cfg = PlatformConfig::emulator(EmulatorConfig {

@@ -24,7 +24,9 @@ async fn log_of(client: &kube::Client, pod: &str) -> Vec<String> {
             .await
             .map_err(|e| e.to_string())?;
         let lines: Vec<String> = log.lines().map(String::from).collect();
-        if lines.len() >= 2 || lines.iter().any(|l| l == "no-token") {
+        // All four lines of SCRIPT (address, namespace, token, CA), or its refusal: the
+        // log can be read between two of its commands.
+        if lines.len() >= 4 || lines.iter().any(|l| l == "no-token") {
             Ok(lines)
         } else {
             Err(format!("log so far: {log:?}"))
