@@ -18,6 +18,19 @@ pub const HANDLER_SECONDS: &str = "midplane_bus_handler_duration_seconds";
 /// Puts a publisher's counters for `event_type` at zero, so that the first failure is
 /// an increase an alert can see (a series that appears at 1 has increased by nothing).
 pub fn init_event_type(event_type: &str) {
+    // Publishing is the hot path: do this once per type, not per event.
+    static SEEN: std::sync::RwLock<std::collections::BTreeSet<String>> =
+        std::sync::RwLock::new(std::collections::BTreeSet::new());
+    let known = |set: &std::collections::BTreeSet<String>| set.contains(event_type);
+    if SEEN.read().is_ok_and(|s| known(&s)) {
+        return;
+    }
+    match SEEN.write() {
+        Ok(mut s) if !known(&s) => {
+            s.insert(event_type.to_owned());
+        }
+        _ => return,
+    }
     for name in [
         CONFIRMED,
         RETURNED,

@@ -6,72 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::pods::*;
 use common::process::*;
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
-
-const NS: &str = "apps";
-
-async fn create(client: &kube::Client, name: &str, spec: Value) {
-    let pod: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": {"app": name}},
-        "spec": spec,
-    }))
-    .expect("pod");
-    Api::<Pod>::namespaced(client.clone(), NS)
-        .create(&PostParams::default(), &pod)
-        .await
-        .expect("create pod");
-}
-
-fn sh(script: &str) -> Value {
-    json!(["sh", "-c", script])
-}
-
-async fn pod_named(
-    client: &kube::Client,
-    name: &str,
-    secs: u64,
-    what: &str,
-    ok: impl Fn(&Value) -> bool,
-) -> Value {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    pod_where(&pods, &format!("app={name}"), secs, what, ok).await
-}
-
-async fn events_of(client: &kube::Client, pod: &str) -> Vec<Event> {
-    Api::<Event>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().fields(&format!("involvedObject.name={pod}")))
-        .await
-        .expect("events")
-        .items
-}
-
-/// The status code of `GET /` at `addr`.
-async fn http_status(addr: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.ok()?;
-    let mut buf = vec![0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    String::from_utf8_lossy(&buf[..n])
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn read(path: &std::path::Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
 
 #[test]
 fn preflight_names_what_is_missing() {
@@ -495,96 +434,5 @@ async fn a_failing_startup_probe_restarts_and_holds_back_the_other_probes() {
             .is_some_and(|m| m.contains("failed startup probe, will be restarted"))),
         "{events:?}"
     );
-    node.emu.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_end_as_their_processes_do() {
-    let node = start(|_| {}).await;
-    for (name, script, limit) in [("works", "echo done", 6), ("fails", "exit 4", 0)] {
-        apply(&node.client, &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NS},
-            "spec": {"backoffLimit": limit, "template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "job", "image": "busybox", "command": sh(script)}]}}}})).await;
-    }
-    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(node.client.clone(), NS);
-    for (name, condition) in [("works", "Complete"), ("fails", "Failed")] {
-        wait(&format!("Job {name} {condition}"), 20, || async {
-            let j = jobs.get(name).await.map_err(|e| e.to_string())?;
-            let conds = j.status.and_then(|s| s.conditions).unwrap_or_default();
-            if conds
-                .iter()
-                .any(|c| c.type_ == condition && c.status == "True")
-            {
-                Ok(())
-            } else {
-                Err(format!("{conds:?}"))
-            }
-        })
-        .await;
-    }
-    let pods: Api<Pod> = Api::namespaced(node.client.clone(), NS);
-    let failed = pods
-        .list(&ListParams::default().labels("job-name=fails"))
-        .await
-        .expect("pods");
-    let status = serde_json::to_value(&failed.items[0]).expect("pod");
-    assert_eq!(status["status"]["phase"], "Failed");
-    assert_eq!(
-        container(&status, "job")["state"]["terminated"]["exitCode"],
-        4
-    );
-    node.emu.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn init_containers_run_in_order_and_are_retried_until_they_succeed() {
-    let node = start(|p| p.crash_backoff = Duration::from_secs(1)).await;
-    let marks = tempfile::tempdir().expect("marks");
-    create(&node.client, "staged", json!({
-        "volumes": [{"name": "work", "emptyDir": {}}, {"name": "marks", "hostPath": {"path": marks.path()}}],
-        "initContainers": [
-            // Fails on its first run, succeeds on the retry.
-            {"name": "flaky", "image": "busybox", "command": sh("test -f /marks/tried || { touch /marks/tried; exit 1; }"),
-             "volumeMounts": [{"name": "marks", "mountPath": "/marks"}]},
-            {"name": "prepare", "image": "busybox", "command": sh("echo prepared > /work/state"),
-             "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
-        ],
-        "containers": [{"name": "app", "image": "busybox",
-            "command": sh("cat /work/state > /marks/seen; while true; do sleep 0.2; done"),
-            "volumeMounts": [{"name": "work", "mountPath": "/work"}, {"name": "marks", "mountPath": "/marks"}]}],
-    }))
-    .await;
-    let p = pod_named(
-        &node.client,
-        "staged",
-        20,
-        "Ready after its init containers",
-        all_ready,
-    )
-    .await;
-    let inits = p["status"]["initContainerStatuses"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(inits.len(), 2, "{inits:?}");
-    assert_eq!(
-        inits[0]["restartCount"], 1,
-        "the failed init container ran again"
-    );
-    assert!(
-        inits
-            .iter()
-            .all(|c| c["state"]["terminated"]["exitCode"] == 0),
-        "{inits:?}"
-    );
-    wait("the app saw what the init container wrote", 10, || async {
-        let seen = read(&marks.path().join("seen"));
-        if seen == "prepared" {
-            Ok(())
-        } else {
-            Err(seen)
-        }
-    })
-    .await;
     node.emu.shutdown().await;
 }

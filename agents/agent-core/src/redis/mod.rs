@@ -7,6 +7,7 @@
 pub mod config;
 mod reload;
 mod role;
+mod shutdown;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -474,35 +475,5 @@ impl Adapter for RedisAdapter {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl RedisAdapter {
-    async fn shutdown(
-        &self,
-        operation: &'static str,
-        graceful: bool,
-        timeout: Duration,
-    ) -> Result<(), AdapterError> {
-        let mut conn = self.dedicated(operation).await?;
-        // Graceful: Redis 7 SHUTDOWN on a primary waits (shutdown-timeout) for
-        // lagging replicas to catch up before exiting.
-        let args: &[&str] = if graceful {
-            &["SHUTDOWN"]
-        } else {
-            &["SHUTDOWN", "NOSAVE", "NOW", "FORCE"]
-        };
-        match conn.cmd_timeout(args, timeout).await {
-            Err(e) if e.is_unreachable() => {}
-            Err(e) => return Err(self.map_resp(operation, e)),
-            Ok(v) => {
-                return Err(AdapterError::Middleware {
-                    operation,
-                    message: format!("SHUTDOWN answered {v:?} and the server kept running"),
-                });
-            }
-        }
-        *self.conn.lock().await = None;
-        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! Shared helpers: start an emulator and a kube-rs client for it.
 #![allow(dead_code)]
 
+pub mod jobs;
+pub mod pods;
 pub mod process;
 
 use std::future::Future;
