@@ -1,7 +1,8 @@
 //! Agent 2: the middleware adapter (Redis) with its Prometheus exporter.
 
 use midplane_agent_core::app::{
-    AdapterAgentConfig, Listeners, check_adapter_args, run_adapter_agent,
+    AdapterAgentConfig, AdapterCommand, Listeners, check_adapter_args, prepare_data,
+    run_adapter_agent,
 };
 
 #[global_allocator]
@@ -10,7 +11,12 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     midplane_runtime::config::answer_version("adapter-agent");
-    check_adapter_args(std::env::args().skip(1))?;
+    if let AdapterCommand::PrepareData { data, config } =
+        check_adapter_args(std::env::args().skip(1))?
+    {
+        println!("{}", prepare_data(&data, &config)?);
+        return Ok(());
+    }
     let config = AdapterAgentConfig::load()?;
     let service = midplane_runtime::Service::init("adapter-agent", config.server.clone())?;
     let listeners = Listeners::bind(&config.server, Some(&config.exporter_addr)).await?;

@@ -95,6 +95,32 @@ pub struct ReloadOutcome {
     pub config_hash: String,
 }
 
+/// A snapshot the middleware wrote, kept for a backup to read.
+#[derive(Debug, Clone)]
+pub struct SnapshotOutcome {
+    /// Role, term and offset read before the save was asked for...
+    pub role: RoleState,
+    /// ...at this time.
+    pub role_observed_at: std::time::SystemTime,
+    /// Directory of the snapshot, relative to the middleware's data directory.
+    pub path: String,
+    /// File names inside `path`.
+    pub files: Vec<String>,
+    /// When the agent saw the save finish.
+    pub taken_at: std::time::SystemTime,
+    /// Total size of `files`.
+    pub bytes: u64,
+}
+
+/// Snapshot ids name a directory: 1..63 characters of `[a-z0-9-]`, so an id
+/// can never climb out of the snapshots directory.
+pub fn valid_snapshot_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Figures the exporter publishes.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
@@ -146,6 +172,8 @@ pub enum AdapterError {
     },
     #[error("config file: {0}")]
     Config(#[from] crate::redis::config::ConfigFileError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::redis::snapshot::SnapshotError),
     #[error("agent state: {0}")]
     State(#[from] StateError),
 }
@@ -169,7 +197,8 @@ impl AdapterError {
             AdapterError::Middleware { .. } => "MiddlewareError",
             AdapterError::Refused { .. } => "Refused",
             AdapterError::Config(_) => "Invalid",
-            AdapterError::State(_) => "Internal",
+            AdapterError::Snapshot(e) if e.is_invalid_id() => "Invalid",
+            AdapterError::Snapshot(_) | AdapterError::State(_) => "Internal",
         }
     }
 
@@ -247,4 +276,11 @@ pub trait Adapter: Send + Sync + 'static {
         graceful: bool,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), AdapterError>> + Send;
+    /// Have the middleware write a consistent snapshot within `timeout` and
+    /// keep it under the id (see the Redis adapter's `snapshot` module).
+    fn snapshot(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<SnapshotOutcome, AdapterError>> + Send;
 }

@@ -11,12 +11,14 @@ use midplane_proto::agent::agent_server::{Agent, AgentServer};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::adapter::{Adapter, ReloadRequest};
+use crate::adapter::{Adapter, ReloadRequest, valid_snapshot_id};
 use crate::convert;
 use crate::rpc_stats::RpcStats;
 
 /// Longest a FAILOVER/RELOAD may wait when the caller gives no timeout.
 const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+/// Longest a Snapshot's save may take when the caller gives no timeout.
+const DEFAULT_SNAPSHOT_WAIT: Duration = Duration::from_secs(60);
 
 pub struct AdapterAgent<A: Adapter> {
     adapter: Arc<A>,
@@ -262,6 +264,32 @@ impl<A: Adapter> Agent for AdapterAgent<A> {
             },
         });
         self.rpc.observe("Restart", r).map(Response::new)
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let req = request.into_inner();
+        let r = if valid_snapshot_id(&req.snapshot_id) {
+            self.adapter
+                .snapshot(
+                    &req.snapshot_id,
+                    ms_or(req.timeout_ms, DEFAULT_SNAPSHOT_WAIT),
+                )
+                .await
+                .map(|o| convert::snapshot_response(&self.instance, self.adapter.address(), &o))
+                .map_err(|e| {
+                    tracing::warn!(instance = %self.instance, id = %req.snapshot_id, error = %e, "snapshot failed");
+                    convert::status(&e)
+                })
+        } else {
+            Err(Status::invalid_argument(format!(
+                "snapshot_id {:?}: must be 1..63 characters of [a-z0-9-]",
+                req.snapshot_id
+            )))
+        };
+        self.rpc.observe("Snapshot", r).map(Response::new)
     }
 
     async fn get_status(

@@ -5,7 +5,9 @@ use std::time::SystemTime;
 use midplane_proto::agent as pb;
 use midplane_proto::common::ErrorDetail;
 
-use crate::adapter::{AdapterError, ParameterChange, ReloadOutcome, Role, RoleState};
+use crate::adapter::{
+    AdapterError, ParameterChange, ReloadOutcome, Role, RoleState, SnapshotOutcome,
+};
 
 pub fn role_to_pb(role: Role) -> pb::Role {
     match role {
@@ -62,7 +64,10 @@ pub fn status(e: &AdapterError) -> tonic::Status {
         AdapterError::Config(_) | AdapterError::Refused { .. } => {
             tonic::Status::invalid_argument(e.to_string())
         }
-        AdapterError::Middleware { .. } | AdapterError::State(_) => {
+        AdapterError::Snapshot(s) if s.is_invalid_id() => {
+            tonic::Status::invalid_argument(e.to_string())
+        }
+        AdapterError::Middleware { .. } | AdapterError::State(_) | AdapterError::Snapshot(_) => {
             tonic::Status::internal(e.to_string())
         }
     }
@@ -85,5 +90,21 @@ pub fn reload_response(o: &ReloadOutcome) -> pb::ReloadConfigResponse {
         config_hash: o.config_hash.clone(),
         error: None,
         refused_parameters: Vec::new(),
+    }
+}
+
+pub fn snapshot_response(
+    instance: &str,
+    address: &str,
+    o: &SnapshotOutcome,
+) -> pb::SnapshotResponse {
+    let mut role = role_report(instance, address, &o.role);
+    role.observed_at = Some(prost_types::Timestamp::from(o.role_observed_at));
+    pb::SnapshotResponse {
+        path: o.path.clone(),
+        files: o.files.clone(),
+        role: Some(role),
+        taken_at: Some(prost_types::Timestamp::from(o.taken_at)),
+        bytes: o.bytes,
     }
 }

@@ -307,6 +307,16 @@ impl<A: Adapter> Agent for LifecycleAgent<A> {
         self.rpc.observe("Restart", r)
     }
 
+    async fn snapshot(
+        &self,
+        _: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<pb::SnapshotResponse>, Status> {
+        let r = Err(Status::unimplemented(
+            "Snapshot is served by agent 2 (adapter)",
+        ));
+        self.rpc.observe("Snapshot", r)
+    }
+
     async fn get_status(
         &self,
         _: Request<pb::GetStatusRequest>,

@@ -33,6 +33,8 @@ pub struct RedisProcess {
     dir: tempfile::TempDir,
     config_path: PathBuf,
     replica_of: Option<u16>,
+    /// Arguments after the defaults (`--appendonly yes`, say), which they override.
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -56,6 +58,28 @@ impl RedisProcess {
         Self::start_with(config_path, dir, replica_of).await
     }
 
+    /// Starts redis-server on a data directory prepared beforehand (a
+    /// restored dump.rdb, say), with `config` as its redis.conf there and
+    /// `extra` arguments overriding the test defaults.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+        extra: &[&str],
+    ) -> Result<Self, TestkitError> {
+        let config_path = dir.path().join("redis.conf");
+        std::fs::write(&config_path, config).map_err(TestkitError::Dir)?;
+        let mut p = Self {
+            port: free_port(),
+            dir,
+            config_path,
+            replica_of: None,
+            extra: extra.iter().map(ToString::to_string).collect(),
+            child: None,
+        };
+        p.spawn().await?;
+        Ok(p)
+    }
+
     async fn start_with(
         config_path: PathBuf,
         dir: tempfile::TempDir,
@@ -66,6 +90,7 @@ impl RedisProcess {
             dir,
             config_path,
             replica_of,
+            extra: Vec::new(),
             child: None,
         };
         p.spawn().await?;
@@ -80,6 +105,7 @@ impl RedisProcess {
             .arg(self.dir.path())
             .args(["--save", "", "--appendonly", "no"])
             .args(["--repl-diskless-sync-delay", "0"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(m) = self.replica_of {

@@ -100,6 +100,15 @@ impl<R: PodResolver> AgentGateway for GatewayService<R> {
         count("Rejoin", r.as_ref().is_ok_and(|x| x.success));
         Ok(Response::new(r?))
     }
+
+    async fn snapshot(
+        &self,
+        request: Request<gw::GroupSnapshotRequest>,
+    ) -> Result<Response<gw::GroupSnapshotResponse>, Status> {
+        let r = self.0.snapshot(request.into_inner()).await;
+        count("Snapshot", r.is_ok());
+        Ok(Response::new(r?))
+    }
 }
 
 /// The merged lifecycle stream of a Group's pods.

@@ -91,6 +91,18 @@ async fn health_reflection_and_every_methods_codes() {
             .await
             .map(|_| ()),
         ),
+        (
+            "Snapshot",
+            api.snapshot(gw::GroupSnapshotRequest::default())
+                .await
+                .map(|_| ()),
+            api.snapshot(gw::GroupSnapshotRequest {
+                group: unknown(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
     ] {
         let missing = missing.expect_err("no group");
         assert_eq!(

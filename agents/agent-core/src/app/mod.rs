@@ -28,6 +28,8 @@ pub enum AgentRunError {
     Runtime(#[from] midplane_runtime::RuntimeError),
     #[error("command line: {0}")]
     Args(String),
+    #[error("prepare-data: {0}")]
+    PrepareData(crate::redis::prepare::PrepareDataError),
     /// A file the agent's own configuration names cannot be used. The
     /// middleware is left running: an agent's configuration problem is
     /// never a reason to stop it.
@@ -83,8 +85,6 @@ pub fn preflight(server: &ServerConfig) -> Result<(), AgentRunError> {
     Ok(())
 }
 
-/// Checks agent 2's command line: `[--adapter redis]` (the pod template names
-/// the adapter; Redis is the only one so far).
 /// Agent 1's command line: none. An unknown argument (`--version`, say) is
 /// an error before anything binds, never an agent serving on the default
 /// address.
@@ -97,27 +97,69 @@ pub fn check_lifecycle_args(args: impl IntoIterator<Item = String>) -> Result<()
     }
 }
 
-pub fn check_adapter_args(args: impl IntoIterator<Item = String>) -> Result<(), AgentRunError> {
+/// What agent 2's command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterCommand {
+    /// No subcommand: serve.
+    Serve,
+    /// `prepare-data --data DIR --config FILE`: make a restored RDB load (see
+    /// [`crate::redis::prepare`]), print one line, exit.
+    PrepareData { data: PathBuf, config: PathBuf },
+}
+
+/// Checks agent 2's command line: `[--adapter redis] [prepare-data --data DIR
+/// --config FILE]` (the pod template names the adapter; Redis is the only
+/// one so far). Options take their value as the next argument or after `=`.
+pub fn check_adapter_args(
+    args: impl IntoIterator<Item = String>,
+) -> Result<AdapterCommand, AgentRunError> {
     let mut args = args.into_iter();
+    let mut prepare = false;
+    let (mut data, mut config) = (None, None);
     while let Some(a) = args.next() {
-        let value = match a.as_str() {
-            "--adapter" => args.next(),
-            other => match other.strip_prefix("--adapter=") {
-                Some(v) => Some(v.to_string()),
-                None => return Err(AgentRunError::Args(format!("unknown argument {other:?}"))),
-            },
+        if a == "prepare-data" {
+            prepare = true;
+            continue;
+        }
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
         };
-        match value.as_deref() {
-            Some("redis") => {}
-            Some(v) => {
+        if !matches!(name.as_str(), "--adapter" | "--data" | "--config") {
+            return Err(AgentRunError::Args(format!("unknown argument {a:?}")));
+        }
+        let Some(value) = inline.or_else(|| args.next()) else {
+            return Err(AgentRunError::Args(format!("{name} needs a value")));
+        };
+        match name.as_str() {
+            "--adapter" if value != "redis" => {
                 return Err(AgentRunError::Args(format!(
-                    "--adapter {v:?}: only \"redis\" is built in"
+                    "--adapter {value:?}: only \"redis\" is built in"
                 )));
             }
-            None => return Err(AgentRunError::Args("--adapter needs a value".into())),
+            "--data" => data = Some(PathBuf::from(value)),
+            "--config" => config = Some(PathBuf::from(value)),
+            _ => {}
         }
     }
-    Ok(())
+    match (prepare, data, config) {
+        (false, None, None) => Ok(AdapterCommand::Serve),
+        (false, _, _) => Err(AgentRunError::Args(
+            "--data and --config belong to prepare-data".into(),
+        )),
+        (true, Some(data), Some(config)) => Ok(AdapterCommand::PrepareData { data, config }),
+        (true, _, _) => Err(AgentRunError::Args(
+            "prepare-data needs --data DIR and --config FILE".into(),
+        )),
+    }
+}
+
+/// Runs `prepare-data`: the line to print, or an error naming the file.
+pub fn prepare_data(
+    data: &std::path::Path,
+    config: &std::path::Path,
+) -> Result<String, AgentRunError> {
+    crate::redis::prepare::prepare_data(data, config).map_err(AgentRunError::PrepareData)
 }
 
 /// Agent 1's config file (`/etc/midplane/lifecycle-agent.yaml`, then `MIDPLANE_*`).

@@ -14,6 +14,30 @@ fn adapter_argument_is_checked() {
     assert!(err.to_string().contains("mysql"), "{err}");
     assert!(check_adapter_args(args(&["--adapter"])).is_err());
     assert!(check_adapter_args(args(&["--verbose"])).is_err());
+    assert_eq!(
+        check_adapter_args(args(&["--adapter", "redis"])).expect("serve"),
+        AdapterCommand::Serve
+    );
+    assert_eq!(
+        check_adapter_args(args(&[
+            "--adapter",
+            "redis",
+            "prepare-data",
+            "--data",
+            "/data",
+            "--config=/etc/redis/redis.conf",
+        ]))
+        .expect("prepare-data"),
+        AdapterCommand::PrepareData {
+            data: PathBuf::from("/data"),
+            config: PathBuf::from("/etc/redis/redis.conf"),
+        }
+    );
+    let err =
+        check_adapter_args(args(&["prepare-data", "--data", "/data"])).expect_err("no config");
+    assert!(err.to_string().contains("--config"), "{err}");
+    assert!(check_adapter_args(args(&["--data", "/data", "--config", "/c"])).is_err());
+    assert!(check_adapter_args(args(&["prepare-data", "--data"])).is_err());
     assert!(check_lifecycle_args(args(&[])).is_ok());
     assert!(check_lifecycle_args(args(&["--version"])).is_err());
 }

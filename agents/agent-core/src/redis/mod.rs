@@ -5,9 +5,11 @@
 //! by an unreachable `min-replicas-to-write` when no primary is known.
 
 pub mod config;
+pub mod prepare;
 mod reload;
 mod role;
 mod shutdown;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,8 +19,8 @@ use tokio::sync::Mutex;
 
 pub use crate::adapter::ParameterChange;
 use crate::adapter::{
-    Adapter, AdapterError, ReloadOutcome, ReloadRequest, ReplicaLink, Role, RoleState, Stats,
-    SwitchoverOutcome,
+    Adapter, AdapterError, ReloadOutcome, ReloadRequest, ReplicaLink, Role, RoleState,
+    SnapshotOutcome, Stats, SwitchoverOutcome,
 };
 pub(super) use crate::resp::parse_info;
 use crate::resp::{Connection, RespError, Value};
@@ -81,6 +83,8 @@ pub struct RedisAdapter {
     conn: Mutex<Option<Connection>>,
     /// Serialises role changes, reloads, restarts and the enforcer.
     ops: Mutex<()>,
+    /// Serialises snapshots (apart from `ops`: a save must not hold up a failover).
+    snapshots: Mutex<()>,
     /// Primary names a replica follows, resolved (see `resolved`).
     resolved: Mutex<HashMap<String, (String, Instant)>>,
 }
@@ -144,6 +148,7 @@ impl RedisAdapter {
             state,
             conn: Mutex::new(None),
             ops: Mutex::new(()),
+            snapshots: Mutex::new(()),
             resolved: Mutex::new(HashMap::new()),
         })
     }
@@ -475,5 +480,9 @@ impl Adapter for RedisAdapter {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    async fn snapshot(&self, id: &str, timeout: Duration) -> Result<SnapshotOutcome, AdapterError> {
+        self.do_snapshot(id, timeout).await
     }
 }

@@ -44,6 +44,7 @@ pub enum AgentOp {
     Failover(pb::FailoverRequest),
     ReloadConfig(pb::ReloadConfigRequest),
     Restart(pb::RestartRequest),
+    Snapshot(pb::SnapshotRequest),
 }
 
 impl AgentOp {
@@ -63,6 +64,7 @@ impl AgentOp {
             AgentOp::Failover(_) => "Failover",
             AgentOp::ReloadConfig(_) => "ReloadConfig",
             AgentOp::Restart(_) => "Restart",
+            AgentOp::Snapshot(_) => "Snapshot",
         }
     }
 }
@@ -83,6 +85,7 @@ pub enum AgentReply {
     Failover(pb::FailoverResponse),
     Reload(pb::ReloadConfigResponse),
     Restart(pb::RestartResponse),
+    Snapshot(pb::SnapshotResponse),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,6 +228,9 @@ impl Service<AgentCall> for AgentCaller {
                 AgentOp::Restart(m) => {
                     AgentReply::Restart(client.restart(req(m, d)).await?.into_inner())
                 }
+                AgentOp::Snapshot(m) => {
+                    AgentReply::Snapshot(client.snapshot(req(m, d)).await?.into_inner())
+                }
             };
             Ok(reply)
         })
@@ -349,20 +355,60 @@ impl FanOut {
     }
 
     async fn call_shared(&self, address: Arc<str>, op: AgentOp, deadline: Duration) -> PodResult {
+        self.call_raw(address, op, deadline)
+            .await
+            .map_err(error_detail)
+    }
+
+    /// One agent call whose failure is the caller's whole answer: the
+    /// agent's status as it sent it; the gateway's own deadline as
+    /// DEADLINE_EXCEEDED, load shedding as UNAVAILABLE.
+    pub async fn call_status(
+        &self,
+        address: &str,
+        op: AgentOp,
+        deadline: Duration,
+    ) -> Result<AgentReply, tonic::Status> {
+        self.call_raw(Arc::from(address), op, deadline)
+            .await
+            .map_err(|e| match e.downcast::<tonic::Status>() {
+                Ok(s)
+                    if s.code() == tonic::Code::Cancelled
+                        && s.message() == tonic::TimeoutExpired(()).to_string() =>
+                {
+                    tonic::Status::deadline_exceeded(format!(
+                        "agent {address}: no answer within {deadline:?}"
+                    ))
+                }
+                Ok(s) => *s,
+                Err(e) if e.is::<DeadlineElapsed>() => tonic::Status::deadline_exceeded(format!(
+                    "agent {address}: no answer within {deadline:?}"
+                )),
+                Err(e) if e.is::<tower::load_shed::error::Overloaded>() => {
+                    tonic::Status::unavailable(format!("agent {address}: gateway overloaded"))
+                }
+                Err(e) => tonic::Status::internal(format!("agent {address}: {e}")),
+            })
+    }
+
+    async fn call_raw(
+        &self,
+        address: Arc<str>,
+        op: AgentOp,
+        deadline: Duration,
+    ) -> Result<AgentReply, BoxError> {
         if address.is_empty() {
-            return Err(ErrorDetail {
-                reason: "Invalid".into(),
-                message: format!("no agent address for {}", op.name()),
-                fields: Vec::new(),
-                retryable: false,
-            });
+            return Err(Box::new(tonic::Status::invalid_argument(format!(
+                "no agent address for {}",
+                op.name()
+            ))));
         }
         let call = AgentCall {
             address,
             op,
             deadline,
         };
-        self.svc.clone().oneshot(call).await.map_err(error_detail)
+        self.svc.clone().oneshot(call).await
     }
 
     /// The same op to every pod's agent 2 (`lifecycle` false) or agent 1,

@@ -1,10 +1,12 @@
 //! Group-level operations built from per-pod agent calls: role survey,
-//! planned switchover, forced failover and config reload. Reads live here;
-//! role changes in [`roles`], config reload in [`reload`]. Every pod's
-//! outcome is reported; a failure names the pod and the step.
+//! planned switchover, forced failover, config reload and snapshots. Reads
+//! live here; role changes in [`roles`], config reload in [`reload`],
+//! snapshots in [`snapshot`]. Every pod's outcome is reported; a failure
+//! names the pod and the step.
 
 mod reload;
 mod roles;
+pub mod snapshot;
 mod watch;
 
 pub use watch::{Events, RESOLVE_EVERY};
@@ -27,6 +29,16 @@ pub enum GatewayError {
     Resolve(#[from] ResolveError),
     #[error("group {0}: request.group is required")]
     MissingGroup(&'static str),
+    #[error("group {group} has no pod with instance {instance:?}")]
+    UnknownInstance { group: String, instance: String },
+    #[error("group {group}: no instance to snapshot: {why}")]
+    NoSnapshotSource { group: String, why: String },
+    /// The chosen pod's agent failed the call: its status, passed through.
+    #[error("instance {instance}: {}", status.message())]
+    Agent {
+        instance: String,
+        status: tonic::Status,
+    },
 }
 
 impl From<GatewayError> for tonic::Status {
@@ -38,6 +50,11 @@ impl From<GatewayError> for tonic::Status {
             GatewayError::Resolve(ResolveError::Backend { .. }) => {
                 tonic::Status::unavailable(e.to_string())
             }
+            GatewayError::UnknownInstance { .. } => tonic::Status::not_found(e.to_string()),
+            GatewayError::NoSnapshotSource { .. } => {
+                tonic::Status::failed_precondition(e.to_string())
+            }
+            GatewayError::Agent { status, .. } => tonic::Status::new(status.code(), e.to_string()),
             _ => tonic::Status::invalid_argument(e.to_string()),
         }
     }
