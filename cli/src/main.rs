@@ -40,7 +40,7 @@ enum Command {
     /// Encrypted backups to object storage, and restores.
     Backup {
         #[command(subcommand)]
-        command: commands::backup::BackupCommand,
+        command: Box<commands::backup::BackupCommand>,
     },
     /// The event bus: tail live events, inspect and replay dead letters.
     Events(commands::events::EventsArgs),
@@ -177,7 +177,7 @@ fn main() -> ExitCode {
         } => commands::plugin::pack(&dir, &namespace),
         Command::Template(args) => commands::template::run(args),
         Command::Backup { command } => {
-            runtime().and_then(|rt| rt.block_on(commands::backup::run(command)))
+            runtime().and_then(|rt| rt.block_on(commands::backup::run(*command)))
         }
         Command::Events(args) => runtime().and_then(|rt| rt.block_on(commands::events::run(args))),
         Command::Crds => commands::crds(),

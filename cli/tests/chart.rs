@@ -272,7 +272,7 @@ fn the_chart_copies_of_the_crds_and_the_plugin_are_current() {
             format!("charts/midplane/files/monitoring/{copy}"),
         ));
     }
-    for crd in ["apps", "components", "groups"] {
+    for crd in ["apps", "components", "groups", "backups"] {
         pairs.push((
             format!("k8s/crds/{crd}.midplane.dev.yaml"),
             format!("charts/midplane/crds/{crd}.midplane.dev.yaml"),

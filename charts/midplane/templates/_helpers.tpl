@@ -92,11 +92,16 @@ backup:
   secrets_dir: /etc/midplane/secrets
 scheduler:
   enabled: true
-  mode: job
+  # Each due slot creates a Backup resource; the controller below runs it.
+  mode: resources
   leader_election:
     namespace: {{ $ns }}
 job:
   image: {{ include "midplane.image" (dict "root" .root "image" "midplane") }}
+controller:
+  enabled: true
+  gateway_addr: http://agent-gateway.{{ $ns }}.svc:50060
+  gateway_token_file: /var/run/midplane/gateway-token/token
 {{- else if eq .name "plugin-svc" }}
 kube:
   watch: true

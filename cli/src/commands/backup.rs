@@ -9,18 +9,49 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
-    /// Back a directory up: tar.gz + SHA-256 + encryption, streamed to storage.
+    /// Back a directory up: tar.gz + SHA-256 + encryption, streamed to storage
+    /// (--source, --to, --key-file). Or, with --app and --component, back a running
+    /// component up on a cluster by creating a Backup resource and following it.
     Create {
-        #[arg(long)]
-        source: PathBuf,
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        source: Option<PathBuf>,
         /// file:///path, s3://bucket/prefix?region=…&endpoint=…, minio://…, gcs://…, azure://…
+        #[arg(long, required_unless_present = "app")]
+        to: Option<String>,
+        /// aes256-gcm (default), aes256-cbc or gpg.
         #[arg(long)]
-        to: String,
-        #[arg(long, default_value = "aes256-gcm")]
-        encryption: String,
+        encryption: Option<String>,
         /// The 32-byte key.
-        #[arg(long = "key-file")]
-        key_file: PathBuf,
+        #[arg(long = "key-file", required_unless_present = "app")]
+        key_file: Option<PathBuf>,
+        /// Cluster mode: the App whose component to back up.
+        #[arg(long, requires = "component")]
+        app: Option<String>,
+        #[arg(long, requires = "app")]
+        component: Option<String>,
+        /// Cluster mode: the Group (shard); default: the component's only Group.
+        #[arg(long, requires = "app", default_value = "")]
+        group: String,
+        /// Cluster mode: the instance to snapshot; default: a healthy replica, else the primary.
+        #[arg(long, requires = "app", default_value = "")]
+        instance: String,
+        /// Cluster mode: a storage name configured in backup-svc or a URI; default: the
+        /// component's backup policy.
+        #[arg(long, requires = "app", default_value = "")]
+        storage: String,
+        /// Cluster mode: the Secret holding the key; default: the component's backup policy.
+        #[arg(long = "key-secret", requires = "app")]
+        key_secret: Option<String>,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// Cluster mode: return once the Backup is created instead of following it.
+        #[arg(long = "no-wait")]
+        no_wait: bool,
+        /// Cluster mode: how long to follow it.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+        #[arg(long, env = "MIDPLANE_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
     },
     /// List complete backups (and flag incomplete ones).
     List {
@@ -48,8 +79,13 @@ pub enum BackupCommand {
         #[arg(long = "key-file")]
         key_file: PathBuf,
         /// Replace what a non-empty target holds (only once the backup has been verified).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "if_empty")]
         force: bool,
+        /// Restore only into a missing or empty target; one that holds data is left as it
+        /// is and the command succeeds saying so (how a Pod's restore init container runs on
+        /// every start, filling its volume once).
+        #[arg(long = "if-empty")]
+        if_empty: bool,
     },
 }
 
@@ -61,8 +97,39 @@ pub async fn run(cmd: BackupCommand) -> anyhow::Result<()> {
             to,
             encryption,
             key_file,
+            app,
+            component,
+            group,
+            instance,
+            storage,
+            key_secret,
+            namespace,
+            no_wait,
+            timeout_secs,
+            kubeconfig,
         } => {
+            if let (Some(app), Some(component)) = (app, component) {
+                let req = super::backups::CreateRequest {
+                    namespace,
+                    app,
+                    component,
+                    group,
+                    instance,
+                    storage,
+                    encryption,
+                    key_secret,
+                    wait: (!no_wait).then(|| std::time::Duration::from_secs(timeout_secs)),
+                };
+                return super::backups::create(req, kubeconfig.as_deref()).await;
+            }
+            let (Some(source), Some(to), Some(key_file)) = (source, to, key_file) else {
+                anyhow::bail!(
+                    "backup create needs --source, --to and --key-file (or --app and --component)"
+                );
+            };
             let alg: Algorithm = encryption
+                .as_deref()
+                .unwrap_or("aes256-gcm")
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--encryption: {e}"))?;
             midplane_backup::cli::backup(&source, &to, alg, &key_file, Progress::Auto, &mut out)
@@ -80,7 +147,22 @@ pub async fn run(cmd: BackupCommand) -> anyhow::Result<()> {
             target,
             key_file,
             force,
+            if_empty,
         } => {
+            if if_empty {
+                match midplane_backup::check_restore_target(&target) {
+                    Ok(()) => {}
+                    Err(midplane_backup::TargetProblem::NotEmpty { count, example }) => {
+                        println!(
+                            "restore target {} already holds data ({count} {}, among them {example:?}): nothing restored",
+                            target.display(),
+                            if count == 1 { "entry" } else { "entries" }
+                        );
+                        return Ok(());
+                    }
+                    Err(e) => anyhow::bail!("restore target {}: {e}", target.display()),
+                }
+            }
             midplane_backup::cli::restore(
                 &from,
                 &id,

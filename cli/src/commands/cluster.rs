@@ -198,7 +198,10 @@ pub async fn get(
                 ]);
             }
         }
-        other => bail!("unknown kind {other:?}: use apps, components or groups"),
+        "backup" | "backups" => {
+            rows = super::backups::rows(client, namespace).await?;
+        }
+        other => bail!("unknown kind {other:?}: use apps, components, groups or backups"),
     }
     print!("{}", table(rows));
     Ok(())

@@ -76,6 +76,14 @@ pub async fn run(opts: DevOptions<'_>) -> anyhow::Result<()> {
     });
     if process {
         cfg.agent_token = Some(midplane_platform::random_token());
+        // Backup resources run for real too: Jobs of this workspace's `midplane`, backups
+        // under the state directory, encrypted with a key made for this run.
+        let dir = std::path::absolute(opts.state.join("backups"))?;
+        std::fs::create_dir_all(&dir)?;
+        cfg.backups = Some(midplane_platform::BackupsConfig {
+            storage_uri: format!("file://{}", dir.display()),
+            key: midplane_platform::random_token(),
+        });
     }
     let platform = Platform::start(cfg)
         .await

@@ -1,4 +1,5 @@
 pub mod backup;
+pub mod backups;
 pub mod cluster;
 pub mod dev;
 pub mod events;

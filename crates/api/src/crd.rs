@@ -1,6 +1,7 @@
 //! CustomResourceDefinitions generated from the Rust types. `crdgen` writes
 //! them to `k8s/crds/`; a test fails when the committed YAML drifts.
 
+use crate::backup::Backup;
 use crate::types::{App, Component, Group};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -11,6 +12,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("apps.midplane.dev.yaml", App::crd()),
         ("components.midplane.dev.yaml", Component::crd()),
         ("groups.midplane.dev.yaml", Group::crd()),
+        ("backups.midplane.dev.yaml", Backup::crd()),
     ]
 }
 

@@ -3,6 +3,7 @@
 //! structural validation that names every bad field, and the pure expansion
 //! App → Components → Groups.
 
+pub mod backup;
 pub mod crd;
 pub mod expand;
 pub mod labels;
@@ -11,6 +12,7 @@ pub mod scalar;
 pub mod types;
 pub mod validate;
 
+pub use backup::{Backup, BackupSpec, BackupStatus, RestoreFrom};
 pub use types::*;
 pub use validate::{FieldError, ValidationErrors};
 

@@ -78,6 +78,9 @@ pub struct MiddlewareSpec {
     pub parameters: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupPolicy>,
+    /// Start the instances from a backup (only volumes that are empty are filled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<crate::backup::RestoreFrom>,
 }
 
 fn one() -> i32 {

@@ -60,6 +60,9 @@ pub const ENV_BACKUP_ID: &str = "MIDPLANE_BACKUP_ID";
 pub const ENV_BACKUP_LABELS: &str = "MIDPLANE_BACKUP_LABELS";
 /// Set by backup-svc in a Backup Pod: what the manifest records as the source.
 pub const ENV_BACKUP_SOURCE: &str = "MIDPLANE_BACKUP_SOURCE";
+/// Set by backup-svc in a Backup Pod that reads a snapshot the database wrote: the manifest's
+/// `snapshot` object as JSON (instance, role, replication_offset, term, method).
+pub const ENV_BACKUP_SNAPSHOT: &str = "MIDPLANE_BACKUP_SNAPSHOT";
 
 /// Id, labels and source label given to `backup create` through the environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,10 +70,12 @@ pub struct EnvOverrides {
     pub id: Option<String>,
     pub labels: std::collections::BTreeMap<String, String>,
     pub source_label: Option<String>,
+    pub snapshot: Option<crate::manifest::SnapshotSource>,
 }
 
 impl EnvOverrides {
-    /// Reads [`ENV_BACKUP_ID`], [`ENV_BACKUP_LABELS`] and [`ENV_BACKUP_SOURCE`] through `get`.
+    /// Reads [`ENV_BACKUP_ID`], [`ENV_BACKUP_LABELS`], [`ENV_BACKUP_SOURCE`] and
+    /// [`ENV_BACKUP_SNAPSHOT`] through `get`.
     pub fn read(get: impl Fn(&str) -> Option<String>) -> Result<Self, CliError> {
         let id = get(ENV_BACKUP_ID).filter(|v| !v.is_empty());
         if let Some(id) = &id
@@ -88,10 +93,20 @@ impl EnvOverrides {
             })?,
             None => Default::default(),
         };
+        let snapshot = match get(ENV_BACKUP_SNAPSHOT).filter(|v| !v.trim().is_empty()) {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| CliError::Env {
+                var: ENV_BACKUP_SNAPSHOT,
+                reason: format!(
+                    "expected a JSON object with instance, role, replication_offset, term and method: {e}"
+                ),
+            })?),
+            None => None,
+        };
         Ok(Self {
             id,
             labels,
             source_label: get(ENV_BACKUP_SOURCE).filter(|v| !v.is_empty()),
+            snapshot,
         })
     }
 }
@@ -181,6 +196,7 @@ pub fn create_options(encryption: Algorithm, env: EnvOverrides) -> BackupOptions
         id: env.id,
         labels: env.labels,
         source_label: env.source_label,
+        snapshot: env.snapshot,
         ..Default::default()
     }
 }

@@ -32,7 +32,7 @@ pub use catalog::{CatalogError, Listing, Store};
 pub use keys::{BackupKey, KeyError};
 pub use manifest::Manifest;
 pub use restore::{RestoreError, RestoreOptions, RestoreReport, restore_backup, verify_backup};
-pub use staging::TargetProblem;
+pub use staging::{TargetProblem, check_restore_target};
 pub use storage::{Credentials, StorageConfig};
 
 /// Version recorded in every manifest.

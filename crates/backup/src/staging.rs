@@ -29,6 +29,12 @@ fn io_problem(doing: impl Into<String>) -> impl FnOnce(io::Error) -> TargetProbl
     }
 }
 
+/// Whether a restore into `target` would be refused without `--force`: `Err(NotEmpty)` when
+/// it holds data (a volume's `lost+found` does not count), `Ok` when missing or empty.
+pub fn check_restore_target(target: &Path) -> Result<(), TargetProblem> {
+    Staging::check_target(target, false)
+}
+
 /// Where a restore is unpacked before it replaces the target.
 pub(crate) struct Staging {
     pub(crate) dir: PathBuf,
@@ -193,12 +199,63 @@ fn is_mount_point(dir: &Path, parent: &Path) -> Result<bool, TargetProblem> {
             .map(|m| m.dev())
             .map_err(io_problem(format!("reading {}", p.display())))
     };
-    Ok(dev(dir)? != dev(parent)?)
+    // A bind mount of a directory of the same filesystem (a local-path volume, a process
+    // pod's volume) keeps the device number: the kernel's mount table says it all.
+    Ok(dev(dir)? != dev(parent)? || in_mount_table(dir))
+}
+
+/// `dir` is a mount point in `/proc/self/mountinfo` (field 5, octal escapes undone).
+fn in_mount_table(dir: &Path) -> bool {
+    let (Ok(dir), Ok(table)) = (
+        fs::canonicalize(dir),
+        fs::read_to_string("/proc/self/mountinfo"),
+    ) else {
+        return false;
+    };
+    let dir = dir.to_string_lossy();
+    table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|m| unescape_octal(m) == dir)
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parent_of(target: &Path) -> PathBuf {
     match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_come_from_the_kernel_table() {
+        assert_eq!(unescape_octal(r"/mnt/with\040space"), "/mnt/with space");
+        assert_eq!(unescape_octal(r"/plain"), "/plain");
+        // /proc is mounted wherever this runs; a plain directory in it is not a mount point.
+        assert!(in_mount_table(Path::new("/proc")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(!in_mount_table(dir.path()));
     }
 }

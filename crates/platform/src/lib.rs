@@ -51,7 +51,22 @@ pub struct PlatformConfig {
     pub agent_token: Option<String>,
     /// Where Apps will be created (for the agent token Secret).
     pub app_namespaces: Vec<String>,
+    /// Run backup-svc's Backup controller too (`Backup` resources, docs/backups.md).
+    pub backups: Option<BackupsConfig>,
 }
+
+/// backup-svc's Backup controller in the platform's process.
+#[derive(Clone, Debug)]
+pub struct BackupsConfig {
+    /// Where Backups go unless they (or the component's backup policy) name a storage.
+    pub storage_uri: String,
+    /// The key written as the Secret [`BACKUP_KEY_SECRET`] (key `key`) into each App
+    /// namespace: Backups that name no key use it.
+    pub key: String,
+}
+
+/// The Secret holding the backup key `midplane dev` creates.
+pub const BACKUP_KEY_SECRET: &str = "midplane-backup-key";
 
 /// The Secret the Redis plugin's agents read their token from.
 pub const AGENT_TOKEN_SECRET: &str = "midplane-agent-token";
@@ -68,6 +83,7 @@ impl PlatformConfig {
             gateway: None,
             agent_token: None,
             app_namespaces: vec!["default".into()],
+            backups: None,
         })
     }
 }
@@ -144,7 +160,8 @@ impl Platform {
         let (plugin_sink, p) = sink("/midplane/plugin-svc", "plugin").await?;
         let (app_sink, a) = sink("/midplane/app-svc", "App and Component").await?;
         let (group_sink, g) = sink("/midplane/group-svc", "Group").await?;
-        publishers.extend([p, a, g].into_iter().flatten());
+        let (backup_sink, b) = sink("/midplane/backup-svc", "backup").await?;
+        publishers.extend([p, a, g, b].into_iter().flatten());
 
         let app = Arc::new(
             midplane_app_svc::Context::new(client.clone(), plugins.clone()).with_bus(app_sink),
@@ -182,6 +199,25 @@ impl Platform {
                 plugin_sink,
             ),
         ));
+        if let (Some(b), true) = (&cfg.backups, cfg.controllers) {
+            install_secret(
+                &client,
+                &cfg.app_namespaces,
+                BACKUP_KEY_SECRET,
+                "key",
+                &b.key,
+            )
+            .await?;
+            let ctx = backups_context(&client, b, gateway_addr.as_deref(), backup_sink)?;
+            let stop = shutdown.clone();
+            tasks
+                .0
+                .push(tokio::spawn(midplane_backup_svc::resources::run(
+                    ctx,
+                    None,
+                    async move { stop.wait().await },
+                )));
+        }
         if cfg.controllers {
             tasks
                 .0
@@ -375,24 +411,72 @@ async fn install_agent_token(
     namespaces: &[String],
     token: &str,
 ) -> Result<(), PlatformError> {
+    install_secret(client, namespaces, AGENT_TOKEN_SECRET, "token", token).await
+}
+
+/// Writes Secret `name` holding `value` under `key` into each namespace.
+async fn install_secret(
+    client: &Client,
+    namespaces: &[String],
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), PlatformError> {
     use k8s_openapi::api::core::v1::Secret;
     let pp = PatchParams::apply(INSTALLER).force();
     for ns in namespaces {
         let body = serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": AGENT_TOKEN_SECRET, "namespace": ns,
+            "metadata": {"name": name, "namespace": ns,
                          "labels": {midplane_api::labels::MANAGED_BY: midplane_api::labels::MANAGED_BY_VALUE}},
-            "stringData": {"token": token},
+            "stringData": {key: value},
         });
         Api::<Secret>::namespaced(client.clone(), ns)
-            .patch(AGENT_TOKEN_SECRET, &pp, &Patch::Apply(&body))
+            .patch(name, &pp, &Patch::Apply(&body))
             .await
             .map_err(|source| PlatformError::Install {
-                what: format!("the agent token Secret in {ns}"),
+                what: format!("the Secret {ns}/{name}"),
                 source,
             })?;
     }
     Ok(())
+}
+
+/// backup-svc's Backup controller as the platform runs it: Jobs in the `midplane` CLI image
+/// (the kube-emulator's image map runs this workspace's binary), snapshots through the
+/// gateway when there is one.
+fn backups_context(
+    client: &Client,
+    b: &BackupsConfig,
+    gateway: Option<&str>,
+    events: midplane_bus::EventSink,
+) -> Result<Arc<midplane_backup_svc::resources::Context>, PlatformError> {
+    use midplane_backup_svc::resources::snapshot::{LiveFiles, Snapshots};
+    use midplane_backup_svc::resources::snapshot_gateway::GatewaySnapshots;
+    let settings = midplane_backup_svc::BackupSettings {
+        default_storage: Some(b.storage_uri.clone()),
+        default_key_secret: Some(BACKUP_KEY_SECRET.into()),
+        ..Default::default()
+    };
+    let job = midplane_backup_svc::config::JobSettings {
+        image: "ghcr.io/midplane/midplane:0.1.0".into(),
+        // One node: no affinity needed.
+        colocate: false,
+        ..Default::default()
+    };
+    let snapshots: Arc<dyn Snapshots> = match gateway {
+        Some(addr) => {
+            Arc::new(GatewaySnapshots::new(addr, None).map_err(PlatformError::GatewayStart)?)
+        }
+        None => Arc::new(LiveFiles::default()),
+    };
+    Ok(Arc::new(midplane_backup_svc::resources::Context::new(
+        client.clone(),
+        Arc::new(settings),
+        job,
+        snapshots,
+        events,
+    )))
 }
 
 /// A random token: 32 random bytes, hex.

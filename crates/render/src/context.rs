@@ -123,6 +123,23 @@ impl GroupContext {
             "Chart".into(),
             json!({"Name": meta.name, "Version": meta.version, "AppVersion": version, "Description": meta.description}),
         );
+        // The backup the instances start from (spec.restoreFrom, resolved by the Component
+        // controller); null when there is none, so templates can `with .Restore`.
+        base.insert(
+            "Restore".into(),
+            match spec
+                .restore_from
+                .as_ref()
+                .filter(|r| !r.storage.is_empty() && !r.id.is_empty())
+            {
+                Some(r) => json!({
+                    "Backup": r.backup, "Storage": r.storage, "Id": r.id,
+                    "KeySecret": r.key_secret.clone().unwrap_or_default(),
+                    "CredentialsSecret": r.credentials_secret.clone().unwrap_or_default(),
+                }),
+                None => Json::Null,
+            },
+        );
         base.insert(
             "Config".into(),
             Json::Object(

@@ -114,3 +114,16 @@ impl tonic::service::Interceptor for BearerToken {
         Ok(req)
     }
 }
+
+/// Client side: the bearer token when one is configured, else calls go out as they are.
+#[derive(Clone, Default)]
+pub struct MaybeBearerToken(pub Option<BearerToken>);
+
+impl tonic::service::Interceptor for MaybeBearerToken {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match &mut self.0 {
+            Some(t) => t.call(req),
+            None => Ok(req),
+        }
+    }
+}

@@ -61,7 +61,20 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
     if !errs.is_empty() {
         return parent::invalid(&ctx.component_status, comp.as_ref(), errs.to_string(), &ctx).await;
     }
-    let desired = expand::groups(&comp);
+    // restoreFrom naming a Backup: its location goes into the Groups (the Component as
+    // stored keeps what the user wrote).
+    let resolved = match crate::restore::resolve(&ctx.client, &comp).await {
+        Ok(r) => r,
+        Err(crate::restore::Unresolved::Api(e)) => return Err(e),
+        Err(crate::restore::Unresolved::Invalid(m)) => {
+            return parent::invalid(&ctx.component_status, comp.as_ref(), m, &ctx).await;
+        }
+        Err(crate::restore::Unresolved::Waiting(m)) => {
+            parent::invalid(&ctx.component_status, comp.as_ref(), m, &ctx).await?;
+            return Ok(Action::requeue(Duration::from_secs(5)));
+        }
+    };
+    let desired = expand::groups(resolved.as_ref().unwrap_or(&comp));
     let synced = children::sync(applier, &desired, &live).await?;
     let mut status = comp.status.clone().unwrap_or_default();
     let view = status_of(&comp, &desired, &live, &mut status);

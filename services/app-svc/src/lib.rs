@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod grpc;
 pub mod parent;
+pub mod restore;
 pub mod run;
 
 pub use config::Config;

@@ -15,6 +15,21 @@ pub struct Config {
     pub scheduler: SchedulerSettings,
     pub job: JobSettings,
     pub bus: BusSettings,
+    pub controller: ControllerSettings,
+}
+
+/// The Backup controller (`Backup` resources, docs/backups.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerSettings {
+    /// Reconcile Backup resources: snapshot, Job, status, retention, object cleanup.
+    pub enabled: bool,
+    /// The agent gateway that takes snapshots, e.g.
+    /// `http://agent-gateway.midplane-system:7000`; unset: Jobs read the volume's live files
+    /// (and each Backup says so).
+    pub gateway_addr: Option<String>,
+    /// Bearer token file for the gateway (mounted from a Secret).
+    pub gateway_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -64,6 +79,9 @@ pub enum Mode {
     Inline,
     /// As a Kubernetes Job (the Backup Pod) mounting the instance's PVC.
     Job,
+    /// As a `Backup` resource per Group and slot, which the Backup controller runs (a
+    /// snapshot, then a Job); its retention deletes older Backups with their objects.
+    Resources,
 }
 
 #[derive(Debug, Clone, Deserialize)]

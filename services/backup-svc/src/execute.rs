@@ -153,6 +153,13 @@ impl Runner {
         let manifest = match self.mode {
             Mode::Inline => self.inline_backup(target, id, &store).await?,
             Mode::Job => self.job_backup(target, id, &store).await?,
+            // The scheduler creates Backup resources instead of calling a runner.
+            Mode::Resources => {
+                return Err(fail(
+                    "job",
+                    "scheduler.mode resources runs backups as Backup resources, not here",
+                ));
+            }
         };
         self.events
             .publish(&announce::completed(subject, &manifest, &store));

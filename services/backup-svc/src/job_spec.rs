@@ -11,10 +11,15 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use midplane_api::labels;
-use midplane_backup::cli::{ENV_BACKUP_ID, ENV_BACKUP_LABELS, ENV_BACKUP_SOURCE};
+use midplane_backup::cli::{
+    ENV_BACKUP_ID, ENV_BACKUP_LABELS, ENV_BACKUP_SNAPSHOT, ENV_BACKUP_SOURCE,
+};
 
 use crate::config::JobSettings;
-use crate::policy::Target;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use midplane_backup::Algorithm;
+
+use crate::policy::{Target, TargetKey};
 
 /// Labels every Backup Job carries; backup-svc watches Jobs by this selector.
 pub const JOB_COMPONENT: &str = "backup";
@@ -41,8 +46,61 @@ pub fn job_name(instance: &str, backup_id: &str) -> String {
     format!("{prefix}{inst}-{suffix}")
 }
 
+/// What a Backup Job needs to know: the instance and its volume, where the backup goes, the
+/// key, who owns the Job, and which directory of the volume to archive.
+#[derive(Clone, Debug)]
+pub struct JobInput {
+    pub key: TargetKey,
+    /// The instance's PersistentVolumeClaim.
+    pub pvc: String,
+    pub storage_name: String,
+    pub storage_uri: String,
+    pub algorithm: Algorithm,
+    /// Secret holding the 32-byte key under `key`.
+    pub key_secret: String,
+    /// Controller reference of the Job (the App for a scheduled run, the Backup resource for
+    /// one run from a resource).
+    pub owner: OwnerReference,
+    /// Directory to archive, inside the mounted volume: [`DATA_MOUNT`] or a snapshot below it.
+    pub source_dir: String,
+    /// What the manifest records as the source.
+    pub source_label: String,
+    /// Written into the manifest.
+    pub manifest_labels: BTreeMap<String, String>,
+    /// Secret whose keys become the Pod's environment (storage credentials).
+    pub credentials_secret: Option<String>,
+    /// The snapshot the source directory holds, recorded in the manifest.
+    pub snapshot: Option<midplane_backup::manifest::SnapshotSource>,
+}
+
+impl JobInput {
+    /// A scheduled backup of `target`'s live volume (`scheduler.mode: job`).
+    pub fn scheduled(target: &Target, settings: &JobSettings) -> Self {
+        Self {
+            key: target.key.clone(),
+            pvc: target.pvc.clone(),
+            storage_name: target.storage_name.clone(),
+            storage_uri: target.storage_uri.clone(),
+            algorithm: target.algorithm,
+            key_secret: target.key_secret.clone(),
+            owner: target.owner.clone(),
+            source_dir: DATA_MOUNT.into(),
+            source_label: target.source_label(),
+            manifest_labels: target.manifest_labels("schedule"),
+            credentials_secret: settings.credentials_secret.clone(),
+            snapshot: None,
+        }
+    }
+}
+
 /// The Job for one backup of `target`, to be stored as `backup_id` at `target.storage_uri`.
 pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> Job {
+    job_for(&JobInput::scheduled(target, settings), backup_id, settings)
+}
+
+/// The Job for one backup described by `input`, stored as `backup_id`.
+pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job {
+    let target = input;
     let name = job_name(&target.key.instance, backup_id);
     let job_labels = BTreeMap::from([
         (
@@ -71,12 +129,18 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
         (labels::BACKUP_ID.to_string(), backup_id.to_string()),
     ]);
     let manifest_labels =
-        serde_json::to_string(&target.manifest_labels("schedule")).unwrap_or_else(|_| "{}".into());
-    let env = vec![
+        serde_json::to_string(&input.manifest_labels).unwrap_or_else(|_| "{}".into());
+    let mut env = vec![
         env_var(ENV_BACKUP_ID, backup_id),
         env_var(ENV_BACKUP_LABELS, &manifest_labels),
-        env_var(ENV_BACKUP_SOURCE, &target.source_label()),
+        env_var(ENV_BACKUP_SOURCE, &target.source_label),
     ];
+    if let Some(snap) = &input.snapshot {
+        env.push(env_var(
+            ENV_BACKUP_SNAPSHOT,
+            &serde_json::to_string(snap).unwrap_or_default(),
+        ));
+    }
     let container = Container {
         name: "backup".into(),
         image: Some(settings.image.clone()),
@@ -87,7 +151,7 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
                 "backup",
                 "create",
                 "--source",
-                DATA_MOUNT,
+                &input.source_dir,
                 "--to",
                 &target.storage_uri,
                 "--encryption",
@@ -99,7 +163,7 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
             .to_vec(),
         ),
         env: Some(env),
-        env_from: settings.credentials_secret.as_ref().map(|s| {
+        env_from: input.credentials_secret.as_ref().map(|s| {
             vec![EnvFromSource {
                 secret_ref: Some(SecretEnvSource {
                     name: s.clone(),
@@ -178,7 +242,7 @@ pub fn backup_job(target: &Target, backup_id: &str, settings: &JobSettings) -> J
                     target.storage_name.clone(),
                 ),
             ])),
-            owner_references: Some(vec![target.owner.clone()]),
+            owner_references: Some(vec![input.owner.clone()]),
             ..Default::default()
         },
         spec: Some(JobSpec {

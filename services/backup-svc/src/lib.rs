@@ -12,6 +12,7 @@ pub mod job_client;
 pub mod job_spec;
 pub mod policy;
 pub mod resolve;
+pub mod resources;
 pub mod scheduler;
 pub mod service;
 pub mod startup;

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let (events, publisher) = startup::event_sink(&config.bus)
         .await
         .context("connecting to the event bus")?;
-    let scheduler = if config.scheduler.enabled {
+    let scheduler = if config.scheduler.enabled || config.controller.enabled {
         Some(
             startup::start_scheduler(
                 &config,

@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::BackupSettings;
 use crate::cron::{Clock, Decision, decide};
-use crate::execute::{RunError, RunReport, Runner, same_instance};
+use crate::execute::{RunError, Runner, same_instance};
 use crate::policy::{self, PolicyError, Target, TargetKey};
 
 /// The outcome of the last run of a target.
@@ -212,6 +212,15 @@ pub async fn anchors(
     out
 }
 
+/// The target of each Group's first instance (ordinal 0), standing for its Group.
+fn first_per_group(targets: Vec<Target>) -> Vec<Target> {
+    let mut seen = BTreeSet::new();
+    targets
+        .into_iter()
+        .filter(|t| seen.insert((t.key.namespace.clone(), t.group.clone())))
+        .collect()
+}
+
 /// Longest sleep between checks, so a clock that jumps (or a test's manual clock) is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
@@ -224,6 +233,9 @@ pub struct SchedulerLoop {
     pub clock: Arc<dyn Clock>,
     pub max_concurrent: usize,
     pub recorder: Option<EventRecorder>,
+    /// `scheduler.mode: resources`: each due slot creates a Backup resource for the Group
+    /// instead of running the backup here.
+    pub resources: bool,
 }
 
 /// Reports from the loop, for tests and logs.
@@ -268,7 +280,7 @@ impl SchedulerLoop {
         // Storage listings shared by the Apps of one initial list, dropped when it ends.
         let mut init_listings: BTreeMap<String, Listing> = BTreeMap::new();
         let (done_tx, mut done_rx) =
-            mpsc::unbounded_channel::<(TargetKey, String, Result<RunReport, RunError>)>();
+            mpsc::unbounded_channel::<(TargetKey, String, Result<Vec<String>, RunError>)>();
         let permits = Arc::new(Semaphore::new(self.max_concurrent.max(1)));
         // Kept across iterations, so a steady stream of App events cannot starve the ticks.
         let mut tick_at = tokio::time::Instant::now();
@@ -296,6 +308,8 @@ impl SchedulerLoop {
                                 continue;
                             }
                             let (targets, errors) = policy::targets(&app, &self.settings);
+                            // One Backup per Group: the snapshot picks the instance.
+                            let targets = if self.resources { first_per_group(targets) } else { targets };
                             if policy_errors.get(&key) != Some(&errors) {
                                 if !errors.is_empty() {
                                     self.policy_invalid(&app, &errors).await;
@@ -331,7 +345,7 @@ impl SchedulerLoop {
                 }
                 Some((key, id, result)) = done_rx.recv() => {
                     let run = match &result {
-                        Ok(r) => LastRun::Completed { id: id.clone(), deleted: r.deleted.clone() },
+                        Ok(deleted) => LastRun::Completed { id: id.clone(), deleted: deleted.clone() },
                         Err(e) => LastRun::Failed { id: id.clone(), error: e.clone() },
                     };
                     sched.finished(&key, run);
@@ -344,9 +358,17 @@ impl SchedulerLoop {
                         }
                         let id = midplane_backup::manifest::new_backup_id(Utc::now());
                         let (runner, permits, done) = (self.runner.clone(), permits.clone(), done_tx.clone());
+                        if self.resources {
+                            let client = self.client.clone();
+                            tokio::spawn(async move {
+                                let result = crate::resources::create_scheduled(&client, &due.target, &id).await;
+                                let _ = done.send((due.target.key.clone(), id, result.map(|_| Vec::new())));
+                            });
+                            continue;
+                        }
                         tokio::spawn(async move {
                             let _permit = permits.acquire_owned().await;
-                            let result = runner.run(&due.target, &id).await;
+                            let result = runner.run(&due.target, &id).await.map(|r| r.deleted);
                             let _ = done.send((due.target.key.clone(), id, result));
                         });
                     }

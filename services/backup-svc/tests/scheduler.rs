@@ -55,6 +55,7 @@ fn start(
     let runner =
         Runner::inline(settings.clone(), EventSink::disabled()).with_recorder(recorder.clone());
     let lp = SchedulerLoop {
+        resources: false,
         client: client.clone(),
         namespace: Some("shop".into()),
         settings: settings.clone(),

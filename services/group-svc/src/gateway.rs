@@ -11,7 +11,6 @@ use midplane_proto::gateway::{
 };
 use midplane_runtime::auth::BearerToken;
 use std::time::Duration;
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -22,17 +21,7 @@ pub struct Gateway {
 }
 
 /// Adds the bearer token when one is configured.
-#[derive(Clone)]
-pub struct Auth(Option<BearerToken>);
-
-impl Interceptor for Auth {
-    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        match &mut self.0 {
-            Some(t) => t.call(req),
-            None => Ok(req),
-        }
-    }
-}
+pub use midplane_runtime::auth::MaybeBearerToken as Auth;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {

@@ -187,6 +187,8 @@ pub fn app_from_proto(p: pb::App) -> (App, ValidationErrors) {
                 }),
                 service,
                 parameters: c.parameters.into_iter().collect(),
+                // The gRPC App API has no restoreFrom yet: restores start from an App resource.
+                restore_from: None,
                 backup: c.backup.map(|b| BackupPolicy {
                     enabled: b.enabled,
                     schedule: b.schedule,

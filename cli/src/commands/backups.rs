@@ -1,0 +1,140 @@
+//! Backups on a cluster: `midplane backup create --app A --component C` creates a Backup
+//! resource and follows it to its end; `midplane get backups` lists them (docs/backups.md).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use kube::api::{Api, ListParams, PostParams};
+use kube::{Client, ResourceExt};
+use midplane_api::backup::phase;
+use midplane_api::{Backup, BackupSpec};
+
+/// What `backup create` asks for against a cluster.
+pub struct CreateRequest {
+    pub namespace: String,
+    pub app: String,
+    pub component: String,
+    pub group: String,
+    pub instance: String,
+    pub storage: String,
+    pub encryption: Option<String>,
+    pub key_secret: Option<String>,
+    /// Follow the Backup until it is Completed or Failed (at most this long).
+    pub wait: Option<Duration>,
+}
+
+/// Creates the Backup (named `<app>-<component>-<unix seconds>`); prints its name, then, when
+/// waiting, each phase it passes and the outcome. A Failed Backup fails the command.
+pub async fn create(req: CreateRequest, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
+    let client = super::cluster::client(kubeconfig).await?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let name = format!("{}-{}-{secs}", req.app, req.component);
+    let mut backup = Backup::new(
+        &name,
+        BackupSpec {
+            app: req.app,
+            component: req.component,
+            group: req.group,
+            instance: req.instance,
+            storage: req.storage,
+            encryption: req.encryption,
+            key_secret: req.key_secret,
+        },
+    );
+    backup.metadata.namespace = Some(req.namespace.clone());
+    let api: Api<Backup> = Api::namespaced(client, &req.namespace);
+    api.create(&PostParams::default(), &backup).await?;
+    println!("backup.midplane.dev/{name} created");
+    let Some(limit) = req.wait else {
+        return Ok(());
+    };
+    follow(&api, &name, limit).await
+}
+
+async fn follow(api: &Api<Backup>, name: &str, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let b = api.get(name).await?;
+        let st = b.status.clone().unwrap_or_default();
+        if st.phase != last && !st.phase.is_empty() {
+            println!("{:>6.1}s  {}", start.elapsed().as_secs_f64(), st.phase);
+            last = st.phase.clone();
+        }
+        match st.phase.as_str() {
+            phase::COMPLETED => {
+                println!(
+                    "backup {} of {} ({}{}) completed in {}: {} bytes stored at {}, archive sha256 {}",
+                    st.backup_id.unwrap_or_default(),
+                    st.instance.unwrap_or_default(),
+                    st.role.unwrap_or_else(|| "live files".into()),
+                    st.term.map(|t| format!(", term {t}")).unwrap_or_default(),
+                    st.duration.unwrap_or_default(),
+                    st.stored_bytes.unwrap_or_default(),
+                    st.location.unwrap_or_default(),
+                    st.archive_sha256.unwrap_or_default(),
+                );
+                return Ok(());
+            }
+            phase::FAILED => bail!(
+                "Backup {name} failed: {}",
+                st.message.unwrap_or_else(|| "no message".into())
+            ),
+            _ => {}
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "Backup {name} is still {} after {}s; follow it with `midplane get backups`",
+                if last.is_empty() { "new" } else { &last },
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The rows of `midplane get backups`.
+pub async fn rows(client: Client, namespace: Option<&str>) -> anyhow::Result<Vec<Vec<String>>> {
+    let api: Api<Backup> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let mut rows = vec![
+        [
+            "NAMESPACE",
+            "NAME",
+            "APP",
+            "COMPONENT",
+            "PHASE",
+            "INSTANCE",
+            "ROLE",
+            "SIZE",
+            "DURATION",
+            "ID",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut items = api.list(&ListParams::default()).await?.items;
+    items.sort_by_key(|b| b.metadata.creation_timestamp.clone().map(|t| t.0));
+    for b in items {
+        let st = b.status.clone().unwrap_or_default();
+        rows.push(vec![
+            b.namespace().unwrap_or_default(),
+            b.name_any(),
+            b.spec.app.clone(),
+            b.spec.component.clone(),
+            st.phase.clone(),
+            st.instance.unwrap_or_default(),
+            st.role.unwrap_or_default(),
+            st.stored_bytes.map(|s| s.to_string()).unwrap_or_default(),
+            st.duration.unwrap_or_default(),
+            st.backup_id.unwrap_or_default(),
+        ]);
+    }
+    Ok(rows)
+}
