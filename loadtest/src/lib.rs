@@ -4,6 +4,10 @@
 
 use std::time::Duration;
 
+pub mod dev;
+pub mod loops;
+pub mod resp;
+
 /// The p-th percentile (0..=100) of a set of durations.
 pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     if samples.is_empty() {
