@@ -449,6 +449,11 @@ async fn a_restart_required_parameter_rolls_one_at_a_time_without_losing_writes(
     assert_eq!(done.state, "Complete");
     assert_eq!(lost, 0, "acknowledged writes lost");
     assert_eq!(switchovers.len(), 1, "one switchover: {switchovers:?}");
+    assert_eq!(
+        st.rollout.as_ref().map(|r| r.switchovers),
+        Some(1),
+        "status.rollout counts the switchover"
+    );
     assert_ne!(
         st.primary.as_deref(),
         Some(instance(0).as_str()),

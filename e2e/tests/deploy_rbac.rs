@@ -251,6 +251,8 @@ fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
                 p("", "configmaps", "get"),
                 // Repeated Events are patched (the flow has none).
                 p("events.k8s.io", "events", "patch"),
+                // A component's restoreFrom names a Backup (the example App has none).
+                p("midplane.dev", "backups", "get"),
             ]),
         ),
         (
@@ -288,10 +290,13 @@ fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
         (
             "backup-svc",
             BTreeSet::from([
-                // A backup policy that comes due applies its Job and records Events (the
-                // example App has no policy).
-                p("batch", "jobs", "patch"),
-                p("events.k8s.io", "events", "create"),
+                // A backup policy that comes due creates a Backup, and its retention
+                // deletes older ones (the example App has no policy).
+                p("midplane.dev", "backups", "create"),
+                p("midplane.dev", "backups", "delete"),
+                // OwnerReferencesPermissionEnforcement on a real API server (the Job's
+                // blockOwnerDeletion); the emulator does not run that admission plugin.
+                p("midplane.dev", "backups/finalizers", "update"),
                 p("events.k8s.io", "events", "patch"),
                 p("coordination.k8s.io", "leases", "update"),
             ]),
@@ -347,6 +352,9 @@ async fn every_service_does_its_work_under_its_own_service_account_and_needs_all
     )
     .expect("backup-svc config parses");
     backup.scheduler.kubeconfig = Some(kubeconfig_for(&emu, dir.path(), "backup-svc"));
+    // No agents run here: the Backup controller's Jobs read live files (no gateway token).
+    backup.controller.gateway_addr = None;
+    backup.controller.gateway_token_file = None;
     let (sink, _) = midplane_backup_svc::startup::event_sink(&backup.bus)
         .await
         .expect("no bus");
@@ -375,6 +383,57 @@ async fn every_service_does_its_work_under_its_own_service_account_and_needs_all
     })
     .await;
     assert_eq!(targets.len(), 3);
+
+    // A Backup, created as the administrator, is taken up by backup-svc under its own
+    // account: finalizer, status, the Job (applied, then read); deleted, its finalizer runs.
+    let store = dir.path().join("backups");
+    let mut b = midplane_api::Backup::new(
+        "shop-cache-now",
+        midplane_api::BackupSpec {
+            app: "shop".into(),
+            component: "cache".into(),
+            storage: format!("file://{}", store.display()),
+            key_secret: Some("shop-backup-key".into()),
+            ..Default::default()
+        },
+    );
+    b.metadata.namespace = Some(NS.into());
+    let backups: Api<midplane_api::Backup> = Api::namespaced(admin.clone(), NS);
+    backups
+        .create(&kube::api::PostParams::default(), &b)
+        .await
+        .expect("create Backup");
+    let job = eventually("the Backup Running with its Job", 30, || async {
+        let st = backups.get("shop-cache-now").await.ok()?.status?;
+        (st.phase == "Running").then_some(st.job?)
+    })
+    .await;
+    // The emulated Job completes; the controller, woken by it, reads the Job (the backup
+    // itself never reaches the storage: no Pod runs here).
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(admin.clone(), NS);
+    eventually("the Backup Job complete", 30, || async {
+        let j = jobs.get(&job).await.ok()?;
+        j.status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    backups
+        .delete("shop-cache-now", &DeleteParams::default())
+        .await
+        .expect("delete Backup");
+    eventually("the Backup gone", 30, || async {
+        backups
+            .get_opt("shop-cache-now")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 
     // Deleted, the App and everything under it go (finalizers run under the services' accounts).
     Api::<App>::namespaced(admin.clone(), NS)

@@ -225,9 +225,18 @@ fn default_container_ports(obj: &mut Value, pod_spec: &[&str]) {
     for seg in pod_spec {
         cur = &mut cur[*seg];
     }
-    for c in cur["containers"].as_array_mut().into_iter().flatten() {
-        for p in c["ports"].as_array_mut().into_iter().flatten() {
-            set_default(p, &["protocol"], json!("TCP"));
+    for list in ["initContainers", "containers"] {
+        for c in cur[list].as_array_mut().into_iter().flatten() {
+            for p in c["ports"].as_array_mut().into_iter().flatten() {
+                set_default(p, &["protocol"], json!("TCP"));
+            }
+            // The apiserver defaults a gRPC probe's service to "" (kubectl describe relies
+            // on it being set).
+            for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                if c[probe]["grpc"].is_object() {
+                    set_default(&mut c[probe], &["grpc", "service"], json!(""));
+                }
+            }
         }
     }
 }

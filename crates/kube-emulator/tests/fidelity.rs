@@ -205,3 +205,42 @@ async fn kubectl_create_and_scale_work() {
     assert!(ok && out.is_empty(), "a simulated Pod logs nothing: {out}");
     emu.shutdown().await;
 }
+
+/// The apiserver's container defaults reach init containers too, and a gRPC probe's service
+/// defaults to "": `kubectl describe` of a Deployment with one (as the Redis plugin renders)
+/// works.
+#[tokio::test]
+async fn grpc_probes_and_init_containers_are_defaulted() {
+    let (emu, client) = common::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let kc = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kc).expect("kubeconfig");
+    let body = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "probed", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "probed"}},
+            "template": {"metadata": {"labels": {"app": "probed"}}, "spec": {
+                "initContainers": [{"name": "init", "image": "busybox", "ports": [{"containerPort": 1}]}],
+                "containers": [{"name": "c", "image": "busybox",
+                    "readinessProbe": {"grpc": {"port": 50051}}}]}}}
+    });
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, "default");
+    let d = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(body).expect("deployment"),
+        )
+        .await
+        .expect("create");
+    let pod = d.spec.expect("spec").template.spec.expect("pod spec");
+    let probe = pod.containers[0].readiness_probe.clone().expect("probe");
+    assert_eq!(probe.grpc.expect("grpc").service.as_deref(), Some(""));
+    let init = &pod.init_containers.expect("init")[0];
+    assert_eq!(
+        init.ports.as_ref().expect("ports")[0].protocol.as_deref(),
+        Some("TCP")
+    );
+    let (ok, out) = kubectl(&kc, &["describe", "deployment", "probed"]).await;
+    assert!(ok && out.contains("grpc"), "kubectl describe: {out}");
+    emu.shutdown().await;
+}

@@ -211,6 +211,9 @@ async fn switchover(
     ));
     status.primary = Some(new_primary.clone());
     status.term = status.term.max(resp.term);
+    if let Some(r) = status.rollout.as_mut() {
+        r.switchovers += 1;
+    }
     // Persist the new primary first: a crash now must not forget it.
     status::write(group, status, ctx).await?;
     Ok(Some(new_primary))

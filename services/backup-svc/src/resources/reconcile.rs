@@ -375,13 +375,13 @@ async fn delete_objects(b: &Backup, ctx: &Context) -> Result<(), ReconcileError>
             return Ok(());
         }
     };
+    // Objects already gone are fine (delete ignores them).
     match store.delete(id).await {
         Ok(()) => {
             tracing::info!(backup = %b.name_any(), %id, "objects of a deleted Backup removed");
             metrics::counter!("midplane_backups_deleted_total").increment(1);
             Ok(())
         }
-        Err(e) if e.to_string().contains("not found") => Ok(()),
         Err(e) => Err(step_error(
             "StorageUnavailable",
             format!("removing backup {id} from {}: {e}", store.describe()),
