@@ -72,7 +72,7 @@ pub async fn apply(
             &objects.objects,
             &objects.instance_hashes,
             &objects.template_hashes,
-            &step.live,
+            &step.rollout_live,
             &step.primary,
         ));
     }
@@ -177,7 +177,7 @@ async fn switchover(
         return Ok(None);
     };
     let Some(candidate) =
-        rollout::switchover_candidate(&objects.instance_hashes, &step.live, &step.primary)
+        rollout::switchover_candidate(&objects.instance_hashes, &step.rollout_live, &step.primary)
     else {
         return Ok(None);
     };

@@ -49,6 +49,11 @@ impl PodSeen {
         self.error.is_none() && self.role.as_ref().is_some_and(|r| r.role == role as i32)
     }
 
+    /// A replica following a primary with the link up: its sync is done.
+    pub fn in_sync_replica(&self) -> bool {
+        self.role_is(Role::Replica) && self.role.as_ref().is_some_and(|r| r.primary_link_up)
+    }
+
     /// Agent 1's phase as the Group's status shows it.
     pub fn agent_phase(&self) -> &'static str {
         if self.error.is_some() {

@@ -35,7 +35,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
         }
     };
     let seen = roles::from_agents(&group, &mut status, &rendered, &ctx).await;
-    let mut plan = rollout::step(&status, &rendered);
+    let mut plan = rollout::step(&status, &rendered, &seen);
     let applied = apply::apply(&group, &rendered, &mut plan, &mut status, &ctx).await?;
     prune::prune(&group, &rendered.summary, &rendered.live, &ctx).await?;
     let reloaded = reload::reload(&group, &rendered, &plan, &mut status, &ctx).await?;

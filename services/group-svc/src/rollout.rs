@@ -4,6 +4,8 @@
 //! change first; the primary's Deployment is held back until every replica
 //! runs the new content and is ready.
 
+use crate::lifecycle::pod_of;
+use crate::observe::{PodSeen, Seen};
 use crate::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
@@ -67,12 +69,16 @@ pub struct RolloutStep {
     pub primary: String,
     /// The instance Deployments as they run.
     pub live: BTreeMap<String, LiveInstance>,
+    /// `live` as the rollout counts it: a replica is ready only once in sync
+    /// ([`in_sync_gate`]). The plan and switchovers go by this.
+    pub rollout_live: BTreeMap<String, LiveInstance>,
     /// What to apply; None when this pass has nothing to apply.
     pub plan: Option<Plan>,
 }
 
-/// Plans this pass from the Group's status and the render step.
-pub fn step(status: &GroupStatus, r: &Rendered) -> RolloutStep {
+/// Plans this pass from the Group's status, the render step and what the
+/// agents report.
+pub fn step(status: &GroupStatus, r: &Rendered, seen: &Seen) -> RolloutStep {
     let live = live_instances(&r.live.deployments);
     let instances = &r.summary.instances;
     let primary = status
@@ -81,20 +87,52 @@ pub fn step(status: &GroupStatus, r: &Rendered) -> RolloutStep {
         .filter(|p| instances.contains(p))
         .or_else(|| instances.first().cloned())
         .unwrap_or_default();
+    let current: BTreeMap<String, String> = instances
+        .iter()
+        .filter_map(|i| Some((i.clone(), pod_of(&r.live.pods, i)?.name_any())))
+        .collect();
+    let rollout_live = in_sync_gate(&live, seen, &current, &primary);
     let plan = r.objects.as_ref().map(|o| {
         plan(
             &o.objects,
             &o.instance_hashes,
             &o.template_hashes,
-            &live,
+            &rollout_live,
             &primary,
         )
     });
     RolloutStep {
         primary,
         live,
+        rollout_live,
         plan,
     }
+}
+
+/// With the agents heard (the gateway's stream up), a replica counts as
+/// ready for the rollout only once its agent reports it following a primary
+/// with the link up: its sync is done, so the next step never takes another
+/// copy of the data down (or switches over to it) while this one still
+/// loads. `current` maps each instance to its current Pod. Without agents
+/// the Pod's readiness alone decides, as before.
+pub fn in_sync_gate(
+    live: &BTreeMap<String, LiveInstance>,
+    seen: &Seen,
+    current: &BTreeMap<String, String>,
+    primary: &str,
+) -> BTreeMap<String, LiveInstance> {
+    live.iter()
+        .map(|(name, l)| {
+            let mut l = l.clone();
+            if seen.connected && name != primary && l.ready {
+                l.ready = current
+                    .get(name)
+                    .and_then(|pod| seen.pods.get(pod))
+                    .is_some_and(PodSeen::in_sync_replica);
+            }
+            (name.clone(), l)
+        })
+        .collect()
 }
 
 pub const PROGRESSING: &str = "Progressing";
@@ -382,5 +420,48 @@ mod tests {
             p.deferred, None,
             "the primary is not held for a live change"
         );
+    }
+
+    #[test]
+    fn with_agents_a_replica_is_ready_for_the_rollout_once_in_sync() {
+        use midplane_proto::agent::{Role, RoleReport};
+        let live = BTreeMap::from([
+            ("g-0".to_string(), live("h", true)),
+            ("g-1".to_string(), live("h", true)),
+            ("g-2".to_string(), live("h", true)),
+        ]);
+        let current = BTreeMap::from([
+            ("g-0".to_string(), "p0".to_string()),
+            ("g-1".to_string(), "p1".to_string()),
+            ("g-2".to_string(), "p2".to_string()),
+        ]);
+        let seen_pod = |instance: &str, link: bool| PodSeen {
+            instance: instance.into(),
+            phase: None,
+            message: String::new(),
+            role: Some(RoleReport {
+                role: Role::Replica as i32,
+                primary_link_up: link,
+                ..Default::default()
+            }),
+            error: None,
+        };
+        let mut seen = Seen {
+            pods: BTreeMap::from([
+                ("p1".to_string(), seen_pod("g-1", true)),
+                ("p2".to_string(), seen_pod("g-2", false)),
+            ]),
+            ..Default::default()
+        };
+        // Without the agents' stream, the Pods' readiness decides.
+        assert_eq!(in_sync_gate(&live, &seen, &current, "g-0"), live);
+        seen.connected = true;
+        let gated = in_sync_gate(&live, &seen, &current, "g-0");
+        assert!(gated["g-0"].ready, "the primary is not gated");
+        assert!(gated["g-1"].ready, "link up: in sync");
+        assert!(!gated["g-2"].ready, "link down: still syncing");
+        // An instance whose current Pod the agents have not reported yet waits too.
+        let fresh = BTreeMap::from([("g-1".to_string(), "p1-new".to_string())]);
+        assert!(!in_sync_gate(&live, &seen, &fresh, "g-0")["g-1"].ready);
     }
 }
