@@ -124,7 +124,7 @@ pub fn retention_deleted(sink: &EventSink, store: &Store, m: &Manifest) {
 /// Puts backup-svc's counters at zero at start-up, so that the first backup, failure or
 /// restore is an increase alerts and dashboards see.
 pub fn init_metrics() {
-    for trigger in ["api", "schedule"] {
+    for trigger in ["api", "schedule", "manual"] {
         metrics::counter!("midplane_backups_created_total", "trigger" => trigger).increment(0);
         metrics::counter!("midplane_backups_failed_total", "trigger" => trigger).increment(0);
     }
