@@ -130,6 +130,14 @@ fn component_to_proto(c: &ComponentTemplate) -> pb::ComponentSpec {
                 .unwrap_or_default(),
             encryption: b.encryption.clone().unwrap_or_default(),
             storage: b.storage.clone(),
+            key_secret: b.key_secret.clone().unwrap_or_default(),
+        }),
+        restore_from: s.restore_from.as_ref().map(|r| pb::RestoreFrom {
+            backup: r.backup.clone(),
+            storage: r.storage.clone(),
+            id: r.id.clone(),
+            key_secret: r.key_secret.clone().unwrap_or_default(),
+            credentials_secret: r.credentials_secret.clone().unwrap_or_default(),
         }),
     }
 }
@@ -187,8 +195,13 @@ pub fn app_from_proto(p: pb::App) -> (App, ValidationErrors) {
                 }),
                 service,
                 parameters: c.parameters.into_iter().collect(),
-                // The gRPC App API has no restoreFrom yet: restores start from an App resource.
-                restore_from: None,
+                restore_from: c.restore_from.map(|r| midplane_api::RestoreFrom {
+                    backup: r.backup,
+                    storage: r.storage,
+                    id: r.id,
+                    key_secret: nonempty(r.key_secret),
+                    credentials_secret: nonempty(r.credentials_secret),
+                }),
                 backup: c.backup.map(|b| BackupPolicy {
                     enabled: b.enabled,
                     schedule: b.schedule,
@@ -201,7 +214,7 @@ pub fn app_from_proto(p: pb::App) -> (App, ValidationErrors) {
                     }),
                     encryption: nonempty(b.encryption),
                     storage: b.storage,
-                    key_secret: None,
+                    key_secret: nonempty(b.key_secret),
                 }),
             },
         });
