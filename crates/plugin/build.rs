@@ -5,7 +5,9 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins");
+    // Read when the script runs, not baked in when it is compiled: a target directory
+    // shared by several checkouts reuses this script's binary across them.
+    let root = Path::new(&env::var("CARGO_MANIFEST_DIR")?).join("../../plugins");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut out = String::from("pub(crate) const BUNDLED: &[(&str, &[(&str, &str)])] = &[\n");
     let mut dirs: Vec<_> = fs::read_dir(&root)?

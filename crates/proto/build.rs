@@ -9,7 +9,9 @@ use std::{env, fs, io};
 // Setting PROTOC for tonic-build is the one unsafe call (see SAFETY below).
 #[allow(unsafe_code)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not baked in when it is compiled: a target directory
+    // shared by several checkouts reuses this script's binary across them.
+    let root = Path::new(&env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let mut files = Vec::new();
     collect_protos(&root, &mut files)?;
     // proto/released/ is the snapshot `buf breaking` compares against, not code.

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 const SYSTEM: &str = "midplane-system";
 
-/// (API group, resource[/subresource], verb).
-type Permission = (String, String, String);
+#[path = "deploy_rbac/expected.rs"]
+mod expected;
+use expected::{Permission, expected_unused, p};
 
 fn render_base() -> Vec<Value> {
     midplane_e2e::manifests::kustomize("base")
@@ -220,89 +221,6 @@ where
         .await
         .map(|l| l.items.len())
         .unwrap_or(usize::MAX)
-}
-
-fn p(group: &str, resource: &str, verb: &str) -> Permission {
-    (group.into(), resource.into(), verb.into())
-}
-
-/// Granted but not used by this flow, and why each is still needed.
-fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
-    BTreeMap::from([
-        (
-            "app-svc",
-            BTreeSet::from([
-                // AppService.DeleteApp (gRPC; the test deletes as the administrator).
-                p("midplane.dev", "apps", "delete"),
-                // AppService.GetApp reads Apps directly (the controllers use their cache).
-                p("midplane.dev", "apps", "get"),
-                p("midplane.dev", "components", "get"),
-                p("midplane.dev", "groups", "get"),
-                // Groups are pruned when a Component's shards go down (crates/operator
-                // children.rs); on deletion the garbage collector removes them.
-                p("midplane.dev", "groups", "delete"),
-                // OwnerReferencesPermissionEnforcement on a real API server (blockOwnerDeletion);
-                // the emulator does not run that admission plugin.
-                p("midplane.dev", "apps/finalizers", "update"),
-                p("midplane.dev", "components/finalizers", "update"),
-                // The Lease is renewed (update) only past its first renewal period.
-                p("coordination.k8s.io", "leases", "update"),
-                // A plugin.updated event names a ConfigMap to read (bus mode).
-                p("", "configmaps", "get"),
-                // Repeated Events are patched (the flow has none).
-                p("events.k8s.io", "events", "patch"),
-                // A component's restoreFrom names a Backup (the example App has none).
-                p("midplane.dev", "backups", "get"),
-            ]),
-        ),
-        (
-            "group-svc",
-            BTreeSet::from([
-                // GroupService.GetGroup / Rerender / Switchover read the Group directly.
-                p("midplane.dev", "groups", "get"),
-                p("midplane.dev", "groups/finalizers", "update"),
-                p("coordination.k8s.io", "leases", "update"),
-                p("", "configmaps", "get"),
-                p("events.k8s.io", "events", "patch"),
-                p("", "pods", "get"),
-                // Direct reads of rendered objects (the caches serve this flow).
-                p("", "services", "get"),
-                p("", "persistentvolumeclaims", "get"),
-                p("apps", "deployments", "get"),
-                // Deleting a Group, cleanup.rs deletes its workloads, then the rest, in
-                // order; prune.rs deletes what is no longer rendered. Here the emulator's
-                // garbage collector removed them first.
-                p("apps", "deployments", "delete"),
-                p("", "services", "delete"),
-                p("", "configmaps", "delete"),
-                p("", "persistentvolumeclaims", "delete"),
-            ]),
-        ),
-        (
-            "plugin-svc",
-            BTreeSet::from([
-                p("", "configmaps", "get"),
-                // Events about a refused plugin (the bundled one is accepted).
-                p("events.k8s.io", "events", "create"),
-                p("events.k8s.io", "events", "patch"),
-            ]),
-        ),
-        (
-            "backup-svc",
-            BTreeSet::from([
-                // A backup policy that comes due creates a Backup, and its retention
-                // deletes older ones (the example App has no policy).
-                p("midplane.dev", "backups", "create"),
-                p("midplane.dev", "backups", "delete"),
-                // OwnerReferencesPermissionEnforcement on a real API server (the Job's
-                // blockOwnerDeletion); the emulator does not run that admission plugin.
-                p("midplane.dev", "backups/finalizers", "update"),
-                p("events.k8s.io", "events", "patch"),
-                p("coordination.k8s.io", "leases", "update"),
-            ]),
-        ),
-        ("agent-gateway", BTreeSet::new()),
-    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,18 +58,7 @@ fn backup(name: &str, component: &str, scheduled: bool) -> Backup {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_live_in_their_resources() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let emu = midplane_kube_emulator::Emulator::start(midplane_kube_emulator::EmulatorConfig {
-        crd_dir: Some(root.join("k8s/crds")),
-        namespaces: vec!["shop".into()],
-        pod_ready_delay: std::time::Duration::from_millis(50),
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator");
-    let client =
-        kube::Client::try_from(kube::Config::new(emu.url().parse().expect("url"))).expect("client");
+    let (emu, client) = common::job_emulator().await;
     Api::<App>::namespaced(client.clone(), "shop")
         .create(
             &PostParams::default(),

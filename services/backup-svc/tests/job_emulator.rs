@@ -66,19 +66,8 @@ async fn pod_phases(pods: &Api<Pod>, job: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_jobs_are_applied_tracked_and_acted_on() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let emu = midplane_kube_emulator::Emulator::start(midplane_kube_emulator::EmulatorConfig {
-        crd_dir: Some(root.join("k8s/crds")),
-        namespaces: vec!["shop".into()],
-        pod_ready_delay: std::time::Duration::from_millis(50),
-        // The test runs each Pod's command itself, then says how the Pod ended.
-        job_outcome: JobOutcome::Hold,
-        ..Default::default()
-    })
-    .await
-    .expect("emulator");
-    let client =
-        kube::Client::try_from(kube::Config::new(emu.url().parse().expect("url"))).expect("client");
+    // The test runs each Pod's command itself, then says how the Pod ended.
+    let (emu, client) = common::job_emulator().await;
 
     // The App exists on the cluster, so the Job's controller reference points at a real uid.
     let app = common::backup_app("0 3 * * *", "gpg", Some(1));

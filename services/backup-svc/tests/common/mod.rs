@@ -172,3 +172,22 @@ pub fn backup_app(schedule: &str, encryption: &str, keep: Option<i32>) -> midpla
     app.metadata.namespace = Some("shop".into());
     app
 }
+
+/// The Kubernetes API emulator with the CRDs and namespace `shop`, whose Job Pods are held
+/// (`JobOutcome::Hold`) while a test runs each Pod's command itself (`run_pod`), then says how
+/// it ended; and a client for it.
+pub async fn job_emulator() -> (midplane_kube_emulator::EmulatorHandle, kube::Client) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let emu = midplane_kube_emulator::Emulator::start(midplane_kube_emulator::EmulatorConfig {
+        crd_dir: Some(root.join("k8s/crds")),
+        namespaces: vec!["shop".into()],
+        pod_ready_delay: std::time::Duration::from_millis(50),
+        job_outcome: midplane_kube_emulator::JobOutcome::Hold,
+        ..Default::default()
+    })
+    .await
+    .expect("emulator");
+    let client =
+        kube::Client::try_from(kube::Config::new(emu.url().parse().expect("url"))).expect("client");
+    (emu, client)
+}
