@@ -305,7 +305,20 @@ impl Applier {
     {
         let mut f = obj.finalizers().to_vec();
         f.push(finalizer.to_string());
-        self.write_finalizers(obj, f).await
+        let added = self.write_finalizers(obj, f).await?;
+        self.remember(finalizer_key(obj), finalizer);
+        Ok(added)
+    }
+
+    /// Whether this controller added `finalizer` to `obj` less than
+    /// [`EXPECT_TTL`] ago: a cache that does not show it yet is only behind,
+    /// and adding it again would only fail on the stale resourceVersion.
+    pub fn added_finalizer_lately<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        finalizer: &str,
+    ) -> bool {
+        self.wrote_lately(&finalizer_key(obj), finalizer)
     }
 
     /// Removes `finalizer`; an object already gone is fine.
@@ -476,3 +489,8 @@ pub fn controlled_by(obj: &impl Resource, owner_uid: &str) -> bool {
 #[cfg(test)]
 #[path = "apply_tests.rs"]
 mod tests;
+
+/// Where [`Applier::add_finalizer`] remembers an added finalizer.
+fn finalizer_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!("finalizers/{}", obj.uid().unwrap_or_else(|| obj.name_any()))
+}

@@ -3,71 +3,9 @@
 //! place of the API server, as kube-rs' controller-rs fixtures do.
 
 use super::*;
-use http::{Request, Response};
+use crate::mock_api::{answer, mock};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::client::Body;
 use serde_json::{Value, json};
-use std::time::Duration;
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
-fn mock() -> (Applier, Handle) {
-    let (svc, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (
-        Applier::new(Client::new(svc, "default"), "midplane/test"),
-        handle,
-    )
-}
-
-/// What the API server saw of one request.
-struct Seen {
-    method: String,
-    path: String,
-    query: BTreeMap<String, String>,
-    content_type: String,
-    body: Value,
-}
-
-/// Answers the next request with `code` and `answer`, and returns it.
-async fn answer(handle: &mut Handle, code: u16, answer: Value) -> Seen {
-    let (req, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .expect("a request within 5 s")
-        .expect("a request");
-    let query = req
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.replace("%2F", "/")))
-        .collect();
-    let content_type = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-    let bytes = req.into_body().collect_bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    let resp = Response::builder()
-        .status(code)
-        .body(Body::from(serde_json::to_vec(&answer).expect("json")))
-        .expect("response");
-    send.send_response(resp);
-    Seen {
-        method,
-        path,
-        query,
-        content_type,
-        body,
-    }
-}
 
 fn not_found() -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "gone"})
@@ -319,4 +257,38 @@ async fn deletes_go_in_the_foreground() {
     assert_eq!(seen.method, "DELETE");
     assert_eq!(seen.path, "/api/v1/namespaces/ns/configmaps/cfg");
     assert_eq!(seen.body["propagationPolicy"], "Foreground");
+}
+
+#[tokio::test]
+async fn a_finalizer_just_added_is_not_added_again_before_the_cache_shows_it() {
+    let (applier, mut handle) = mock();
+    let mut stale = cm();
+    stale.metadata.uid = Some("u-1".into());
+    let stale = std::sync::Arc::new(stale);
+    let call = tokio::spawn({
+        let (a, o) = (applier.clone(), stale.clone());
+        async move { crate::children::with_finalizer(&a, o).await }
+    });
+    let mut added = cm();
+    added.metadata.finalizers = Some(vec!["other/keep".into(), crate::FINALIZER.into()]);
+    answer(
+        &mut handle,
+        200,
+        serde_json::to_value(&added).expect("json"),
+    )
+    .await;
+    call.await.expect("join").expect("added");
+    assert!(applier.added_finalizer_lately(stale.as_ref(), crate::FINALIZER));
+
+    // A reconcile woken before the watch shows the finalizer: no second write
+    // (it would only fail on the stale resourceVersion), and the object goes
+    // on with both finalizers.
+    let again = tokio::time::timeout(
+        Duration::from_secs(1),
+        crate::children::with_finalizer(&applier, stale.clone()),
+    )
+    .await
+    .expect("no request was sent")
+    .expect("ok");
+    assert_eq!(again.finalizers(), ["other/keep", crate::FINALIZER]);
 }

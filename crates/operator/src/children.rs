@@ -113,6 +113,12 @@ where
     if finalizer::has(parent.as_ref(), crate::FINALIZER) {
         return Ok(parent);
     }
+    if applier.added_finalizer_lately(parent.as_ref(), crate::FINALIZER) {
+        // The cache is behind our own write: go on as the object now is.
+        let mut now = parent.as_ref().clone();
+        now.finalizers_mut().push(crate::FINALIZER.to_string());
+        return Ok(Arc::new(now));
+    }
     Ok(Arc::new(
         applier
             .add_finalizer(parent.as_ref(), crate::FINALIZER)

@@ -11,6 +11,8 @@ pub mod events;
 pub mod finalizer;
 pub mod leader;
 pub mod metrics;
+#[cfg(test)]
+mod mock_api;
 pub mod plugins;
 pub mod readiness;
 pub mod slim;

@@ -43,13 +43,10 @@ pub async fn reconcile(app: Arc<App>, ctx: Arc<Context>) -> Result<Action, Recon
     }
     let desired = expand::components(&app);
     let synced = children::sync(&ctx.app_applier, &desired, &live).await?;
-    let mut status = app.status.clone().unwrap_or_default();
-    let view = status_of(&app, &desired, &live, &mut status);
-    let transition = parent::transition(app.as_ref(), &status);
-    let written = ctx
-        .app_status
-        .write(app.as_ref(), app.status.as_ref(), &status, transition)
-        .await?;
+    let (view, written, _) = parent::status(&ctx.app_status, app.as_ref(), |s| {
+        status_of(&app, &desired, &live, s)
+    })
+    .await?;
     announce_pass(&app, &synced, &view, &ctx).await;
     Ok(parent::next(&synced, written))
 }
@@ -88,7 +85,10 @@ pub fn status_of(
         .map(|d| {
             let live = live.iter().find(|e| e.name_any() == d.name_any());
             let st = live.and_then(|l| l.status.clone()).unwrap_or_default();
-            let current = live.is_some_and(|l| st.observed_generation == l.meta().generation);
+            // A Component the cache shows with an older spec has not taken the
+            // change yet, whatever its status says.
+            let current = live
+                .is_some_and(|l| st.observed_generation == l.meta().generation && l.spec == d.spec);
             ComponentSummary {
                 name: d.spec.component.clone(),
                 replicas: expand::instance_count(&d.spec.middleware),

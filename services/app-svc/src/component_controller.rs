@@ -76,13 +76,10 @@ pub async fn reconcile(comp: Arc<Component>, ctx: Arc<Context>) -> Result<Action
     };
     let desired = expand::groups(resolved.as_ref().unwrap_or(&comp));
     let synced = children::sync(applier, &desired, &live).await?;
-    let mut status = comp.status.clone().unwrap_or_default();
-    let view = status_of(&comp, &desired, &live, &mut status);
-    let transition = parent::transition(comp.as_ref(), &status);
-    let written = ctx
-        .component_status
-        .write(comp.as_ref(), comp.status.as_ref(), &status, transition)
-        .await?;
+    let (view, written, status) = parent::status(&ctx.component_status, comp.as_ref(), |s| {
+        status_of(&comp, &desired, &live, s)
+    })
+    .await?;
     announce_pass(&comp, &synced, &view, &status, &ctx).await;
     Ok(parent::next(&synced, written))
 }

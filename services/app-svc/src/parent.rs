@@ -11,11 +11,12 @@ use midplane_operator::condition::{self, Summary};
 use midplane_operator::status::{StatusWriter, Written};
 use midplane_operator::{ReconcileError, children};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::time::Duration;
 
 /// An object whose status carries the standard conditions.
 pub trait Parent: Resource<DynamicType = ()> {
-    type Status: Default + Clone + PartialEq + Serialize;
+    type Status: Default + Clone + PartialEq + Serialize + DeserializeOwned;
     fn status(&self) -> Option<&Self::Status>;
     fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
     fn observed(status: &mut Self::Status) -> &mut Option<i64>;
@@ -57,12 +58,13 @@ pub async fn invalid<P: Parent>(
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
     let generation = obj.meta().generation;
-    let mut status = obj.status().cloned().unwrap_or_default();
+    let current = writer.latest(obj, obj.status());
+    let mut status = current.clone().unwrap_or_default();
     let summary = Summary::new(false, "Invalid", message.clone()).waiting();
     let changed = condition::set_summary(P::conditions(&mut status), &summary, generation);
     *P::observed(&mut status) = generation;
     // Invalid is news to a reader whatever the detail: always a transition.
-    writer.write(obj, obj.status(), &status, true).await?;
+    writer.write(obj, current.as_ref(), &status, true).await?;
     if changed {
         let note = format!("{} is invalid:\n{message}", P::kind(&()));
         ctx.events.warning(obj, "Invalid", "Validate", note).await;
@@ -70,9 +72,28 @@ pub async fn invalid<P: Parent>(
     Ok(Action::await_change())
 }
 
+/// The status step: the next status computed by `compute` on the one this
+/// controller last wrote ([`StatusWriter::latest`]: the watch cache may not
+/// show it yet), written if it changed what a reader sees. Returns what
+/// `compute` saw, what the write did, and the status.
+pub async fn status<P: Parent, V>(
+    writer: &StatusWriter,
+    obj: &P,
+    compute: impl FnOnce(&mut P::Status) -> V,
+) -> Result<(V, Written, P::Status), ReconcileError> {
+    let current = writer.latest(obj, obj.status());
+    let mut next = current.clone().unwrap_or_default();
+    let view = compute(&mut next);
+    let transition = transition::<P>(current.as_ref(), &next);
+    let written = writer
+        .write(obj, current.as_ref(), &next, transition)
+        .await?;
+    Ok((view, written, next))
+}
+
 /// Whether a status change is a transition (see `midplane_operator::status`).
-pub fn transition<P: Parent>(obj: &P, next: &P::Status) -> bool {
-    let mut current = obj.status().cloned().unwrap_or_default();
+fn transition<P: Parent>(current: Option<&P::Status>, next: &P::Status) -> bool {
+    let mut current = current.cloned().unwrap_or_default();
     let mut next = next.clone();
     let (c, n) = (
         P::conditions(&mut current).clone(),

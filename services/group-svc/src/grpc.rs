@@ -315,12 +315,14 @@ impl GroupService for GroupApi {
             .switchover(&ns, &group.name_any(), &req.candidate, timeout)
             .await
             .map_err(gateway_status)?;
-        let mut status = group.status.clone().unwrap_or_default();
+        let mut status = (self.ctx.status)
+            .latest(&group, group.status.as_ref())
+            .unwrap_or_default();
         status.primary = Some(resp.new_primary_instance.clone());
         status.term = status.term.max(resp.term);
         self.ctx
-            .applier
-            .apply_status(&group, &status)
+            .status
+            .write_now(&group, &status)
             .await
             .map_err(|e| {
                 ApiError::unavailable(

@@ -26,12 +26,14 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
         return cleanup::run(&group, &ctx).await;
     }
     let group = children::with_finalizer(&ctx.applier, group).await?;
-    let mut status = group.status.clone().unwrap_or_default();
+    // What this controller last wrote, if the cache does not show it yet.
+    let current = ctx.status.latest(group.as_ref(), group.status.as_ref());
+    let mut status = current.clone().unwrap_or_default();
 
     let rendered = match crate::render::render(&group, &ctx).await? {
         Render::Done(r) => r,
         Render::Failed { reason, message } => {
-            return status::render_failed(&group, status, reason, message, &ctx).await;
+            return status::render_failed(&group, current.as_ref(), reason, message, &ctx).await;
         }
     };
     let seen = roles::from_agents(&group, &mut status, &rendered, &ctx).await;
@@ -41,6 +43,7 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
     let reloaded = reload::reload(&group, &rendered, &plan, &mut status, &ctx).await?;
     let relabelling = roles::relabel(&rendered, &plan.primary, &ctx).await?;
     let found = status::Found {
+        current: current.as_ref(),
         applied: &applied,
         seen: &seen,
         reload: &reloaded,

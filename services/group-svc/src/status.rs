@@ -52,6 +52,8 @@ pub struct Inputs<'a> {
 
 /// What the earlier steps found, for the status.
 pub struct Found<'a> {
+    /// The status the pass started from (`StatusWriter::latest`).
+    pub current: Option<&'a GroupStatus>,
     pub applied: &'a Applied,
     pub seen: &'a Seen,
     pub reload: &'a crate::reload::Reload,
@@ -86,9 +88,9 @@ pub async fn update(
         .status
         .write(
             group,
-            group.status.as_ref(),
+            found.current,
             status,
-            is_transition(group, status),
+            is_transition(found.current, status),
         )
         .await?;
     Ok(outcome)
@@ -96,8 +98,8 @@ pub async fn update(
 
 /// A transition of a Group's status: of a condition or the observed
 /// generation, or of who is primary under which term.
-fn is_transition(group: &Group, next: &GroupStatus) -> bool {
-    let current = group.status.clone().unwrap_or_default();
+fn is_transition(current: Option<&GroupStatus>, next: &GroupStatus) -> bool {
+    let current = current.cloned().unwrap_or_default();
     status::transition(
         &current.conditions,
         current.observed_generation,
@@ -113,8 +115,7 @@ pub async fn write(
     status: &GroupStatus,
     ctx: &Context,
 ) -> Result<(), ReconcileError> {
-    ctx.applier.apply_status(group, status).await?;
-    Ok(())
+    ctx.status.write_now(group, status).await
 }
 
 /// The plugin is missing or its templates fail for this Group: Ready=False
@@ -122,20 +123,19 @@ pub async fn write(
 /// change to the Group or the plugin.
 pub async fn render_failed(
     group: &Group,
-    mut status: GroupStatus,
+    current: Option<&GroupStatus>,
     reason: &'static str,
     message: String,
     ctx: &Context,
 ) -> Result<Action, ReconcileError> {
+    let mut status = current.cloned().unwrap_or_default();
     let generation = group.meta().generation;
     let summary = Summary::new(false, reason, message.clone())
         .waiting()
         .degraded(reason, message.clone());
     let changed = condition::set_summary(&mut status.conditions, &summary, generation);
     status.observed_generation = generation;
-    ctx.status
-        .write(group, group.status.as_ref(), &status, true)
-        .await?;
+    ctx.status.write(group, current, &status, true).await?;
     if changed {
         ctx.events.warning(group, reason, "Render", message).await;
     }
