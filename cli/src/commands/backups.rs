@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
-use midplane_api::backup::phase;
+use midplane_api::backup::{self, phase};
 use midplane_api::{Backup, BackupSpec};
 
 /// What `backup create` asks for against a cluster.
@@ -24,16 +24,14 @@ pub struct CreateRequest {
     pub wait: Option<Duration>,
 }
 
-/// Creates the Backup (named `<app>-<component>-<unix seconds>`); prints its name, then, when
-/// waiting, each phase it passes and the outcome. A Failed Backup fails the command.
+/// Creates the Backup (named `<app>-<component>-<unix seconds>`, built as
+/// BackupService.RequestAppBackup builds it); prints its name, then, when waiting, each
+/// phase it passes and the outcome. A Failed Backup fails the command.
 pub async fn create(req: CreateRequest, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
     let client = super::cluster::client(kubeconfig).await?;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let name = format!("{}-{}-{secs}", req.app, req.component);
-    let mut backup = Backup::new(
+    let name = backup::requested_name(&req.app, &req.component, std::time::SystemTime::now());
+    let backup = Backup::requested(
+        &req.namespace,
         &name,
         BackupSpec {
             app: req.app,
@@ -44,8 +42,8 @@ pub async fn create(req: CreateRequest, kubeconfig: Option<&Path>) -> anyhow::Re
             encryption: req.encryption,
             key_secret: req.key_secret,
         },
+        backup::trigger::MANUAL,
     );
-    backup.metadata.namespace = Some(req.namespace.clone());
     let api: Api<Backup> = Api::namespaced(client, &req.namespace);
     api.create(&PostParams::default(), &backup).await?;
     println!("backup.midplane.dev/{name} created");

@@ -57,6 +57,50 @@ pub struct BackupSpec {
     pub key_secret: Option<String>,
 }
 
+/// What asked for a Backup: the value of its `midplane.dev/backup-trigger` label (and of its
+/// stored manifest's); a Backup without the label counts as [`trigger::MANUAL`].
+pub mod trigger {
+    /// The component's backup policy, on schedule.
+    pub const SCHEDULE: &str = "schedule";
+    /// A user, with kubectl or `midplane backup create`.
+    pub const MANUAL: &str = "manual";
+    /// The gRPC API (BackupService.RequestAppBackup).
+    pub const API: &str = "api";
+}
+
+impl Backup {
+    /// A Backup asked for on demand (`midplane backup create --app --component`,
+    /// BackupService.RequestAppBackup): `spec` in `namespace` as `name`, labelled with its
+    /// App, component and `trigger` (see [`trigger`]). It has no owner: a backup outlives its
+    /// App, so a new App can start from it.
+    pub fn requested(namespace: &str, name: &str, spec: BackupSpec, trigger: &str) -> Self {
+        let labels = std::collections::BTreeMap::from([
+            (crate::labels::APP.to_string(), spec.app.clone()),
+            (
+                crate::labels::COMPONENT_NAME.to_string(),
+                spec.component.clone(),
+            ),
+            (
+                crate::labels::BACKUP_TRIGGER.to_string(),
+                trigger.to_string(),
+            ),
+        ]);
+        let mut backup = Backup::new(name, spec);
+        backup.metadata.namespace = Some(namespace.to_string());
+        backup.metadata.labels = Some(labels);
+        backup
+    }
+}
+
+/// The name of a Backup asked for without one: `<app>-<component>-<unix seconds>`.
+pub fn requested_name(app: &str, component: &str, at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{app}-{component}-{secs}")
+}
+
 /// Where a Backup is in its life: Pending (accepted, snapshot not yet taken), Running (its
 /// Job runs), Completed or Failed. Completed and Failed are final.
 pub mod phase {
@@ -273,6 +317,27 @@ mod tests {
             version: version.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_requested_backup_carries_its_app_component_and_trigger() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_315_995);
+        let name = requested_name("shop", "cache", at);
+        assert_eq!(name, "shop-cache-1796315995");
+        let spec = BackupSpec {
+            app: "shop".into(),
+            component: "cache".into(),
+            instance: "shop-cache-0-1".into(),
+            ..Default::default()
+        };
+        let b = Backup::requested("prod", &name, spec.clone(), trigger::API);
+        assert_eq!(b.metadata.namespace.as_deref(), Some("prod"));
+        assert_eq!(b.spec, spec);
+        let labels = b.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels[crate::labels::APP], "shop");
+        assert_eq!(labels[crate::labels::COMPONENT_NAME], "cache");
+        assert_eq!(labels[crate::labels::BACKUP_TRIGGER], "api");
+        assert!(b.metadata.owner_references.is_none());
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub const BACKUP_ID: &str = "midplane.dev/backup-id";
 pub const BACKUP_OF: &str = "midplane.dev/backup-of";
 /// On a Backup Job: the storage it writes to.
 pub const BACKUP_STORAGE: &str = "midplane.dev/backup-storage";
-/// Backup manifest label: what started the backup (`schedule` or `api`).
+/// What started a backup (`schedule`, `manual` or `api`, see `backup::trigger`): a label of
+/// its Backup resource and of its stored manifest.
 pub const BACKUP_TRIGGER: &str = "midplane.dev/backup-trigger";
 /// Backup manifest label: the namespace of the App the backup came from.
 pub const BACKUP_NAMESPACE: &str = "midplane.dev/namespace";

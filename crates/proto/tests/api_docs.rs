@@ -62,6 +62,9 @@ fn every_method_documents_its_errors() {
                 "Restore",
                 "Verify",
                 "ApplyRetention",
+                "RequestAppBackup",
+                "GetAppBackup",
+                "ListAppBackups",
             ],
         ),
     ] {

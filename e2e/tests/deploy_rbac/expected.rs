@@ -75,8 +75,11 @@ pub fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
             "backup-svc",
             BTreeSet::from([
                 // A backup policy that comes due creates a Backup, and its retention
-                // deletes older ones (the example App has no policy).
+                // deletes older ones (the example App has no policy); BackupService's
+                // RequestAppBackup creates one and GetAppBackup reads one (gRPC; the
+                // test creates its Backup as the administrator).
                 p("midplane.dev", "backups", "create"),
+                p("midplane.dev", "backups", "get"),
                 p("midplane.dev", "backups", "delete"),
                 // OwnerReferencesPermissionEnforcement on a real API server (the Job's
                 // blockOwnerDeletion); the emulator does not run that admission plugin.

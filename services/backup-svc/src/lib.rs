@@ -4,6 +4,7 @@
 //! reach directly. See docs/backup-scheduling.md.
 
 pub mod announce;
+pub mod app_backups;
 pub mod config;
 pub mod convert;
 pub mod cron;

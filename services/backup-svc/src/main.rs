@@ -1,5 +1,5 @@
 use anyhow::Context;
-use midplane_backup_svc::{BackupSvc, Config, startup};
+use midplane_backup_svc::{Config, startup};
 use midplane_proto::backup::backup_service_server::BackupServiceServer;
 use midplane_runtime::Service;
 
@@ -13,25 +13,24 @@ async fn main() -> anyhow::Result<()> {
     let (events, publisher) = startup::event_sink(&config.bus)
         .await
         .context("connecting to the event bus")?;
-    let scheduler = if config.scheduler.enabled || config.controller.enabled {
-        Some(
-            startup::start_scheduler(
+    let client = startup::kube_client(&config)
+        .await
+        .context("connecting to Kubernetes")?;
+    let scheduler = match &client {
+        Some(c) => Some(
+            startup::start_with_client(
                 &config,
+                c.clone(),
                 events.clone(),
                 service.shutdown(),
                 service.health(),
             )
             .await
             .context("starting the backup scheduler")?,
-        )
-    } else {
-        None
+        ),
+        None => None,
     };
-    let svc = BackupSvc::new(config.backup)
-        .with_events(events)
-        .with_server_timeout(std::time::Duration::from_millis(
-            config.server.request_timeout_ms,
-        ));
+    let svc = startup::backup_service(&config, events, client);
     let routes = midplane_runtime::Routes::new(BackupServiceServer::new(svc));
     service.serve(routes).await?;
     if let Some(s) = scheduler {

@@ -5,6 +5,9 @@
 //! finishes in time is answered complete, as before; otherwise the call returns shortly before
 //! the earlier of the two deadlines with phase RUNNING and the backup's id, which GetBackup
 //! then reports as RUNNING, FAILED (with the error), or complete.
+//!
+//! RequestAppBackup, GetAppBackup and ListAppBackups work on Backup resources
+//! (`crate::app_backups`) and need the Backup controller's Kubernetes client.
 
 use midplane_api::labels;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -19,15 +22,18 @@ use midplane_backup::{
 use midplane_bus::catalogue::{DeleteReason, RestoreCompleted, RestoreFailed};
 use midplane_proto::backup::backup_service_server::BackupService;
 use midplane_proto::backup::{
-    ApplyRetentionRequest, ApplyRetentionResponse, Backup, BackupPhase, CreateBackupRequest,
-    DeleteBackupRequest, DeleteBackupResponse, GetBackupRequest, ListBackupsRequest,
-    ListBackupsResponse, RestoreRequest, RestoreResponse, VerifyRequest, VerifyResponse,
+    AppBackup, ApplyRetentionRequest, ApplyRetentionResponse, Backup, BackupPhase,
+    CreateBackupRequest, DeleteBackupRequest, DeleteBackupResponse, GetAppBackupRequest,
+    GetBackupRequest, ListAppBackupsRequest, ListAppBackupsResponse, ListBackupsRequest,
+    ListBackupsResponse, RequestAppBackupRequest, RestoreRequest, RestoreResponse, VerifyRequest,
+    VerifyResponse,
 };
 use midplane_proto::common::ErrorDetail;
 use midplane_runtime::status::{ApiError, reason};
 use tonic::{Request, Response, Status};
 
 use crate::announce::{self, EventSink, Subject};
+use crate::app_backups::AppBackups;
 use crate::config::BackupSettings;
 use crate::convert::{
     algorithm, backup_error, catalog_status, encryption, matches_source, resolve_error,
@@ -52,6 +58,8 @@ pub struct BackupSvc {
     flights: Arc<Mutex<Flights>>,
     /// The server's own deadline for a call (`server.request_timeout_ms`).
     server_timeout: Option<Duration>,
+    /// Backup resources; None without the Backup controller (`controller.enabled`).
+    app_backups: Option<Arc<AppBackups>>,
 }
 
 impl BackupSvc {
@@ -61,6 +69,36 @@ impl BackupSvc {
             events: EventSink::disabled(),
             flights: Arc::default(),
             server_timeout: None,
+            app_backups: None,
+        }
+    }
+
+    /// Serves RequestAppBackup, GetAppBackup and ListAppBackups through `client` (backup-svc's
+    /// own identity); call it when the Backup controller runs (`controller.enabled`).
+    pub fn with_backup_resources(mut self, client: kube::Client) -> Self {
+        self.app_backups = Some(Arc::new(AppBackups::new(client, self.settings.clone())));
+        self
+    }
+
+    fn app_backups(&self) -> Result<&AppBackups, Status> {
+        self.app_backups.as_deref().ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::FailedPrecondition,
+                reason::CONTROLLER_NOT_CONFIGURED,
+                "backup-svc runs without the Backup controller (controller.enabled), which Backup resources need",
+            )
+            .into_status()
+        })
+    }
+
+    /// The earlier of the caller's deadline and the server's own limit, if any.
+    fn deadline(&self, metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+        match (
+            midplane_runtime::deadline::client_timeout_of(metadata),
+            self.server_timeout,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -129,13 +167,7 @@ impl BackupService for BackupSvc {
         &self,
         request: Request<CreateBackupRequest>,
     ) -> Result<Response<Backup>, Status> {
-        let deadline = match (
-            midplane_runtime::deadline::client_timeout_of(request.metadata()),
-            self.server_timeout,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.deadline(request.metadata());
         let received = Instant::now();
         let req = request.into_inner();
         let store = resolve::store(&self.settings, &req.storage)
@@ -423,5 +455,39 @@ impl BackupService for BackupSvc {
             deleted_ids: plan.delete,
             kept_ids: plan.keep,
         }))
+    }
+
+    async fn request_app_backup(
+        &self,
+        request: Request<RequestAppBackupRequest>,
+    ) -> Result<Response<AppBackup>, Status> {
+        let margin = Duration::from_millis(self.settings.deadline_margin_ms);
+        let until = self
+            .deadline(request.metadata())
+            .map(|d| Instant::now() + d.saturating_sub(margin));
+        let api = self.app_backups()?;
+        api.request(request.into_inner(), until)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_app_backup(
+        &self,
+        request: Request<GetAppBackupRequest>,
+    ) -> Result<Response<AppBackup>, Status> {
+        self.app_backups()?
+            .get(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_app_backups(
+        &self,
+        request: Request<ListAppBackupsRequest>,
+    ) -> Result<Response<ListAppBackupsResponse>, Status> {
+        self.app_backups()?
+            .list(request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

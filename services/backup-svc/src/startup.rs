@@ -1,4 +1,5 @@
-//! Startup pieces `main.rs` wires together: the event sink and the scheduler.
+//! Startup pieces `main.rs` wires together: the event sink, the Kubernetes client, the
+//! scheduler and the gRPC service.
 
 use std::sync::Arc;
 
@@ -40,6 +41,35 @@ pub async fn event_sink(
     EventSink::connect(cfg, "backup").await
 }
 
+/// backup-svc's Kubernetes client (`scheduler.kubeconfig`), when the scheduler or the
+/// Backup controller needs one.
+pub async fn kube_client(config: &Config) -> Result<Option<kube::Client>, StartError> {
+    if !(config.scheduler.enabled || config.controller.enabled) {
+        return Ok(None);
+    }
+    Ok(Some(
+        midplane_operator::kube_client(config.scheduler.kubeconfig.as_deref()).await?,
+    ))
+}
+
+/// The BackupService; it serves Backup resources (RequestAppBackup, GetAppBackup,
+/// ListAppBackups) through `client` when the Backup controller runs (`controller.enabled`).
+pub fn backup_service(
+    config: &Config,
+    events: EventSink,
+    client: Option<kube::Client>,
+) -> crate::BackupSvc {
+    let svc = crate::BackupSvc::new(config.backup.clone())
+        .with_events(events)
+        .with_server_timeout(std::time::Duration::from_millis(
+            config.server.request_timeout_ms,
+        ));
+    match client {
+        Some(c) if config.controller.enabled => svc.with_backup_resources(c),
+        _ => svc,
+    }
+}
+
 /// Starts what runs against Kubernetes until `stop`, under one leader election so two
 /// replicas never back up twice: the scheduler (App watch, plus the Backup Job watch in job
 /// mode) when `scheduler.enabled`, and the Backup controller when `controller.enabled`.
@@ -49,8 +79,19 @@ pub async fn start_scheduler(
     stop: midplane_runtime::Shutdown,
     health: midplane_runtime::Health,
 ) -> Result<JoinHandle<()>, StartError> {
+    let client = midplane_operator::kube_client(config.scheduler.kubeconfig.as_deref()).await?;
+    start_with_client(config, client, events, stop, health).await
+}
+
+/// [`start_scheduler`] with `client`.
+pub async fn start_with_client(
+    config: &Config,
+    client: kube::Client,
+    events: EventSink,
+    stop: midplane_runtime::Shutdown,
+    health: midplane_runtime::Health,
+) -> Result<JoinHandle<()>, StartError> {
     let s = &config.scheduler;
-    let client = midplane_operator::kube_client(s.kubeconfig.as_deref()).await?;
     let settings = Arc::new(config.backup.clone());
     let recorder = EventRecorder::new(client.clone(), "midplane-backup-svc");
     let (runner, jobs_task) = match s.mode {

@@ -2,7 +2,8 @@
 //! all of a backup's state in the Backup, so a controller stopped while the Job runs is
 //! replaced by a new one that finishes the same backup (same id, one Job); an invalid Backup
 //! fails naming the field; the policy's retention deletes older scheduled Backups and the
-//! finalizer removes their objects from storage. The emulator cannot run the Pod's command,
+//! finalizer removes their objects from storage; a Job that succeeds without leaving a
+//! manifest fails its Backup once the grace has passed, naming the backup id and storage. The emulator cannot run the Pod's command,
 //! so the test plays the Pod (`common::run_pod`) and then says how it ended.
 
 mod common;
@@ -180,6 +181,60 @@ async fn backups_live_in_their_resources() {
     assert!(
         store.manifest(&second_id).await.is_ok(),
         "the kept one stays"
+    );
+    let _ = stop.send(());
+    let _ = task.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_leaves_no_manifest_fails_its_backup() {
+    let (emu, client) = common::job_emulator().await;
+    Api::<App>::namespaced(client.clone(), "shop")
+        .create(
+            &PostParams::default(),
+            &common::backup_app("0 3 * * *", "aes256-gcm", None),
+        )
+        .await
+        .expect("create App");
+    let work = tempfile::tempdir().expect("tempdir");
+    let store_uri = format!("file://{}", work.path().join("store").display());
+    let mut ctx = Context::new(
+        client.clone(),
+        Arc::new(BackupSettings {
+            storages: BTreeMap::from([("nightly".into(), store_uri.clone())]),
+            ..Default::default()
+        }),
+        JobSettings::default(),
+        Arc::new(LiveFiles::default()),
+        EventSink::disabled(),
+    );
+    assert_eq!(ctx.manifest_grace, plan::MANIFEST_GRACE);
+    ctx.manifest_grace = std::time::Duration::from_secs(2);
+    let (stop, task) = start_controller(Arc::new(ctx));
+    let backups: Api<Backup> = Api::namespaced(client.clone(), "shop");
+    backups
+        .create(&PostParams::default(), &backup("lost", "redis", false))
+        .await
+        .expect("create Backup");
+    let running = phase_of(&backups, "lost", "Running").await;
+    let st = running.status.expect("status");
+    let id = st.backup_id.expect("id");
+    // The Job "succeeds" without running the pipeline: nothing reaches the storage.
+    let ended = std::time::Instant::now();
+    emu.job_outcome("shop", st.job.as_deref().expect("job"), JobOutcome::Succeed)
+        .expect("job outcome");
+    let failed = phase_of(&backups, "lost", "Failed").await;
+    assert!(
+        ended.elapsed() >= std::time::Duration::from_secs(1),
+        "the grace (2 s, from the Job's whole-second completionTime) was waited out"
+    );
+    let msg = failed.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(
+        msg.starts_with("job: ")
+            && msg.contains(&id)
+            && msg.contains(&store_uri)
+            && msg.contains("no readable manifest"),
+        "{msg}"
     );
     let _ = stop.send(());
     let _ = task.await;

@@ -1,7 +1,8 @@
 //! BackupService as an outside team's generated client sees it: the
 //! backup-svc binary, called over plain HTTP/2 with no server internals.
 //! Every method's error codes and google.rpc details as backup.proto
-//! documents them, Verify's `ok = false` findings, health by service name,
+//! documents them (the Backup resource calls: without the controller), Verify's
+//! `ok = false` findings, health by service name,
 //! reflection v1 and v1alpha, and a start with MIDPLANE_KUBECONFIG set.
 
 use midplane_proto::backup::backup_service_client::BackupServiceClient;
@@ -308,4 +309,41 @@ async fn every_method_answers_its_documented_errors() {
         .expect_err("storage down");
     assert_error(&err, Code::Unavailable, "STORAGE_UNAVAILABLE", &[]);
     assert!(has_retry_info(&err), "{err:?}");
+
+    // Backup resources need the Backup controller, which this backup-svc runs without.
+    let err = api
+        .request_app_backup(pb::RequestAppBackupRequest {
+            namespace: "shop".into(),
+            app: "cache".into(),
+            component: "redis".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("no controller");
+    assert_error(
+        &err,
+        Code::FailedPrecondition,
+        "CONTROLLER_NOT_CONFIGURED",
+        &[],
+    );
+    let err = api
+        .get_app_backup(pb::GetAppBackupRequest { r#ref: group })
+        .await
+        .expect_err("no controller");
+    assert_error(
+        &err,
+        Code::FailedPrecondition,
+        "CONTROLLER_NOT_CONFIGURED",
+        &[],
+    );
+    let err = api
+        .list_app_backups(pb::ListAppBackupsRequest::default())
+        .await
+        .expect_err("no controller");
+    assert_error(
+        &err,
+        Code::FailedPrecondition,
+        "CONTROLLER_NOT_CONFIGURED",
+        &[],
+    );
 }

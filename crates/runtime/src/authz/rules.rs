@@ -250,6 +250,33 @@ pub const RULES: &[Rule] = &[
         None,
         "source.namespace (unset: all)",
     ),
+    rule(
+        "/midplane.backup.v1.BackupService/RequestAppBackup",
+        "create",
+        "backups",
+        "",
+        NS,
+        Some(&[9]),
+        "namespace, name (empty: generated)",
+    ),
+    rule(
+        "/midplane.backup.v1.BackupService/GetAppBackup",
+        "get",
+        "backups",
+        "",
+        REF_NS,
+        REF_NAME,
+        "ref",
+    ),
+    rule(
+        "/midplane.backup.v1.BackupService/ListAppBackups",
+        "list",
+        "backups",
+        "",
+        NS,
+        None,
+        "namespace (empty: all)",
+    ),
 ];
 
 /// The rule of a request path, if any.

@@ -281,6 +281,25 @@ pub fn job(
     crate::job_spec::job_for(&input, backup_id, settings)
 }
 
+/// The metric key of `r`'s backup on `instance`.
+pub fn target_key(r: &Resolved, instance: &str) -> TargetKey {
+    TargetKey {
+        namespace: r.namespace.clone(),
+        app: r.app.clone(),
+        component: r.component.clone(),
+        instance: instance.to_string(),
+    }
+}
+
+/// What `r`'s backup events are about.
+pub fn subject(r: &Resolved) -> crate::announce::Subject {
+    crate::announce::Subject {
+        app: midplane_bus::catalogue::ObjectRef::new(&r.namespace, &r.app),
+        component: r.component.clone(),
+        group: r.group.clone(),
+    }
+}
+
 /// Manifest label naming the Backup resource a backup was made for.
 pub const RESOURCE_LABEL: &str = "midplane.dev/backup";
 /// Manifest labels recording where the snapshot came from.
@@ -324,6 +343,46 @@ pub fn completed(mut status: BackupStatus, m: &Manifest, now: DateTime<Utc>) -> 
     status
 }
 
+/// How long a Backup whose Job succeeded waits for the backup's manifest in storage before it
+/// fails. The Job writes the manifest last, so one still missing this long after the Job
+/// ended will not appear: the Job wrote elsewhere (another location or credentials than
+/// backup-svc's) or lost it (docs/backups.md, step 3).
+pub const MANIFEST_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// When `job` ended: its `completionTime`, else the time of its Complete condition.
+pub fn job_finished_at(job: &k8s_openapi::api::batch::v1::Job) -> Option<DateTime<Utc>> {
+    let status = job.status.as_ref()?;
+    let at = status.completion_time.as_ref().or_else(|| {
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Complete" && c.status == "True")
+            .and_then(|c| c.last_transition_time.as_ref())
+    })?;
+    DateTime::from_timestamp(at.0.as_second(), at.0.subsec_nanosecond().max(0) as u32)
+}
+
+/// Whether a succeeded Job's missing manifest fails the Backup now: `grace` has passed since
+/// the Job ended (`finished`), or, for a Job that records no end, since the backup started.
+pub fn manifest_overdue(
+    finished: Option<DateTime<Utc>>,
+    started: Option<&str>,
+    now: DateTime<Utc>,
+    grace: std::time::Duration,
+) -> bool {
+    let since = finished.or_else(|| {
+        DateTime::parse_from_rfc3339(started?)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    });
+    match (since, chrono::Duration::from_std(grace)) {
+        (Some(t), Ok(g)) => now - t >= g,
+        // Nothing to measure from: fail rather than retry for ever.
+        _ => true,
+    }
+}
+
 /// `4.2s`, `3m12s`.
 pub fn format_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs_f64();
@@ -365,4 +424,25 @@ pub fn policy_labels(app: &str, component: &str, group: &str) -> BTreeMap<String
         (labels::GROUP.to_string(), group.to_string()),
         (labels::BACKUP_TRIGGER.to_string(), "schedule".to_string()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_manifest_is_overdue_only_after_the_grace() {
+        let end = DateTime::parse_from_rfc3339("2026-12-03T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let grace = MANIFEST_GRACE;
+        let later = |s| end + chrono::Duration::seconds(s);
+        assert!(!manifest_overdue(Some(end), None, later(119), grace));
+        assert!(manifest_overdue(Some(end), None, later(120), grace));
+        // Without the Job's end, from the backup's start.
+        let started = Some("2026-12-03T10:00:00Z");
+        assert!(!manifest_overdue(None, started, later(60), grace));
+        assert!(manifest_overdue(None, started, later(121), grace));
+        assert!(manifest_overdue(None, None, end, grace));
+    }
 }

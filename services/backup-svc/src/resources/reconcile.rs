@@ -8,7 +8,8 @@
 //! - Pending: the snapshot through the agents, then the Job (server-side apply, named from
 //!   the id, owned by the Backup); Running records both.
 //! - Running: the Job's outcome; on success the manifest from storage fills sizes and
-//!   checksums (Completed), and the policy's retention deletes older scheduled Backups.
+//!   checksums (Completed), and the policy's retention deletes older scheduled Backups. A
+//!   manifest still missing `manifest_grace` after the Job succeeded fails the Backup.
 //! - deleted: the finalizer removes the backup's objects from storage first.
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
 use midplane_api::backup::phase;
 use midplane_api::{App, Backup, BackupStatus};
+use midplane_backup::catalog::CatalogError;
 use midplane_backup::retention::RetentionPolicy;
 use midplane_bus::catalogue::ObjectRef;
 use midplane_operator::apply::Applier;
@@ -51,6 +53,8 @@ pub struct Context {
     pub events: EventSink,
     pub recorder: EventRecorder,
     pub backoff: Backoff,
+    /// How long a succeeded Job's manifest may be missing ([`plan::MANIFEST_GRACE`]).
+    pub manifest_grace: Duration,
 }
 
 impl Context {
@@ -70,6 +74,7 @@ impl Context {
             snapshots,
             events,
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
+            manifest_grace: plan::MANIFEST_GRACE,
         }
     }
 }
@@ -187,12 +192,12 @@ async fn start_job(
             return fail(b, status, "snapshot", msg, ctx).await;
         }
     };
-    let subject = subject(&r);
+    let subject = plan::subject(&r);
     if let Ok(store) = resolve::store(&ctx.settings, &r.storage_uri) {
         ctx.events
             .publish(&announce::started(&subject, &id, &store, r.algorithm));
     }
-    midplane_backup::metrics::record_started(&key(&r, &snap.instance).metric_labels());
+    midplane_backup::metrics::record_started(&plan::target_key(&r, &snap.instance).metric_labels());
     let job = plan::job(b, &r, &id, &snap, &ctx.job);
     let name = job.name_any();
     ctx.applier.apply(&job).await?;
@@ -252,16 +257,34 @@ async fn track_job(
             let uri = status.location.clone().unwrap_or_default();
             let store = resolve::store(&ctx.settings, &uri)
                 .map_err(|s| step_error("StorageInvalid", s.message().to_string(), false))?;
-            let manifest = store.manifest(&id).await.map_err(|e| {
-                step_error(
-                    "StorageUnavailable",
-                    format!(
-                        "Job {name} succeeded but backup {id} cannot be read from {}: {e}",
-                        store.describe()
-                    ),
-                    true,
-                )
-            })?;
+            let manifest = match store.manifest(&id).await {
+                Ok(m) => m,
+                Err(e @ (CatalogError::NotFound { .. } | CatalogError::Manifest(_)))
+                    if plan::manifest_overdue(
+                        plan::job_finished_at(&job),
+                        status.started_at.as_deref(),
+                        Utc::now(),
+                        ctx.manifest_grace,
+                    ) =>
+                {
+                    let msg = format!(
+                        "Job {name} succeeded, but backup {id} has no readable manifest in {} {} after the Job ended: {e}",
+                        store.describe(),
+                        plan::format_duration(ctx.manifest_grace)
+                    );
+                    return fail(b, status, "job", msg, ctx).await;
+                }
+                Err(e) => {
+                    return Err(step_error(
+                        "StorageUnavailable",
+                        format!(
+                            "Job {name} succeeded but backup {id} cannot be read from {}: {e}",
+                            store.describe()
+                        ),
+                        true,
+                    ));
+                }
+            };
             let status = plan::completed(status, &manifest, Utc::now());
             let note = format!(
                 "backup {id} of {} completed: {} bytes stored in {}",
@@ -462,22 +485,5 @@ async fn retention(b: &Backup, ns: &str, ctx: &Context) {
                 tracing::warn!(backup = %victim, error = %e, "retention: deleting a Backup failed");
             }
         }
-    }
-}
-
-fn key(r: &Resolved, instance: &str) -> TargetKey {
-    TargetKey {
-        namespace: r.namespace.clone(),
-        app: r.app.clone(),
-        component: r.component.clone(),
-        instance: instance.to_string(),
-    }
-}
-
-fn subject(r: &Resolved) -> Subject {
-    Subject {
-        app: ObjectRef::new(&r.namespace, &r.app),
-        component: r.component.clone(),
-        group: r.group.clone(),
     }
 }

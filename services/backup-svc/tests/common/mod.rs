@@ -1,4 +1,5 @@
-//! Helpers the backup-svc tests share: the real broker, a recording subscriber, data fixtures.
+//! Helpers the backup-svc tests share: the real broker, a recording subscriber, data fixtures,
+//! the emulator, the gRPC server and callers with their own RBAC.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -190,4 +191,87 @@ pub async fn job_emulator() -> (midplane_kube_emulator::EmulatorHandle, kube::Cl
     let client =
         kube::Client::try_from(kube::Config::new(emu.url().parse().expect("url"))).expect("client");
     (emu, client)
+}
+
+/// backup-svc's BackupService on loopback, served as the binary serves it.
+pub async fn serve(
+    svc: midplane_backup_svc::BackupSvc,
+    config: midplane_runtime::ServerConfig,
+) -> (tonic::transport::Channel, midplane_runtime::Shutdown) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = midplane_runtime::Shutdown::new();
+    let stop = shutdown.clone();
+    let routes = midplane_runtime::Routes::new(
+        midplane_proto::backup::backup_service_server::BackupServiceServer::new(svc),
+    );
+    tokio::spawn(async move {
+        midplane_runtime::grpc::serve(
+            listener,
+            &config,
+            routes,
+            midplane_runtime::Health::new(),
+            stop,
+        )
+        .await
+    });
+    let channel = eventually("the gRPC server", 10, || async {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .ok()
+    })
+    .await;
+    (channel, shutdown)
+}
+
+/// A ServiceAccount `callers/<name>` allowed `verbs` on Backups in namespace `shop`; its token.
+pub async fn caller(
+    emu: &midplane_kube_emulator::EmulatorHandle,
+    admin: &kube::Client,
+    name: &str,
+    verbs: &[&str],
+) -> String {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    kube::Api::<ServiceAccount>::namespaced(admin.clone(), "callers")
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("sa"),
+        )
+        .await
+        .expect("service account");
+    let role: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "shop"},
+        "rules": [{"apiGroups": ["midplane.dev"], "resources": ["backups"], "verbs": verbs}]
+    }))
+    .expect("role");
+    kube::Api::<Role>::namespaced(admin.clone(), "shop")
+        .create(&kube::api::PostParams::default(), &role)
+        .await
+        .expect("role");
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "shop"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "callers"}]
+    }))
+    .expect("binding");
+    kube::Api::<RoleBinding>::namespaced(admin.clone(), "shop")
+        .create(&kube::api::PostParams::default(), &binding)
+        .await
+        .expect("role binding");
+    emu.service_account_token("callers", name).expect("token")
+}
+
+/// `msg` with the caller's bearer token.
+pub fn as_caller<T>(token: &str, msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    r
 }
