@@ -70,14 +70,14 @@ enum Command {
         #[arg(long)]
         image_map: Option<PathBuf>,
     },
-    /// Create or update an App (server-side apply).
+    /// Create or update an App, a Backup or a Restore (server-side apply, by `kind`).
     Apply {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
         #[arg(long, env = "MIDPLANE_KUBECONFIG")]
         kubeconfig: Option<PathBuf>,
     },
-    /// List apps, components or groups.
+    /// List apps, components, groups, backups or restores.
     Get {
         kind: String,
         #[arg(short = 'n', long)]

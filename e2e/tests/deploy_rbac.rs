@@ -353,6 +353,51 @@ async fn every_service_does_its_work_under_its_own_service_account_and_needs_all
     })
     .await;
 
+    // A Restore, created as the administrator, is run by backup-svc under its own account:
+    // the Group read and held (its annotation applied), the instance Pods listed until
+    // group-svc stopped them all, a Job per instance, the hold taken off, the Group Ready
+    // again; deleted, its finalizer goes.
+    let mut r = midplane_api::Restore::new(
+        "shop-back",
+        midplane_api::RestoreSpec {
+            app: "shop".into(),
+            component: "cache".into(),
+            group: String::new(),
+            from: midplane_api::RestoreFrom {
+                storage: format!("file://{}", store.display()),
+                id: "20261203T100000Z-abcdef".into(),
+                key_secret: Some("shop-backup-key".into()),
+                ..Default::default()
+            },
+        },
+    );
+    r.metadata.namespace = Some(NS.into());
+    let restores: Api<midplane_api::Restore> = Api::namespaced(admin.clone(), NS);
+    restores
+        .create(&kube::api::PostParams::default(), &r)
+        .await
+        .expect("create Restore");
+    let done = eventually("the Restore Completed", 90, || async {
+        let st = restores.get("shop-back").await.ok()?.status?;
+        assert_ne!(st.phase, "Failed", "{st:?}");
+        (st.phase == "Completed").then_some(st)
+    })
+    .await;
+    assert_eq!(done.jobs.len(), 3, "{done:?}");
+    restores
+        .delete("shop-back", &DeleteParams::default())
+        .await
+        .expect("delete Restore");
+    eventually("the Restore gone", 30, || async {
+        restores
+            .get_opt("shop-back")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
     // Deleted, the App and everything under it go (finalizers run under the services' accounts).
     Api::<App>::namespaced(admin.clone(), NS)
         .delete("shop", &DeleteParams::default())
@@ -392,6 +437,9 @@ async fn every_service_does_its_work_under_its_own_service_account_and_needs_all
             p("", "services", "delete"),
             p("", "configmaps", "delete"),
             p("", "persistentvolumeclaims", "delete"),
+            // The Component's cleanup deletes its Groups unless the garbage collector
+            // removed them first (seen both ways).
+            p("midplane.dev", "groups", "delete"),
         ];
         let unused: BTreeSet<Permission> = grants
             .difference(&used)

@@ -136,3 +136,46 @@ pub async fn rows(client: Client, namespace: Option<&str>) -> anyhow::Result<Vec
     }
     Ok(rows)
 }
+
+/// `midplane get restores`: the Restore resources, oldest first.
+pub async fn restore_rows(
+    client: Client,
+    namespace: Option<&str>,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let api: Api<midplane_api::Restore> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let mut rows = vec![
+        [
+            "NAMESPACE",
+            "NAME",
+            "APP",
+            "COMPONENT",
+            "GROUP",
+            "PHASE",
+            "DURATION",
+            "ID",
+            "MESSAGE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut items = api.list(&ListParams::default()).await?.items;
+    items.sort_by_key(|r| r.metadata.creation_timestamp.clone().map(|t| t.0));
+    for r in items {
+        let st = r.status.clone().unwrap_or_default();
+        rows.push(vec![
+            r.namespace().unwrap_or_default(),
+            r.name_any(),
+            r.spec.app.clone(),
+            r.spec.component.clone(),
+            st.group.unwrap_or_default(),
+            st.phase.clone(),
+            st.duration.unwrap_or_default(),
+            st.backup_id.unwrap_or_default(),
+            st.message.unwrap_or_default(),
+        ]);
+    }
+    Ok(rows)
+}

@@ -33,7 +33,64 @@ fn namespace_of(app: &App, default_ns: &str) -> String {
     app.namespace().unwrap_or_else(|| default_ns.to_string())
 }
 
+/// `midplane apply -f FILE`: an App, or a Backup or Restore resource (by its `kind`).
 pub async fn apply(file: &Path, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
+    let text = super::read_input(file)?;
+    let kind = serde_yaml::from_str::<serde_yaml::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string));
+    match kind.as_deref() {
+        Some("Backup") => apply_resource::<midplane_api::Backup>(file, &text, kubeconfig).await,
+        Some("Restore") => apply_resource::<midplane_api::Restore>(file, &text, kubeconfig).await,
+        _ => apply_app(file, kubeconfig).await,
+    }
+}
+
+/// A Backup or Restore as written (its controller checks the rest and says so in its
+/// status).
+async fn apply_resource<K>(file: &Path, text: &str, kubeconfig: Option<&Path>) -> anyhow::Result<()>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + Clone
+        + std::fmt::Debug,
+{
+    let mut obj: K = serde_yaml::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        anyhow::anyhow!("{}{at}: {e}", file.display())
+    })?;
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .with_context(|| format!("{}: metadata.name: is required", file.display()))?;
+    let ns = obj
+        .meta()
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    obj.meta_mut().namespace = Some(ns.clone());
+    let mut body = serde_json::to_value(&obj)?;
+    if let Some(m) = body.as_object_mut() {
+        m.remove("status");
+    }
+    let api: Api<K> = Api::namespaced(client(kubeconfig).await?, &ns);
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .with_context(|| format!("applying {} {ns}/{name}", K::kind(&())))?;
+    println!("{}.{}/{name} applied", K::plural(&()), K::group(&()));
+    Ok(())
+}
+
+async fn apply_app(file: &Path, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
     let mut app = super::render::load_app(file)?;
     // The App's own structure (everything that needs no plugin), as the App
     // controller checks it first: a bad App is refused here naming every
@@ -201,7 +258,10 @@ pub async fn get(
         "backup" | "backups" => {
             rows = super::backups::rows(client, namespace).await?;
         }
-        other => bail!("unknown kind {other:?}: use apps, components, groups or backups"),
+        "restore" | "restores" => {
+            rows = super::backups::restore_rows(client, namespace).await?;
+        }
+        other => bail!("unknown kind {other:?}: use apps, components, groups, backups or restores"),
     }
     print!("{}", table(rows));
     Ok(())

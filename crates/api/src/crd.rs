@@ -2,6 +2,7 @@
 //! them to `k8s/crds/`; a test fails when the committed YAML drifts.
 
 use crate::backup::Backup;
+use crate::restore::Restore;
 use crate::types::{App, Component, Group};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -13,6 +14,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("components.midplane.dev.yaml", Component::crd()),
         ("groups.midplane.dev.yaml", Group::crd()),
         ("backups.midplane.dev.yaml", Backup::crd()),
+        ("restores.midplane.dev.yaml", Restore::crd()),
     ]
 }
 

@@ -54,3 +54,13 @@ pub const BACKUP_TRIGGER: &str = "midplane.dev/backup-trigger";
 pub const BACKUP_NAMESPACE: &str = "midplane.dev/namespace";
 /// Backup manifest label: the App the backup came from.
 pub const BACKUP_APP_NAME: &str = "midplane.dev/name";
+
+/// On a Group: the Restore (`restore/<name>`) holding it. group-svc keeps every instance
+/// of a held Group stopped (its workloads scaled to zero) and applies nothing else until
+/// the annotation goes (docs/backups.md, "Restore into a running Group").
+pub const HOLD: &str = "midplane.dev/hold";
+/// The Restore's Jobs and their Pods: the instance whose volume they replace (not
+/// [`MIDDLEWARE_INSTANCE`], so nothing that selects an instance's Pods picks them up).
+pub const RESTORE_OF: &str = "midplane.dev/restore-of";
+/// The Restore's Jobs: the Restore they belong to.
+pub const RESTORE: &str = "midplane.dev/restore";

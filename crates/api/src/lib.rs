@@ -8,11 +8,13 @@ pub mod crd;
 pub mod expand;
 pub mod labels;
 pub mod quantity;
+pub mod restore;
 pub mod scalar;
 pub mod types;
 pub mod validate;
 
 pub use backup::{Backup, BackupSpec, BackupStatus, RestoreFrom};
+pub use restore::{Restore, RestoreSpec, RestoreStatus};
 pub use types::*;
 pub use validate::{FieldError, ValidationErrors};
 

@@ -318,6 +318,10 @@ pub struct GroupStatus {
     pub rejected: Vec<RejectedObject>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceStatus>,
+    /// What holds the Group stopped (`restore/<name>`, from its `midplane.dev/hold`
+    /// annotation); absent when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 /// A rolling restart of a Group's instances (docs/design.md, "Rollouts").

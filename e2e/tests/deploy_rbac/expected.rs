@@ -84,6 +84,7 @@ pub fn expected_unused() -> BTreeMap<&'static str, BTreeSet<Permission>> {
                 // OwnerReferencesPermissionEnforcement on a real API server (the Job's
                 // blockOwnerDeletion); the emulator does not run that admission plugin.
                 p("midplane.dev", "backups/finalizers", "update"),
+                p("midplane.dev", "restores/finalizers", "update"),
                 p("events.k8s.io", "events", "patch"),
                 p("coordination.k8s.io", "leases", "update"),
             ]),

@@ -197,20 +197,7 @@ pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job
             }),
             ..Default::default()
         },
-        Volume {
-            name: "key".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(target.key_secret.clone()),
-                items: Some(vec![KeyToPath {
-                    key: "key".into(),
-                    path: "key".into(),
-                    mode: Some(0o400),
-                }]),
-                default_mode: Some(0o400),
-                optional: Some(false),
-            }),
-            ..Default::default()
-        },
+        key_volume(&target.key_secret),
     ];
     // A ReadWriteOnce volume can be mounted by a second Pod only on the node that has it.
     let affinity = settings.colocate.then(|| Affinity {
@@ -230,8 +217,8 @@ pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job
         }),
         ..Default::default()
     });
-    Job {
-        metadata: ObjectMeta {
+    pod_job(
+        ObjectMeta {
             name: Some(name),
             namespace: Some(target.key.namespace.clone()),
             labels: Some(job_labels),
@@ -245,6 +232,46 @@ pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job
             owner_references: Some(vec![input.owner.clone()]),
             ..Default::default()
         },
+        pod_labels,
+        PodSpec {
+            containers: vec![container],
+            volumes: Some(volumes),
+            affinity,
+            ..Default::default()
+        },
+        settings,
+    )
+}
+
+/// The Secret volume holding a 32-byte key under `key`, readable by its owner only.
+pub fn key_volume(secret: &str) -> Volume {
+    Volume {
+        name: "key".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            items: Some(vec![KeyToPath {
+                key: "key".into(),
+                path: "key".into(),
+                mode: Some(0o400),
+            }]),
+            default_mode: Some(0o400),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A run-once Job around `pod` (its containers, volumes and affinity), with the
+/// settings every Backup and Restore Job shares: retries, deadline, TTL, service
+/// account, no API token, the user to run as.
+pub fn pod_job(
+    metadata: ObjectMeta,
+    pod_labels: BTreeMap<String, String>,
+    pod: PodSpec,
+    settings: &JobSettings,
+) -> Job {
+    Job {
+        metadata,
         spec: Some(JobSpec {
             backoff_limit: Some(settings.backoff_limit),
             active_deadline_seconds: Some(settings.active_deadline_seconds),
@@ -256,9 +283,6 @@ pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job
                 }),
                 spec: Some(PodSpec {
                     restart_policy: Some("Never".into()),
-                    containers: vec![container],
-                    volumes: Some(volumes),
-                    affinity,
                     service_account_name: settings.service_account.clone(),
                     automount_service_account_token: Some(false),
                     security_context: settings.run_as_user.map(|uid| PodSecurityContext {
@@ -266,7 +290,7 @@ pub fn job_for(input: &JobInput, backup_id: &str, settings: &JobSettings) -> Job
                         run_as_non_root: Some(uid != 0),
                         ..Default::default()
                     }),
-                    ..Default::default()
+                    ..pod
                 }),
             },
             ..Default::default()

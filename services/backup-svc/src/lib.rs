@@ -14,6 +14,7 @@ pub mod job_spec;
 pub mod policy;
 pub mod resolve;
 pub mod resources;
+pub mod restores;
 pub mod scheduler;
 pub mod service;
 pub mod startup;

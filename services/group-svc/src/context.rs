@@ -15,6 +15,8 @@ pub const FIELD_MANAGER: &str = "midplane/group";
 pub struct Context {
     pub client: kube::Client,
     pub applier: Applier,
+    /// The hold's writes (`hold::HOLD_FIELD_MANAGER`: only workload replicas).
+    pub hold: Applier,
     /// Status writes: transitions at once, detail folded (see `midplane_operator::status`).
     pub status: StatusWriter,
     pub events: EventRecorder,
@@ -41,6 +43,7 @@ impl Context {
         let applier = Applier::new(client.clone(), FIELD_MANAGER);
         Self {
             status: StatusWriter::new(applier.clone()),
+            hold: Applier::new(client.clone(), crate::hold::HOLD_FIELD_MANAGER),
             applier,
             events: EventRecorder::new(client.clone(), "midplane-group-svc"),
             client,

@@ -1,7 +1,8 @@
 //! group-svc: the Group controller. Its reconcile is a pipeline (see
 //! `reconcile`): render (pure) → plan the rollout → apply with SSA → prune
 //! what is no longer rendered → role labels → status from the Pods →
-//! announce, rolling changed instances replicas first, primary last.
+//! announce, rolling changed instances replicas first, primary last. A Group
+//! held by a Restore only keeps its instances stopped (`hold`).
 
 pub mod announce;
 pub mod apply;
@@ -11,6 +12,7 @@ pub mod context;
 pub mod drift;
 pub mod gateway;
 pub mod grpc;
+pub mod hold;
 pub mod lifecycle;
 pub mod live;
 pub mod memo;

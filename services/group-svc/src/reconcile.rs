@@ -5,7 +5,7 @@
 
 use crate::context::CONTROLLER;
 use crate::render::Render;
-use crate::{Context, announce, apply, cleanup, prune, reload, roles, rollout, status};
+use crate::{Context, announce, apply, cleanup, hold, prune, reload, roles, rollout, status};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use midplane_api::Group;
@@ -36,6 +36,11 @@ pub async fn reconcile(group: Arc<Group>, ctx: Arc<Context>) -> Result<Action, R
             return status::render_failed(&group, current.as_ref(), reason, message, &ctx).await;
         }
     };
+    // A Restore holds the Group: keep it stopped, and nothing else.
+    if let Some(by) = hold::held_by(&group) {
+        return hold::keep_stopped(&group, by, current.as_ref(), &rendered, &ctx).await;
+    }
+    hold::release(&group, &mut status, &rendered, &ctx).await?;
     let seen = roles::from_agents(&group, &mut status, &rendered, &ctx).await;
     let mut plan = rollout::step(&status, &rendered, &seen);
     let applied = apply::apply(&group, &rendered, &mut plan, &mut status, &ctx).await?;

@@ -20,8 +20,26 @@ pub use reconcile::{CONTROLLER, Context, FIELD_MANAGER, FINALIZER, reconcile};
 
 use crate::job_spec::JOB_SELECTOR;
 
-/// Runs the Backup controller (every namespace, or `namespace`) until `stop` resolves.
+/// Runs the Backup controller and beside it the Restore controller (`crate::restores`),
+/// over every namespace or `namespace`, until `stop` resolves.
 pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    use futures::FutureExt;
+    let stop = stop.shared();
+    let restores = Arc::new(crate::restores::Context::new(
+        ctx.client.clone(),
+        ctx.job.clone(),
+    ));
+    futures::join!(
+        run_backups(ctx, namespace, stop.clone()),
+        crate::restores::run(restores, namespace, stop),
+    );
+}
+
+async fn run_backups(
     ctx: Arc<Context>,
     namespace: Option<&str>,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,

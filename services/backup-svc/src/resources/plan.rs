@@ -46,6 +46,83 @@ pub struct Resolved {
     pub middleware_version: String,
 }
 
+/// The component template and the Group an App's `component` and `group` name (empty
+/// `group`: the component's only Group), or why not, naming `spec.component` or
+/// `spec.group`. Shared by Backups and Restores.
+pub fn group_of<'a>(
+    app: &'a App,
+    app_name: &str,
+    component_name: &str,
+    group_name: &str,
+) -> Result<(&'a midplane_api::ComponentTemplate, midplane_api::Group), PlanError> {
+    let components = expand::components(app);
+    let Some((tpl, component)) = app
+        .spec
+        .components
+        .iter()
+        .zip(&components)
+        .find(|(t, _)| t.name == component_name)
+    else {
+        let known: Vec<&str> = app
+            .spec
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(invalid(
+            "spec.component",
+            format!(
+                "App {} has no component {:?} (it has: {})",
+                app_name,
+                component_name,
+                known.join(", ")
+            ),
+        ));
+    };
+    let groups = expand::groups(component);
+    let group = if group_name.is_empty() {
+        match groups.as_slice() {
+            [only] => only.clone(),
+            _ => {
+                return Err(invalid(
+                    "spec.group",
+                    format!(
+                        "component {} has {} shards; name one of: {}",
+                        component_name,
+                        groups.len(),
+                        groups
+                            .iter()
+                            .map(ResourceExt::name_any)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+    } else {
+        groups
+            .iter()
+            .find(|g| g.name_any() == group_name)
+            .cloned()
+            .ok_or_else(|| {
+                invalid(
+                    "spec.group",
+                    format!(
+                        "{:?} is not a Group of component {} (its Groups: {})",
+                        group_name,
+                        component_name,
+                        groups
+                            .iter()
+                            .map(ResourceExt::name_any)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?
+    };
+    Ok((tpl, group))
+}
+
 /// Resolves `backup` against `app` (None: the App does not exist).
 pub fn resolve(
     backup: &Backup,
@@ -60,71 +137,7 @@ pub fn resolve(
             format!("App {namespace}/{} does not exist", spec.app),
         )
     })?;
-    let components = expand::components(app);
-    let Some((tpl, component)) = app
-        .spec
-        .components
-        .iter()
-        .zip(&components)
-        .find(|(t, _)| t.name == spec.component)
-    else {
-        let known: Vec<&str> = app
-            .spec
-            .components
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        return Err(invalid(
-            "spec.component",
-            format!(
-                "App {} has no component {:?} (it has: {})",
-                spec.app,
-                spec.component,
-                known.join(", ")
-            ),
-        ));
-    };
-    let groups = expand::groups(component);
-    let group = if spec.group.is_empty() {
-        match groups.as_slice() {
-            [only] => only.clone(),
-            _ => {
-                return Err(invalid(
-                    "spec.group",
-                    format!(
-                        "component {} has {} shards; name one of: {}",
-                        spec.component,
-                        groups.len(),
-                        groups
-                            .iter()
-                            .map(ResourceExt::name_any)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
-    } else {
-        groups
-            .iter()
-            .find(|g| g.name_any() == spec.group)
-            .cloned()
-            .ok_or_else(|| {
-                invalid(
-                    "spec.group",
-                    format!(
-                        "{:?} is not a Group of component {} (its Groups: {})",
-                        spec.group,
-                        spec.component,
-                        groups
-                            .iter()
-                            .map(ResourceExt::name_any)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?
-    };
+    let (tpl, group) = group_of(app, &spec.app, &spec.component, &spec.group)?;
     let instances = expand::instances(&group);
     if !spec.instance.is_empty() && !instances.contains(&spec.instance) {
         return Err(invalid(
