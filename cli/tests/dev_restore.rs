@@ -86,23 +86,32 @@ async fn a_restore_puts_a_backup_back_into_the_running_group() {
         set(&ip, &format!("later:{i}"), "x").await;
     }
 
-    let restore = format!(
-        "apiVersion: midplane.dev/v1alpha1\nkind: Restore\nmetadata:\n  name: back\n  namespace: default\n\
-         spec:\n  app: shop\n  component: cache\n  from:\n    backup: {backup}\n"
-    );
-    let file = state.path().join("restore.yaml");
-    std::fs::write(&file, restore).expect("write Restore");
-    apply(&kubeconfig, file.to_str().expect("path"));
+    // The Restore, created and followed by the CLI in the background.
+    let cli = Command::new(env!("CARGO_BIN_EXE_midplane"))
+        .args(["backup", "restore", "--app", "shop", "--component", "cache"])
+        .args(["--backup", &backup, "--kubeconfig", &kubeconfig])
+        .args(["--timeout-secs", "180"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("midplane backup restore");
     let restores: Api<Restore> = Api::namespaced(kube.clone(), "default");
     let groups: Api<Group> = Api::namespaced(kube.clone(), "default");
     // The Group is held while its volumes are replaced.
     eventually("the Group held", 60, || async {
         let g = groups.get(GROUP).await.ok()?;
-        g.status?.held.filter(|h| h == "restore/back")
+        g.status?
+            .held
+            .filter(|h| h.starts_with("restore/shop-cache-restore-"))
     })
     .await;
     let done = eventually("the Restore Completed", 180, || async {
-        let r = restores.get("back").await.ok()?;
+        let r = restores
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .pop()?;
         let st = r.status?;
         assert_ne!(st.phase, "Failed", "{st:?}");
         (st.phase == "Completed").then_some(st)
@@ -122,8 +131,17 @@ async fn a_restore_puts_a_backup_back_into_the_running_group() {
         .expect("midplane get restores");
     let listed = String::from_utf8_lossy(&listed.stdout).to_string();
     assert!(
-        listed.contains("back") && listed.contains("Completed"),
+        listed.contains("shop-cache-restore-") && listed.contains("Completed"),
         "{listed}"
+    );
+    let out = cli
+        .wait_with_output()
+        .expect("midplane backup restore ends");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("Restoring") && printed.contains("completed in"),
+        "{printed}"
     );
     let g = groups.get(GROUP).await.expect("Group");
     assert!(g.status.clone().unwrap_or_default().held.is_none());

@@ -68,16 +68,39 @@ pub enum BackupCommand {
         key_file: PathBuf,
     },
     /// Restore into DIR, which must be missing or empty unless --force; verified before
-    /// anything is put in place.
+    /// anything is put in place. Or, with --app, --component and --backup, restore a
+    /// running component's Group in place on a cluster by creating a Restore resource and
+    /// following it (docs/backups.md).
     Restore {
-        #[arg(long)]
-        from: String,
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        target: PathBuf,
-        #[arg(long = "key-file")]
-        key_file: PathBuf,
+        #[arg(long, required_unless_present = "app")]
+        from: Option<String>,
+        #[arg(long, required_unless_present = "app")]
+        id: Option<String>,
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        target: Option<PathBuf>,
+        #[arg(long = "key-file", required_unless_present = "app")]
+        key_file: Option<PathBuf>,
+        /// Cluster mode: the App whose component to restore.
+        #[arg(long, requires_all = ["component", "backup"])]
+        app: Option<String>,
+        #[arg(long, requires = "app")]
+        component: Option<String>,
+        /// Cluster mode: the Group (shard); default: the component's only Group.
+        #[arg(long, requires = "app", default_value = "")]
+        group: String,
+        /// Cluster mode: the Completed Backup to restore.
+        #[arg(long, requires = "app")]
+        backup: Option<String>,
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// Cluster mode: return once the Restore is created instead of following it.
+        #[arg(long = "no-wait")]
+        no_wait: bool,
+        /// Cluster mode: how long to follow it.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+        #[arg(long, env = "MIDPLANE_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
         /// Replace what a non-empty target holds (only once the backup has been verified).
         #[arg(long, conflicts_with = "if_empty")]
         force: bool,
@@ -148,7 +171,32 @@ pub async fn run(cmd: BackupCommand) -> anyhow::Result<()> {
             key_file,
             force,
             if_empty,
+            app,
+            component,
+            group,
+            backup,
+            namespace,
+            no_wait,
+            timeout_secs,
+            kubeconfig,
         } => {
+            if let (Some(app), Some(component), Some(backup)) = (app, component, backup) {
+                let req = super::backups::RestoreRequest {
+                    namespace,
+                    app,
+                    component,
+                    group,
+                    backup,
+                    wait: (!no_wait).then(|| std::time::Duration::from_secs(timeout_secs)),
+                };
+                return super::backups::restore(req, kubeconfig.as_deref()).await;
+            }
+            let (Some(from), Some(id), Some(target), Some(key_file)) = (from, id, target, key_file)
+            else {
+                anyhow::bail!(
+                    "backup restore needs --from, --id, --target and --key-file (or --app, --component and --backup)"
+                );
+            };
             if if_empty {
                 match midplane_backup::check_restore_target(&target) {
                     Ok(()) => {}

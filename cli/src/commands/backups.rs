@@ -1,5 +1,7 @@
 //! Backups on a cluster: `midplane backup create --app A --component C` creates a Backup
-//! resource and follows it to its end; `midplane get backups` lists them (docs/backups.md).
+//! resource and follows it to its end, `midplane backup restore --app A --component C
+//! --backup B` a Restore; `midplane get backups` and `get restores` list them
+//! (docs/backups.md).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -87,6 +89,84 @@ async fn follow(api: &Api<Backup>, name: &str, limit: Duration) -> anyhow::Resul
         if start.elapsed() > limit {
             bail!(
                 "Backup {name} is still {} after {}s; follow it with `midplane get backups`",
+                if last.is_empty() { "new" } else { &last },
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// What `backup restore` asks for against a cluster.
+pub struct RestoreRequest {
+    pub namespace: String,
+    pub app: String,
+    pub component: String,
+    pub group: String,
+    pub backup: String,
+    /// Follow the Restore until it is Completed or Failed (at most this long).
+    pub wait: Option<Duration>,
+}
+
+/// Creates a Restore (named `<app>-<component>-restore-<unix seconds>`) of the named Backup
+/// into the running component; prints its name, then, when waiting, each phase it passes
+/// and the outcome. A Failed Restore fails the command.
+pub async fn restore(req: RestoreRequest, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
+    use midplane_api::restore::phase as restore_phase;
+    use midplane_api::{Restore, RestoreFrom, RestoreSpec};
+    let client = super::cluster::client(kubeconfig).await?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let name = format!("{}-{}-restore-{secs}", req.app, req.component);
+    let mut r = Restore::new(
+        &name,
+        RestoreSpec {
+            app: req.app,
+            component: req.component,
+            group: req.group,
+            from: RestoreFrom {
+                backup: req.backup,
+                ..Default::default()
+            },
+        },
+    );
+    r.metadata.namespace = Some(req.namespace.clone());
+    let api: Api<Restore> = Api::namespaced(client, &req.namespace);
+    api.create(&PostParams::default(), &r).await?;
+    println!("restore.midplane.dev/{name} created");
+    let Some(limit) = req.wait else {
+        return Ok(());
+    };
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let st = api.get(&name).await?.status.unwrap_or_default();
+        if st.phase != last && !st.phase.is_empty() {
+            println!("{:>6.1}s  {}", start.elapsed().as_secs_f64(), st.phase);
+            last = st.phase.clone();
+        }
+        match st.phase.as_str() {
+            restore_phase::COMPLETED => {
+                println!(
+                    "restore of backup {} into {} ({} instances) completed in {}",
+                    st.backup_id.unwrap_or_default(),
+                    st.group.unwrap_or_default(),
+                    st.instances.len(),
+                    st.duration.unwrap_or_default(),
+                );
+                return Ok(());
+            }
+            restore_phase::FAILED => bail!(
+                "Restore {name} failed: {}",
+                st.message.unwrap_or_else(|| "no message".into())
+            ),
+            _ => {}
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "Restore {name} is still {} after {}s; follow it with `midplane get restores`",
                 if last.is_empty() { "new" } else { &last },
                 limit.as_secs()
             );
