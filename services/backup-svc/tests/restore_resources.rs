@@ -4,6 +4,7 @@
 //! one holds the Group, runs one Job per instance (owned by the Restore), survives a
 //! controller restart, releases the hold when the Jobs succeeded and completes once the
 //! Group is Ready; a Restore deleted while it holds its Group takes the hold off first.
+//! Each outcome is announced on the bus (a real broker, on the test's own exchange).
 
 mod common;
 
@@ -23,7 +24,7 @@ use midplane_kube_emulator::JobOutcome;
 use midplane_runtime::testing::eventually;
 use serde_json::json;
 
-fn start(client: &kube::Client) -> tokio::sync::oneshot::Sender<()> {
+fn start(client: &kube::Client, sink: &EventSink) -> tokio::sync::oneshot::Sender<()> {
     let ctx = Arc::new(Context::new(
         client.clone(),
         Arc::new(BackupSettings {
@@ -32,7 +33,7 @@ fn start(client: &kube::Client) -> tokio::sync::oneshot::Sender<()> {
         }),
         JobSettings::default(),
         Arc::new(LiveFiles::default()),
-        EventSink::disabled(),
+        sink.clone(),
     ));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(resources::run(ctx, Some("shop"), async move {
@@ -134,7 +135,14 @@ async fn a_restore_holds_the_group_runs_its_jobs_and_releases_it() {
     completed_backup(&client, "nightly", "redis").await;
     let restores: Api<Restore> = Api::namespaced(client.clone(), "shop");
     let jobs: Api<Job> = Api::namespaced(client.clone(), "shop");
-    let stop = start(&client);
+    let bus = common::test_bus("restore").await;
+    let tail = common::Tail::start(&bus).await;
+    let (sink, publisher) = EventSink::start(
+        midplane_bus::Publisher::connect(bus.clone())
+            .await
+            .expect("publisher"),
+    );
+    let stop = start(&client, &sink);
 
     // Another plugin's backup: refused naming the field, the Group untouched.
     restores
@@ -169,7 +177,7 @@ async fn a_restore_holds_the_group_runs_its_jobs_and_releases_it() {
     let _ = stop.send(());
     emu.job_outcome("shop", &st.jobs[0], JobOutcome::Succeed)
         .expect("job outcome");
-    let stop = start(&client);
+    let stop = start(&client, &sink);
     phase_of(&restores, "back", "Starting").await;
     assert_eq!(
         hold_of(&groups).await,
@@ -220,4 +228,17 @@ async fn a_restore_holds_the_group_runs_its_jobs_and_releases_it() {
     .await;
     assert_eq!(hold_of(&groups).await, None);
     let _ = stop.send(());
+
+    // On the bus: the refused one failed at validate, the other completed, by name.
+    let events = tail.wait_for(2).await;
+    assert_eq!(
+        common::Tail::types(&events),
+        ["midplane.restore.failed", "midplane.restore.completed"]
+    );
+    assert_eq!(events[0].data["stage"], "validate");
+    assert_eq!(events[1].data["restoreId"], "back");
+    assert_eq!(events[1].data["group"], "cache-redis-0");
+    drop(sink);
+    let _ = publisher.await;
+    tail.stop().await;
 }

@@ -83,7 +83,8 @@ pub struct BackupDeleted {
     pub reason: DeleteReason,
 }
 
-/// A backup was restored into a Group and the data verified.
+/// A backup was restored into a Group and the data verified (by BackupService.Restore, or
+/// by a Restore resource once its Group is Ready again: `restoreId` is then its name).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreCompleted {
@@ -103,7 +104,9 @@ pub struct RestoreFailed {
     pub backup_id: String,
     pub app: ObjectRef,
     pub component: String,
-    /// Step that failed: `download`, `verify`, `decrypt`, `extract`, `load`.
+    /// Step that failed: `download`, `verify`, `decrypt`, `extract`, `load` (a
+    /// BackupService.Restore call); `validate`, `hold`, `restore`, `start` (a Restore
+    /// resource, whose name is `restoreId`).
     pub stage: String,
     pub message: String,
 }

@@ -32,6 +32,7 @@ pub async fn run(
     let restores = Arc::new(crate::restores::Context::new(
         ctx.client.clone(),
         ctx.job.clone(),
+        ctx.events.clone(),
     ));
     futures::join!(
         run_backups(ctx, namespace, stop.clone()),

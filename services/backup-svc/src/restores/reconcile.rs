@@ -29,6 +29,9 @@ use midplane_operator::condition;
 use midplane_operator::{EventRecorder, ReconcileError, finalizer};
 use serde_json::json;
 
+use midplane_bus::EventSink;
+use midplane_bus::catalogue::{ObjectRef, RestoreCompleted, RestoreFailed};
+
 use super::plan::{self, Resolved, Unresolved};
 use crate::config::JobSettings;
 use crate::job_client::{self, JobOutcome};
@@ -46,20 +49,27 @@ pub struct Context {
     pub client: Client,
     pub applier: Applier,
     pub job: JobSettings,
+    /// `midplane.restore.completed` / `.failed` on the bus.
+    pub events: EventSink,
     pub recorder: EventRecorder,
     pub backoff: Backoff,
 }
 
 impl Context {
-    pub fn new(client: Client, job: JobSettings) -> Self {
+    pub fn new(client: Client, job: JobSettings, events: EventSink) -> Self {
         Self {
             applier: Applier::new(client.clone(), FIELD_MANAGER),
             recorder: EventRecorder::new(client.clone(), "midplane-backup-svc"),
             client,
             job,
+            events,
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
         }
     }
+}
+
+fn app_ref(r: &Restore) -> ObjectRef {
+    ObjectRef::new(&r.namespace().unwrap_or_default(), &r.spec.app)
 }
 
 pub async fn reconcile(r: Arc<Restore>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -352,16 +362,21 @@ async fn await_ready(
     }
     let now = Utc::now();
     status.completed_at = Some(now.to_rfc3339());
-    if let Some(started) = status
+    let took = status
         .started_at
         .as_deref()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-    {
-        let took = (now - started.with_timezone(&Utc))
-            .to_std()
-            .unwrap_or_default();
-        status.duration = Some(format_duration(took));
-    }
+        .and_then(|started| (now - started.with_timezone(&Utc)).to_std().ok())
+        .unwrap_or_default();
+    status.duration = Some(format_duration(took));
+    ctx.events.publish(&RestoreCompleted {
+        restore_id: r.name_any(),
+        backup_id: status.backup_id.clone().unwrap_or_default(),
+        app: app_ref(r),
+        component: r.spec.component.clone(),
+        group: group_name.clone(),
+        duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+    });
     status.phase = phase::COMPLETED.into();
     let note = format!(
         "restored backup {} into {group_name} ({} instances); the Group is Ready",
@@ -393,6 +408,14 @@ async fn fail(
     } else {
         "RestoreFailed"
     };
+    ctx.events.publish(&RestoreFailed {
+        restore_id: r.name_any(),
+        backup_id: status.backup_id.clone().unwrap_or_default(),
+        app: app_ref(r),
+        component: r.spec.component.clone(),
+        stage: stage.into(),
+        message,
+    });
     write(r, status, false, reason, &text, ctx).await?;
     ctx.recorder.warning(r, reason, "Restore", text).await;
     Ok(Action::await_change())
