@@ -140,7 +140,7 @@ async fn a_restore_puts_a_backup_back_into_the_running_group() {
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{printed}");
     assert!(
-        printed.contains("Restoring") && printed.contains("completed in"),
+        printed.contains("Stopping") && printed.contains("completed in"),
         "{printed}"
     );
     let g = groups.get(GROUP).await.expect("Group");
