@@ -20,6 +20,7 @@ pub mod health;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
 

@@ -1,7 +1,8 @@
-//! For tests of service binaries: start one on free loopback ports, wait until
-//! it answers, and stop it with SIGTERM as Kubernetes would; [`pki`] makes
-//! certificates for TLS tests; [`contract`] checks a port as stock gRPC tools
-//! and outside clients see it.
+//! For tests of service binaries (feature `testing`, enabled only in
+//! `[dev-dependencies]` and by the load generators): start one on free
+//! loopback ports, wait until it answers, and stop it with SIGTERM as
+//! Kubernetes would; [`pki`] makes certificates for TLS tests; [`contract`]
+//! checks a port as stock gRPC tools and outside clients see it.
 
 pub mod contract;
 pub mod pki;
