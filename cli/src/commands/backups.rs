@@ -10,7 +10,8 @@ use anyhow::bail;
 use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use midplane_api::backup::{self, phase};
-use midplane_api::{Backup, BackupSpec};
+use midplane_api::restore::phase as restore_phase;
+use midplane_api::{Backup, BackupSpec, Restore, RestoreFrom, RestoreSpec};
 
 /// What `backup create` asks for against a cluster.
 pub struct CreateRequest {
@@ -52,43 +53,89 @@ pub async fn create(req: CreateRequest, kubeconfig: Option<&Path>) -> anyhow::Re
     let Some(limit) = req.wait else {
         return Ok(());
     };
-    follow(&api, &name, limit).await
+    follow(&api, &name, limit, backup_standing).await
 }
 
-async fn follow(api: &Api<Backup>, name: &str, limit: Duration) -> anyhow::Result<()> {
+/// How a followed resource stands: its phase, and once it ended, the line to print
+/// (Completed) or why it failed.
+struct Standing {
+    phase: String,
+    ended: Option<Result<String, String>>,
+}
+
+fn backup_standing(b: Backup) -> Standing {
+    let st = b.status.unwrap_or_default();
+    let ended = match st.phase.as_str() {
+        phase::COMPLETED => Some(Ok(format!(
+            "backup {} of {} ({}{}) completed in {}: {} bytes stored at {}, archive sha256 {}",
+            st.backup_id.unwrap_or_default(),
+            st.instance.unwrap_or_default(),
+            st.role.unwrap_or_else(|| "live files".into()),
+            st.term.map(|t| format!(", term {t}")).unwrap_or_default(),
+            st.duration.unwrap_or_default(),
+            st.stored_bytes.unwrap_or_default(),
+            st.location.unwrap_or_default(),
+            st.archive_sha256.unwrap_or_default(),
+        ))),
+        phase::FAILED => Some(Err(st.message.unwrap_or_else(|| "no message".into()))),
+        _ => None,
+    };
+    Standing {
+        phase: st.phase,
+        ended,
+    }
+}
+
+fn restore_standing(r: Restore) -> Standing {
+    let st = r.status.unwrap_or_default();
+    let ended = match st.phase.as_str() {
+        restore_phase::COMPLETED => Some(Ok(format!(
+            "restore of backup {} into {} ({} instances) completed in {}",
+            st.backup_id.unwrap_or_default(),
+            st.group.unwrap_or_default(),
+            st.instances.len(),
+            st.duration.unwrap_or_default(),
+        ))),
+        restore_phase::FAILED => Some(Err(st.message.unwrap_or_else(|| "no message".into()))),
+        _ => None,
+    };
+    Standing {
+        phase: st.phase,
+        ended,
+    }
+}
+
+/// Follows `name` until it ends or `limit` passes, printing each phase it passes with its
+/// time, then the outcome; a failure fails the command.
+async fn follow<K>(
+    api: &Api<K>,
+    name: &str,
+    limit: Duration,
+    standing: fn(K) -> Standing,
+) -> anyhow::Result<()>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let (kind, plural) = (K::kind(&()), K::plural(&()));
     let start = Instant::now();
     let mut last = String::new();
     loop {
-        let b = api.get(name).await?;
-        let st = b.status.clone().unwrap_or_default();
-        if st.phase != last && !st.phase.is_empty() {
-            println!("{:>6.1}s  {}", start.elapsed().as_secs_f64(), st.phase);
-            last = st.phase.clone();
+        let now = standing(api.get(name).await?);
+        if now.phase != last && !now.phase.is_empty() {
+            println!("{:>6.1}s  {}", start.elapsed().as_secs_f64(), now.phase);
+            last = now.phase.clone();
         }
-        match st.phase.as_str() {
-            phase::COMPLETED => {
-                println!(
-                    "backup {} of {} ({}{}) completed in {}: {} bytes stored at {}, archive sha256 {}",
-                    st.backup_id.unwrap_or_default(),
-                    st.instance.unwrap_or_default(),
-                    st.role.unwrap_or_else(|| "live files".into()),
-                    st.term.map(|t| format!(", term {t}")).unwrap_or_default(),
-                    st.duration.unwrap_or_default(),
-                    st.stored_bytes.unwrap_or_default(),
-                    st.location.unwrap_or_default(),
-                    st.archive_sha256.unwrap_or_default(),
-                );
+        match now.ended {
+            Some(Ok(line)) => {
+                println!("{line}");
                 return Ok(());
             }
-            phase::FAILED => bail!(
-                "Backup {name} failed: {}",
-                st.message.unwrap_or_else(|| "no message".into())
-            ),
-            _ => {}
+            Some(Err(why)) => bail!("{kind} {name} failed: {why}"),
+            None => {}
         }
         if start.elapsed() > limit {
             bail!(
-                "Backup {name} is still {} after {}s; follow it with `midplane get backups`",
+                "{kind} {name} is still {} after {}s; follow it with `midplane get {plural}`",
                 if last.is_empty() { "new" } else { &last },
                 limit.as_secs()
             );
@@ -112,8 +159,6 @@ pub struct RestoreRequest {
 /// into the running component; prints its name, then, when waiting, each phase it passes
 /// and the outcome. A Failed Restore fails the command.
 pub async fn restore(req: RestoreRequest, kubeconfig: Option<&Path>) -> anyhow::Result<()> {
-    use midplane_api::restore::phase as restore_phase;
-    use midplane_api::{Restore, RestoreFrom, RestoreSpec};
     let client = super::cluster::client(kubeconfig).await?;
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -139,40 +184,7 @@ pub async fn restore(req: RestoreRequest, kubeconfig: Option<&Path>) -> anyhow::
     let Some(limit) = req.wait else {
         return Ok(());
     };
-    let start = Instant::now();
-    let mut last = String::new();
-    loop {
-        let st = api.get(&name).await?.status.unwrap_or_default();
-        if st.phase != last && !st.phase.is_empty() {
-            println!("{:>6.1}s  {}", start.elapsed().as_secs_f64(), st.phase);
-            last = st.phase.clone();
-        }
-        match st.phase.as_str() {
-            restore_phase::COMPLETED => {
-                println!(
-                    "restore of backup {} into {} ({} instances) completed in {}",
-                    st.backup_id.unwrap_or_default(),
-                    st.group.unwrap_or_default(),
-                    st.instances.len(),
-                    st.duration.unwrap_or_default(),
-                );
-                return Ok(());
-            }
-            restore_phase::FAILED => bail!(
-                "Restore {name} failed: {}",
-                st.message.unwrap_or_else(|| "no message".into())
-            ),
-            _ => {}
-        }
-        if start.elapsed() > limit {
-            bail!(
-                "Restore {name} is still {} after {}s; follow it with `midplane get restores`",
-                if last.is_empty() { "new" } else { &last },
-                limit.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    follow(&api, &name, limit, restore_standing).await
 }
 
 /// The rows of `midplane get backups`.

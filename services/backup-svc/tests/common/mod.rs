@@ -275,3 +275,14 @@ pub fn as_caller<T>(token: &str, msg: T) -> tonic::Request<T> {
     );
     r
 }
+
+/// A RequestAppBackup for component `redis` of App `shop/cache` ([`backup_app`]), named `name`.
+pub fn app_backup_request(name: &str) -> midplane_proto::backup::RequestAppBackupRequest {
+    midplane_proto::backup::RequestAppBackupRequest {
+        namespace: "shop".into(),
+        app: "cache".into(),
+        component: "redis".into(),
+        name: name.into(),
+        ..Default::default()
+    }
+}
